@@ -1,0 +1,55 @@
+"""The Generator protocol every network kind implements (built-in, StyleGAN pickle, TorchScript,
+plugin), and the error type for models."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from ..config import UserError
+
+
+class ModelError(UserError):
+    """A model file that cannot be loaded, or a network that failed to run."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A latent -> image network.
+
+    z_dim, c_dim, w_dim, num_ws, resolution, img_channels: ints
+    w_avg: (w_dim,) tensor, the centre of W used by truncation
+    mapping(z (N, z_dim), c (N, c_dim) | None, truncation_psi, truncation_cutoff) -> ws (N, num_ws, w_dim)
+    synthesis(ws (N, num_ws, w_dim), noise_mode="const", transform=None (3,3)) -> (N, C, H, W)
+        float, nominal range [-1, 1]
+    __call__(z, c=None, truncation_psi=1.0, noise_mode="const") -> mapping then synthesis
+    """
+
+    z_dim: int
+    c_dim: int
+    w_dim: int
+    num_ws: int
+    resolution: int
+    img_channels: int
+    w_avg: torch.Tensor
+
+    def mapping(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None) -> torch.Tensor: ...
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "const",
+                  transform: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def __call__(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                 noise_mode: str = "const") -> torch.Tensor: ...
+
+
+def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
+    """ws (N, num_ws, w_dim) pulled toward w_avg by psi on layers [0, cutoff)."""
+    if psi == 1.0:
+        return ws
+    if cutoff is None:
+        return w_avg.lerp(ws, psi)
+    out = ws.clone()
+    out[:, :cutoff] = w_avg.lerp(ws[:, :cutoff], psi)
+    return out

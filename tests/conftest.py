@@ -1,0 +1,91 @@
+"""Shared fixtures for real parts on a headless machine: an X server (Xvfb) and a JACK dummy
+server (MIDI ports and audio capture).  See ../shared/specs/test-environment.md."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("LP_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="long run: set LP_SLOW=1 (or run bench/) for the full version")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def xvfb_display():
+    """A private Xvfb server; yields its DISPLAY string (':N') and sets it in os.environ."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is not installed (apt-get install xvfb): .ci/run installs it")
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(w)
+    with os.fdopen(r) as f:
+        number = f.readline().strip()
+    display = f":{number}"
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = display
+    yield display
+    proc.terminate()
+    proc.wait(5)
+    if old is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = old
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A JACK dummy server (no sound card needed): real MIDI ports and real audio I/O.
+
+    Sets JACK_DEFAULT_SERVER, JACK_NO_START_SERVER and MIDO_BACKEND for this process and its
+    children; yields the server name.
+    """
+    if shutil.which("jackd") is None:
+        pytest.fail("jackd is not installed (apt-get install jackd2): .ci/run installs it")
+    name = f"lp{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000",
+                             "-p", "256", "-C", "2", "-P", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1",
+           "MIDO_BACKEND": "mido.backends.rtmidi/UNIX_JACK"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    ok = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True).returncode == 0
+    if not ok:
+        proc.kill()
+        pytest.fail("the JACK dummy server did not start")
+    yield name
+    try:  # PortAudio must let go of JACK before the server stops, or the interpreter aborts at exit
+        import sys
+        if "sounddevice" in sys.modules:
+            sys.modules["sounddevice"]._terminate()
+    except Exception:
+        pass
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    for f in os.listdir("/dev/shm"):
+        if name in f:
+            shutil.rmtree(os.path.join("/dev/shm", f), ignore_errors=True)
+            try:
+                os.remove(os.path.join("/dev/shm", f))
+            except OSError:
+                pass
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

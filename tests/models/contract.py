@@ -1,0 +1,68 @@
+"""The one contract every Generator kind passes.  A subclass only says how to build itself:
+
+    class TestBuiltin(GeneratorContract):
+        def make_generator(self):
+            return BuiltinGenerator(resolution=64)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from latentperform.models.base import Generator
+
+
+class GeneratorContract:
+    batch = 2
+
+    def make_generator(self) -> Generator:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _z(self, G, seed=0, n=None):
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(n or self.batch, G.z_dim, generator=g)
+
+    def _c(self, G, n=None):
+        if G.c_dim == 0:
+            return None
+        c = torch.zeros(n or self.batch, G.c_dim)
+        c[:, 0] = 1
+        return c
+
+    def test_is_a_generator(self):
+        G = self.make_generator()
+        assert isinstance(G, Generator)
+        for name in ("z_dim", "w_dim", "num_ws", "resolution", "img_channels"):
+            assert isinstance(getattr(G, name), int) and getattr(G, name) > 0, name
+        assert isinstance(G.c_dim, int) and G.c_dim >= 0
+        assert tuple(G.w_avg.shape) == (G.w_dim,)
+
+    def test_mapping_shape_and_truncation(self):
+        G = self.make_generator()
+        z, c = self._z(G), self._c(G)
+        with torch.no_grad():
+            ws = G.mapping(z, c)
+            assert tuple(ws.shape) == (self.batch, G.num_ws, G.w_dim)
+            assert torch.isfinite(ws).all()
+            ws0 = G.mapping(z, c, truncation_psi=0.0)
+            # psi = 0 collapses every latent onto w_avg
+            torch.testing.assert_close(ws0, G.w_avg.expand_as(ws0).to(ws0.dtype), atol=1e-4, rtol=1e-4)
+            ws_cut = G.mapping(z, c, truncation_psi=0.0, truncation_cutoff=1)
+            torch.testing.assert_close(ws_cut[:, 1:], ws[:, 1:])
+
+    def test_synthesis_shape_range_and_determinism(self):
+        G = self.make_generator()
+        z, c = self._z(G), self._c(G)
+        with torch.no_grad():
+            ws = G.mapping(z, c)
+            img = G.synthesis(ws, noise_mode="const")
+            img2 = G.synthesis(ws, noise_mode="const")
+            full = G(z, c)
+        assert tuple(img.shape) == (self.batch, G.img_channels, G.resolution, G.resolution)
+        assert img.is_floating_point() and torch.isfinite(img).all()
+        assert img.abs().max() < 10, "output should be in nominal [-1, 1]"
+        assert img.std() > 1e-3, "a flat image is not a picture"
+        torch.testing.assert_close(img, img2)
+        torch.testing.assert_close(full, img)
+        # different latents give different pictures
+        assert (img[0] - img[1]).abs().mean() > 1e-3
