@@ -1,0 +1,563 @@
+"""OSC in and out: datagrams become ControlEvents; engine state goes back to hosts.
+
+Address conventions (what the mapping layer sees):
+
+- A message whose address is a parameter's documented OSC address (`ParamSpec.osc`, e.g.
+  `/lp/truncation`) becomes ONE event: `param/<name>` for a continuous parameter (value: the
+  float argument; a tuple of floats for multi-argument specs such as `/lp/xy x y`), or
+  `trigger/<name>` for a trigger (value: the first argument, or 1.0 when there is none).
+  It is not also emitted as `osc/...`: a trigger must fire once, not twice.
+- When several continuous specs share one address, argument k goes to the k-th of them, one
+  `param/` event each.
+- Any other address becomes `osc/<path without the leading slash>` with the numeric arguments
+  (a float for one, a tuple for several, 1.0 for none: a "bang"), for the patch's [[mapping]] rules.
+- An address under `/lp/` that names no parameter is counted as `unknown` and dropped (a typo in
+  the engine's own namespace should be visible, not silently mapped).
+- Incoming address patterns (`/lp/direction/*`, `/lp/{freeze,blackout}`, `[0-3]`, `?`) are
+  matched against the parameter addresses; every match gets the arguments.
+- Bundles: every message in order, nested bundles depth first; time tags are ignored (immediate).
+
+Transport and routing are apart: `OscRouter` turns bytes into events and is tested without a
+socket; `OscInput` is the thin UDP layer around it.  The receive thread blocks in `select`
+(no sleeping, no polling) and reads with one plain socket, not a thread per datagram.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+import select
+import socket
+import struct
+import threading
+import time
+from typing import Callable, Iterable, Sequence
+
+from ..config import OSC_HOST, OSC_PORT, UserError
+from ..events import ControlEvent, EventQueue, ParamSpec, ParamState
+
+log = logging.getLogger("latentperform.inputs.osc")
+
+_RECV_BUFFER = 8 * 1024 * 1024  # asked for; Linux caps it at net.core.rmem_max
+_MAX_DATAGRAM = 65535
+_REPORT_EVERY = 5.0  # seconds between two log lines of one kind
+
+
+# -- parsing: bytes -> (address, args) -------------------------------------------------------
+
+
+class OscParseError(ValueError):
+    """A datagram that is not valid OSC 1.0/1.1."""
+
+
+def _read_string(data: bytes, i: int) -> tuple[str, int]:
+    end = data.find(b"\x00", i)
+    if end < 0:
+        raise OscParseError("string without terminating NUL")
+    try:
+        s = data[i:end].decode("utf-8")
+    except UnicodeDecodeError:
+        raise OscParseError("string is not UTF-8") from None
+    nxt = (end + 4) & ~3  # NUL-terminated, padded to a multiple of 4
+    if nxt > len(data):
+        raise OscParseError("string padding runs past the end")
+    return s, nxt
+
+
+_FIXED = {"i": (">i", 4), "f": (">f", 4), "h": (">q", 8), "d": (">d", 8), "c": (">I", 4),
+          "r": (">I", 4), "m": (">4s", 4), "t": (">Q", 8)}
+_NO_DATA = {"T": True, "F": False, "N": None, "I": float("inf")}
+
+
+def _parse_message(data: bytes) -> tuple[str, list]:
+    address, i = _read_string(data, 0)
+    if not address.startswith("/"):
+        raise OscParseError(f"address must start with '/': {address[:40]!r}")
+    if i >= len(data):
+        return address, []  # OSC 1.0: a message may omit the type tag string
+    tags, i = _read_string(data, i)
+    if not tags.startswith(","):
+        raise OscParseError("type tag string does not start with ','")
+    args: list = []
+    stack = [args]
+    for tag in tags[1:]:
+        if tag in _FIXED:
+            fmt, size = _FIXED[tag]
+            if i + size > len(data):
+                raise OscParseError(f"argument '{tag}' runs past the end")
+            (v,) = struct.unpack_from(fmt, data, i)
+            i += size
+        elif tag in ("s", "S"):
+            v, i = _read_string(data, i)
+        elif tag == "b":
+            if i + 4 > len(data):
+                raise OscParseError("blob size runs past the end")
+            (n,) = struct.unpack_from(">i", data, i)
+            if n < 0 or i + 4 + n > len(data):
+                raise OscParseError("blob runs past the end")
+            v = data[i + 4:i + 4 + n]
+            i += 4 + ((n + 3) & ~3)
+        elif tag in _NO_DATA:
+            v = _NO_DATA[tag]
+        elif tag == "[":
+            inner: list = []
+            stack[-1].append(inner)
+            stack.append(inner)
+            continue
+        elif tag == "]":
+            if len(stack) < 2:
+                raise OscParseError("']' without '['")
+            stack.pop()
+            continue
+        else:
+            raise OscParseError(f"unknown type tag {tag!r}")
+        stack[-1].append(v)
+    if len(stack) != 1:
+        raise OscParseError("'[' without ']'")
+    return address, args
+
+
+def parse_packet(data: bytes, _depth: int = 0) -> list[tuple[str, list]]:
+    """Every message in a datagram, in order (bundles flattened depth first, time tags ignored).
+
+    Raises OscParseError for anything malformed; a bad element spoils the whole bundle, so a
+    host never sees half of a bundle applied.
+    """
+    if data.startswith(b"#bundle\x00"):
+        if _depth > 8:
+            raise OscParseError("bundles nested too deep")
+        if len(data) < 16:
+            raise OscParseError("bundle without a time tag")
+        out: list[tuple[str, list]] = []
+        i = 16
+        while i < len(data):
+            if i + 4 > len(data):
+                raise OscParseError("bundle element size runs past the end")
+            (n,) = struct.unpack_from(">i", data, i)
+            if n <= 0 or n % 4 or i + 4 + n > len(data):
+                raise OscParseError("bad bundle element size")
+            out.extend(parse_packet(data[i + 4:i + 4 + n], _depth + 1))
+            i += 4 + n
+        return out
+    if not data.startswith(b"/"):
+        raise OscParseError("neither a message nor a bundle")
+    if len(data) % 4:
+        raise OscParseError("size is not a multiple of 4")
+    return [_parse_message(data)]
+
+
+# -- address patterns ---------------------------------------------------------------------------
+
+_PATTERN_CHARS = set("*?[]{}")
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """OSC 1.0 address pattern -> regex.  `*` and `?` never cross a '/'."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = pattern.find("]", i)
+            if j < 0:
+                raise OscParseError("'[' without ']' in address pattern")
+            body = pattern[i + 1:j]
+            neg = body.startswith("!")
+            body = body[1:] if neg else body
+            body = "".join("\\" + ch if ch in "\\^]" else ch for ch in body)
+            out.append(f"[{'^' if neg else ''}{body}]")
+            i = j
+        elif c == "{":
+            j = pattern.find("}", i)
+            if j < 0:
+                raise OscParseError("'{' without '}' in address pattern")
+            out.append("(?:" + "|".join(re.escape(p) for p in pattern[i + 1:j].split(",")) + ")")
+            i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    try:
+        return re.compile("".join(out) + r"\Z")
+    except re.error as e:
+        raise OscParseError(f"bad address pattern: {e}") from None
+
+
+# -- routing: (address, args) -> events ---------------------------------------------------------
+
+
+def _number(a) -> float | None:
+    if isinstance(a, bool):
+        return 1.0 if a else 0.0
+    if isinstance(a, (int, float)):
+        return float(a)
+    return None
+
+
+class _RateLimitedLog:
+    """At most one log line per kind every few seconds, saying how many were not logged."""
+
+    def __init__(self, logger: logging.Logger, every: float = _REPORT_EVERY) -> None:
+        self._log = logger
+        self._every = every
+        self._last: dict[str, float] = {}
+        self._quiet: dict[str, int] = {}
+
+    def __call__(self, kind: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(kind, -1e9) >= self._every:
+            skipped = self._quiet.pop(kind, 0)
+            more = f" (and {skipped} more since the last report)" if skipped else ""
+            self._log.warning("OSC %s: %s%s", kind, message, more)
+            self._last[kind] = now
+        else:
+            self._quiet[kind] = self._quiet.get(kind, 0) + 1
+
+
+class OscRouter:
+    """Pure routing: datagram bytes -> ControlEvents, with counters.  No socket, no thread.
+
+    stats: datagrams, received (messages), events, bundles, malformed, bad_args, unknown.
+    """
+
+    def __init__(self, specs: Iterable[ParamSpec] = (), *, namespace: str = "/lp/",
+                 report: Callable[[str, str], None] | None = None) -> None:
+        self.namespace = namespace
+        self._by_address: dict[str, list[ParamSpec]] = {}
+        for s in specs:
+            if s.osc:
+                self._by_address.setdefault(s.osc, []).append(s)
+        self._pattern_cache: dict[str, list[str]] = {}
+        self._report = report or _RateLimitedLog(log)
+        self.stats = {"datagrams": 0, "received": 0, "events": 0, "bundles": 0,
+                      "malformed": 0, "bad_args": 0, "unknown": 0}
+
+    @property
+    def addresses(self) -> list[str]:
+        return sorted(self._by_address)
+
+    def route_datagram(self, data: bytes, t: float) -> list[ControlEvent]:
+        self.stats["datagrams"] += 1
+        try:
+            messages = parse_packet(data)
+        except (OscParseError, struct.error, ValueError, IndexError) as e:
+            self.stats["malformed"] += 1
+            self._report("malformed", f"dropped a datagram of {len(data)} bytes: {e}")
+            return []
+        if data.startswith(b"#bundle"):
+            self.stats["bundles"] += 1
+        events: list[ControlEvent] = []
+        for address, args in messages:
+            events.extend(self.route_message(address, args, t))
+        return events
+
+    def route_message(self, address: str, args: Sequence, t: float) -> list[ControlEvent]:
+        self.stats["received"] += 1
+        specs = self._by_address.get(address)
+        if specs is None and _PATTERN_CHARS.intersection(address):
+            matched = self._match(address)
+            if matched is None:
+                return []
+            if matched:
+                out: list[ControlEvent] = []
+                for a in matched:
+                    out.extend(self._to_params(a, self._by_address[a], args, t))
+                return out
+        if specs is not None:
+            return self._to_params(address, specs, args, t)
+        if address.startswith(self.namespace):
+            self.stats["unknown"] += 1
+            self._report("unknown", f"no parameter answers to {address!r} (see docs/osc.md)")
+            return []
+        values = [_number(a) for a in args]
+        if any(v is None for v in values):
+            return self._bad(address, args, "numbers (int, float, true/false)")
+        value = 1.0 if not values else values[0] if len(values) == 1 else tuple(values)
+        return self._emit([ControlEvent("osc", "osc" + address, value, t)])
+
+    def _match(self, pattern: str) -> list[str] | None:
+        hit = self._pattern_cache.get(pattern)
+        if hit is None:
+            try:
+                rx = _pattern_regex(pattern)
+            except OscParseError as e:
+                self.stats["malformed"] += 1
+                self._report("malformed", f"{pattern!r}: {e}")
+                return None
+            hit = [a for a in self._by_address if rx.match(a)]
+            if len(self._pattern_cache) < 1024:
+                self._pattern_cache[pattern] = hit
+        return hit
+
+    def _to_params(self, address: str, specs: list[ParamSpec], args: Sequence, t: float) -> list[ControlEvent]:
+        values = [_number(a) for a in args]
+        if any(v is None for v in values):
+            return self._bad(address, args, _expected(specs))
+        first = specs[0]
+        if first.kind == "trigger":
+            want = len(first.args)
+            if len(values) > max(want, 1):
+                return self._bad(address, args, _expected(specs))
+            v = values[0] if values else 1.0
+            return self._emit([ControlEvent("osc", f"trigger/{s.name}", v, t) for s in specs])
+        if len(specs) > 1:  # one argument per spec sharing this address
+            if len(values) != len(specs):
+                return self._bad(address, args, _expected(specs))
+            return self._emit([ControlEvent("osc", f"param/{s.name}", v, t) for s, v in zip(specs, values)])
+        want = max(len(first.args), 1)
+        if len(values) != want:
+            return self._bad(address, args, _expected(specs))
+        value = values[0] if want == 1 else tuple(values)
+        return self._emit([ControlEvent("osc", f"param/{first.name}", value, t)])
+
+    def _emit(self, events: list[ControlEvent]) -> list[ControlEvent]:
+        self.stats["events"] += len(events)
+        return events
+
+    def _bad(self, address: str, args: Sequence, expected: str) -> list[ControlEvent]:
+        self.stats["bad_args"] += 1
+        got = ", ".join(type(a).__name__ for a in args) or "no arguments"
+        self._report("bad_args", f"{address}: expected {expected}, got {got}")
+        return []
+
+
+def _expected(specs: list[ParamSpec]) -> str:
+    s = specs[0]
+    if s.kind == "trigger":
+        return "no argument or one number" if not s.args else f"{len(s.args)} number(s)"
+    n = len(specs) if len(specs) > 1 else max(len(s.args), 1)
+    return f"{n} number{'s' if n > 1 else ''}"
+
+
+# -- coalescing -------------------------------------------------------------------------------
+
+_ALWAYS_CONTINUOUS = ("param/", "midi/pitchbend/", "midi/aftertouch/", "midi/polytouch/")
+
+
+def is_continuous_address(address: str) -> bool:
+    """Addresses whose events are absolute levels, so only the latest in a tick matters.
+
+    `param/` (continuous parameters set over OSC), pitch bend and aftertouch.  `trigger/`,
+    notes, clock events and the generic `midi/cc/...` and `osc/...` are NOT: a button sending
+    CC 127 then 0 within one frame, or a relative encoder's deltas, must all reach the mapping.
+    The mapping layer, which knows which generic addresses are absolute faders, can pass its
+    own predicate to `coalesce`.
+    """
+    return address.startswith(_ALWAYS_CONTINUOUS)
+
+
+def coalesce(events: Iterable[ControlEvent],
+             continuous: Callable[[str], bool] = is_continuous_address) -> list[ControlEvent]:
+    """Latest wins per continuous address; every other event kept; order preserved.
+
+    The surviving event of an address stays at the position of its last occurrence, so a
+    trigger that came before the final fader value still comes before it.
+    """
+    events = list(events)
+    last: dict[str, int] = {}
+    for i, e in enumerate(events):
+        if continuous(e.address):
+            last[e.address] = i
+    return [e for i, e in enumerate(events) if last.get(e.address, i) == i]
+
+
+# -- transport: the UDP server --------------------------------------------------------------------
+
+
+class OscInput:
+    """Listens for OSC on UDP and puts ControlEvents on `queue`; see the module docstring.
+
+    Binds 127.0.0.1 unless another host is asked for; binding every interface logs a warning.
+    Raises UserError when the port cannot be bound.  `close()` stops the thread and frees the port.
+    """
+
+    def __init__(self, queue: EventQueue, clock, host: str = OSC_HOST, port: int = OSC_PORT,
+                 specs: Iterable[ParamSpec] = (), *, namespace: str = "/lp/") -> None:
+        self.queue = queue
+        self.clock = clock
+        self.router = OscRouter(specs, namespace=namespace)
+        if host in ("0.0.0.0", "", "::"):
+            log.warning("OSC: listening on every network interface (%s:%d): anyone on the network "
+                        "can drive the show", host or "0.0.0.0", port)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
+            sock.bind((host, port))
+        except OSError as e:
+            sock.close()
+            why = "already in use (another engine or host?)" if e.errno == errno.EADDRINUSE else e.strerror
+            raise UserError(f"OSC: cannot listen on {host}:{port}: {why}") from None
+        sock.setblocking(False)
+        self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        self._sock = sock
+        self.host, self.port = sock.getsockname()[:2]
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"osc-in:{self.port}", daemon=True)
+        self._thread.start()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self.router.stats)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        sock, wake, router, queue, clock = self._sock, self._wake_r, self.router, self.queue, self.clock
+        while not self._closed.is_set():
+            try:
+                ready, _, _ = select.select([sock, wake], [], [])
+            except (OSError, ValueError):
+                break
+            if wake in ready:
+                break
+            while True:  # drain everything queued in the kernel before blocking again
+                try:
+                    data = sock.recv(_MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as e:
+                    if self._closed.is_set():
+                        return
+                    router._report("socket", f"receive failed: {e}")
+                    break
+                try:
+                    for event in router.route_datagram(data, clock.now()):
+                        queue.put(event)
+                except Exception as e:  # a routing bug must not kill the listener
+                    router.stats["malformed"] += 1
+                    router._report("internal", f"{e!r} while routing a datagram")
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        self._thread.join(2.0)
+        for s in (self._sock, self._wake_r, self._wake_w):
+            s.close()
+
+    def __enter__(self) -> "OscInput":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# -- OSC out: state feedback --------------------------------------------------------------------
+
+
+def _osc_string(s: str) -> bytes:
+    b = s.encode("utf-8") + b"\x00"
+    return b + b"\x00" * (-len(b) % 4)
+
+
+def encode_message(address: str, *args) -> bytes:
+    """One OSC message: ints as 'i', floats as 'f', strings as 's'."""
+    tags, payload = [","], []
+    for a in args:
+        if isinstance(a, bool) or isinstance(a, int):
+            tags.append("i")
+            payload.append(struct.pack(">i", int(a)))
+        elif isinstance(a, float):
+            tags.append("f")
+            payload.append(struct.pack(">f", a))
+        else:
+            tags.append("s")
+            payload.append(_osc_string(str(a)))
+    return _osc_string(address) + _osc_string("".join(tags)) + b"".join(payload)
+
+
+def _parse_target(target) -> tuple[str, int]:
+    if isinstance(target, str):
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError(f"OSC target {target!r}: expected HOST:PORT, e.g. 127.0.0.1:9001")
+        return host, int(port)
+    if isinstance(target, dict):
+        return str(target.get("host", OSC_HOST)), int(target["port"])
+    host, port = target
+    return str(host), int(port)
+
+
+class OscFeedback:
+    """Sends the engine's state to OSC hosts (TouchDesigner, Max, TouchOSC) once per tick.
+
+    Messages:
+      /lp/beat i               the beat number, on each new beat
+      /lp/tempo f              bpm, when it changes
+      /lp/fps f                at most once a second
+      /lp/keyframe/current i   when it changes (extra["keyframe"], or the parameter
+                               "latent/keyframe/current")
+      /lp/param/<name> f       each parameter whose value changed, at most `max_params_per_tick`
+                               per tick: the rest wait (latest value) for the next ticks
+      /lp/error s              `send_error`
+    """
+
+    def __init__(self, targets: Iterable, *, max_params_per_tick: int = 64,
+                 fps_every: float = 1.0) -> None:
+        self.targets = [_parse_target(t) for t in targets]
+        self.max_params_per_tick = max_params_per_tick
+        self.fps_every = fps_every
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sent: dict[str, float] = {}
+        self._pending: dict[str, float] = {}
+        self._beat: int | None = None
+        self._tempo: float | None = None
+        self._keyframe: int | None = None
+        self._fps_at = -1e9
+        self.stats = {"sent": 0, "errors": 0}
+
+    def _send(self, data: bytes) -> None:
+        for target in self.targets:
+            try:
+                self._sock.sendto(data, target)
+                self.stats["sent"] += 1
+            except OSError:  # a host that is not listening must not stop the show
+                self.stats["errors"] += 1
+
+    def send(self, address: str, *args) -> None:
+        self._send(encode_message(address, *args))
+
+    def send_state(self, params: ParamState, extra: dict | None = None) -> None:
+        extra = extra or {}
+        beat = int(params.beat // 1)
+        if beat != self._beat:
+            self._beat = beat
+            self.send("/lp/beat", beat)
+        if self._tempo is None or abs(params.tempo - self._tempo) > 1e-3:
+            self._tempo = float(params.tempo)
+            self.send("/lp/tempo", self._tempo)
+        now = time.monotonic()
+        if "fps" in extra and now - self._fps_at >= self.fps_every:
+            self._fps_at = now
+            self.send("/lp/fps", float(extra["fps"]))
+        kf = extra.get("keyframe", params.values.get("latent/keyframe/current"))
+        if kf is not None and int(kf) != self._keyframe:
+            self._keyframe = int(kf)
+            self.send("/lp/keyframe/current", self._keyframe)
+        for name, value in params.values.items():
+            old = self._sent.get(name)
+            if old is None or abs(value - old) > 1e-6:
+                self._pending[name] = float(value)
+            else:
+                self._pending.pop(name, None)
+        for name in list(self._pending)[:self.max_params_per_tick]:
+            value = self._pending.pop(name)
+            self._sent[name] = value
+            self.send(f"/lp/param/{name}", value)
+
+    def send_error(self, message: str) -> None:
+        self.send("/lp/error", str(message))
+
+    def close(self) -> None:
+        self._sock.close()

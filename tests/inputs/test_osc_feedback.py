@@ -1,0 +1,89 @@
+"""OSC out: state feedback received by a real UDP socket, decoded with python-osc's own parser."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from pythonosc.osc_message import OscMessage
+
+from latentperform.config import UserError
+from latentperform.events import ParamState
+from latentperform.inputs.osc import OscFeedback
+
+
+@pytest.fixture
+def listener():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(0.5)
+
+    def received() -> list[tuple]:
+        out = []
+        s.settimeout(0.2)
+        while True:
+            try:
+                data = s.recv(65535)
+            except socket.timeout:
+                return out
+            m = OscMessage(data)
+            out.append((m.address, *m.params))
+
+    yield s.getsockname()[1], received
+    s.close()
+
+
+def test_state_is_sent_on_change_only(listener):
+    port, received = listener
+    fb = OscFeedback([("127.0.0.1", port)])
+    state = ParamState(values={"latent/truncation": 0.5, "shader/feedback/amount": 0.0}, tempo=120.0, beat=3.2)
+    fb.send_state(state, {"fps": 60.0, "keyframe": 2})
+    got = received()
+    assert ("/lp/beat", 3) in got
+    assert ("/lp/tempo", 120.0) in got
+    assert ("/lp/fps", 60.0) in got
+    assert ("/lp/keyframe/current", 2) in got
+    assert ("/lp/param/latent/truncation", 0.5) in got
+    assert ("/lp/param/shader/feedback/amount", 0.0) in got
+
+    fb.send_state(state.evolve(beat=3.9), {"fps": 59.0, "keyframe": 2})
+    assert received() == []  # same beat, same tempo, fps sent at most once a second, no change
+
+    fb.send_state(state.evolve(values={"latent/truncation": 0.75, "shader/feedback/amount": 0.0},
+                               beat=4.1, tempo=128.0), {"keyframe": 3})
+    assert sorted(received()) == sorted([("/lp/beat", 4), ("/lp/tempo", 128.0), ("/lp/keyframe/current", 3),
+                                         ("/lp/param/latent/truncation", 0.75)])
+    fb.close()
+
+
+def test_parameter_messages_are_rate_limited_per_tick_and_catch_up(listener):
+    port, received = listener
+    fb = OscFeedback([f"127.0.0.1:{port}"], max_params_per_tick=4)
+    values = {f"p/{k}": float(k) for k in range(10)}
+    fb.send_state(ParamState(values=values))
+    first = [m for m in received() if m[0].startswith("/lp/param/")]
+    assert len(first) == 4
+    fb.send_state(ParamState(values={**values, "p/9": 99.0}))  # p/9 changed again while waiting
+    fb.send_state(ParamState(values={**values, "p/9": 99.0}))
+    rest = [m for m in received() if m[0].startswith("/lp/param/")]
+    assert len(rest) == 6
+    assert ("/lp/param/p/9", 99.0) in rest and ("/lp/param/p/9", 9.0) not in rest
+    fb.close()
+
+
+def test_errors_reach_every_target_and_a_dead_target_is_harmless(listener):
+    port, received = listener
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    fb = OscFeedback([("127.0.0.1", dead_port), {"host": "127.0.0.1", "port": port}])
+    for _ in range(3):
+        fb.send_error("model failed: out of memory")
+    assert received() == [("/lp/error", "model failed: out of memory")] * 3
+    fb.close()
+
+
+def test_bad_target_is_a_user_error():
+    with pytest.raises(UserError, match="HOST:PORT"):
+        OscFeedback(["localhost"])
