@@ -1,0 +1,396 @@
+"""The trajectory: a stepper that turns the parameter state into a point in latent space.
+
+    Trajectory(settings, keyframes, space, directions, seed).step(params, dt) -> LatentRequest
+
+It knows nothing about the model beyond its latent sizes.  Per tick:
+
+    base z   the keyframe loop (slerp between neighbours; a step lasts loop_beats beats at
+             latent/speed 1, or follows the beat grid with loop_sync = "beat"), or a glide to a
+             keyframe that was triggered (latent/keyframe <i>, /next, /prev over latent/glide beats)
+    xy       slerp toward a point of the XY pad: bilinear slerp over a grid of seeds
+    walk     smooth noise: three slow sinusoids per z dimension, norm kept
+    w_offset Σ latent/direction/<k> · direction_k · direction_scale
+             + (latent/pulse + decaying latent/pulse/hit) · direction[pulse_direction] · pulse_strength
+    psi      latent/truncation; style mix toward a second latent on mix_layers; rotate/translate
+
+Everything moves continuously unless a parameter itself jumps.  The state (loop position, glide,
+walk phase, hit envelope) changes only in `step`, so the same sequence of (params, dt) gives the
+same requests, frame for frame: offline renders repeat exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..config import UserError
+from ..events import LatentRequest, ParamSpec, ParamState
+from .interp import ease_hold, slerp
+from .keyframes import keyframe_z, random_directions, z_from_seed
+
+# [trajectory] keys and their defaults: the one home of these numbers (the patch leaves unset
+# keys as None).
+DEFAULTS: dict[str, Any] = {
+    "loop_beats": 16.0,
+    "loop_sync": "free",
+    "loop_hold": 0.0,
+    "glide_beats": 2.0,
+    "speed": 1.0,
+    "walk": 0.0,
+    "walk_rate": 0.1,
+    "xy_grid": (2, 2),
+    "xy_seeds": None,
+    "xy_amount": 0.0,
+    "directions": 8,
+    "direction_scale": 3.0,
+    "pulse_direction": 0,
+    "pulse_strength": 3.0,
+    "pulse_release": 0.3,
+    "truncation": 1.0,
+    "mix_layers": None,
+    "mix_keyframe": None,
+    "mix_seed": None,
+}
+
+_WALK_HARMONICS = np.array([1.0, 2.13, 3.71])  # incommensurate: the walk never visibly repeats
+
+
+@dataclass(frozen=True)
+class LatentSpace:
+    """The sizes of a generator's latent spaces: all a trajectory knows of the model."""
+
+    z_dim: int
+    w_dim: int
+    num_ws: int
+
+
+def _setting(settings: Any, name: str) -> Any:
+    if settings is None:
+        value = None
+    elif isinstance(settings, dict):
+        value = settings.get(name)
+    else:
+        value = getattr(settings, name, None)
+    return DEFAULTS[name] if value is None else value
+
+
+class Trajectory:
+    """See the module docstring.
+
+    settings    the patch's [trajectory] (an object or a dict; None/missing keys take DEFAULTS)
+    keyframes   the patch's [[keyframes]] (objects with seed or file), int seeds or z arrays;
+                empty: four keyframes drawn from `seed`
+    space       LatentSpace(z_dim, w_dim, num_ws)
+    directions  (k, w_dim) semantic directions, or None for a deterministic random orthonormal set
+    seed        the patch's model seed: fallback keyframes, XY grid, walk, random directions
+    cutoff      truncation cutoff passed through to the request ([model] truncation_cutoff)
+    """
+
+    def __init__(self, settings: Any, keyframes: Sequence[Any], space: LatentSpace,
+                 directions: np.ndarray | None = None, seed: int = 0, cutoff: int | None = None) -> None:
+        self.space = space
+        self.seed = int(seed)
+        self.cutoff = cutoff
+        z_dim, w_dim, num_ws = int(space.z_dim), int(space.w_dim), int(space.num_ws)
+        get = lambda name: _setting(settings, name)  # noqa: E731
+
+        keyframes = list(keyframes or [])
+        if not keyframes:
+            keyframes = [self.seed + i for i in range(4)]
+        self.keyframes = np.stack([keyframe_z(k, z_dim) for k in keyframes])  # (N, z_dim) float64
+        self.keyframe_names = [getattr(k, "name", "") or "" for k in keyframes]
+        loop_beats = float(get("loop_beats"))
+        self.step_beats = np.array([float(getattr(k, "beats", None) or loop_beats) for k in keyframes])
+        self.loop_total = float(self.step_beats.sum())
+        self.step_starts = np.concatenate([[0.0], np.cumsum(self.step_beats)[:-1]])
+        self.loop_sync = str(get("loop_sync"))
+        self.loop_hold = float(get("loop_hold"))
+
+        cols, rows = (int(v) for v in get("xy_grid"))
+        xy_seeds = get("xy_seeds")
+        if xy_seeds is None:
+            xy_seeds = [self.seed + 101 + i for i in range(cols * rows)]
+        if len(xy_seeds) != cols * rows:
+            raise UserError(f"xy_seeds: expected {cols * rows} seeds for a {cols}x{rows} grid, got {len(xy_seeds)}")
+        self.xy_grid = (cols, rows)
+        self.xy_seeds = tuple(int(s) for s in xy_seeds)
+        self.xy_z = np.stack([z_from_seed(s, z_dim) for s in self.xy_seeds]).reshape(rows, cols, z_dim)
+
+        if directions is None:
+            directions = random_directions(int(get("directions")), w_dim, self.seed)
+        directions = np.asarray(directions, dtype=np.float64)
+        if directions.ndim != 2 or directions.shape[1] != w_dim or len(directions) == 0:
+            raise UserError(f"directions: expected an array of shape (k, {w_dim}), got {directions.shape}")
+        if not np.all(np.isfinite(directions)):
+            raise UserError("directions contain NaN or infinity")
+        self.directions = directions
+        self.direction_scale = float(get("direction_scale"))
+        self.pulse_direction = int(get("pulse_direction"))
+        if not 0 <= self.pulse_direction < len(directions):
+            raise UserError(f"pulse_direction {self.pulse_direction}: this model has "
+                            f"{len(directions)} directions (0..{len(directions) - 1})")
+        self.pulse_strength = float(get("pulse_strength"))
+        self.pulse_release = float(get("pulse_release"))
+
+        mix_layers = get("mix_layers") or (num_ws // 2, num_ws)
+        lo, hi = (min(max(int(v), 0), num_ws) for v in mix_layers)
+        self.mix_layers = (lo, max(hi, lo))
+        mix_keyframe, mix_seed = get("mix_keyframe"), get("mix_seed")
+        if mix_keyframe is not None:
+            if not 0 <= int(mix_keyframe) < len(self.keyframes):
+                raise UserError(f"mix_keyframe {mix_keyframe}: there are {len(self.keyframes)} keyframes")
+            self.mix_z = self.keyframes[int(mix_keyframe)].copy()
+        else:
+            self.mix_z = z_from_seed(self.seed + 1000 if mix_seed is None else int(mix_seed), z_dim)
+
+        wrng = np.random.default_rng([self.seed, 0x3A1C])
+        self.walk_freq = (0.5 + wrng.random((3, z_dim))) * _WALK_HARMONICS[:, None]  # (3, z_dim)
+        self.walk_phase0 = wrng.random((3, z_dim)) * 2.0 * math.pi
+
+        self._defaults = {
+            "latent/speed": float(get("speed")), "latent/walk": float(get("walk")),
+            "latent/walk/rate": float(get("walk_rate")), "latent/glide": float(get("glide_beats")),
+            "latent/truncation": float(get("truncation")), "latent/xy/amount": float(get("xy_amount")),
+        }
+        self.reset()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to the first keyframe, at rest."""
+        self.pos = 0.0              # loop position in keyframes (free mode)
+        self.beat_offset = 0.0      # beats added to the clock's beat (beat-synced mode)
+        self.walk_time = 0.0        # walk phase, seconds at speed 1
+        self.hit = 0.0              # latent/pulse/hit envelope
+        self._glide_from: np.ndarray | None = None
+        self._glide_to = 0
+        self._glide_t = 1.0
+        self._last_base: np.ndarray = self.keyframes[0].copy()
+
+    @property
+    def num_keyframes(self) -> int:
+        return len(self.keyframes)
+
+    @property
+    def gliding(self) -> bool:
+        return self._glide_from is not None
+
+    # -- parameters ----------------------------------------------------------------------------
+
+    def param_specs(self) -> list[ParamSpec]:
+        d = self._defaults
+        n = self.num_keyframes
+        specs = [
+            ParamSpec("latent/speed", d["latent/speed"], -4.0, 8.0,
+                      "how fast the keyframe loop and the walk move (1 = loop_beats per step; 0 = still)",
+                      osc="/lp/speed"),
+            ParamSpec("latent/walk", d["latent/walk"], 0.0, 2.0,
+                      "amount of smooth noise wandering on top of the loop", osc="/lp/walk"),
+            ParamSpec("latent/walk/rate", d["latent/walk/rate"], 0.0, 10.0,
+                      "walk rate, cycles per second at speed 1", osc="/lp/walk/rate"),
+            ParamSpec("latent/pulse", 0.0, 0.0, 1.0,
+                      "push along the pulse direction (map onsets here with a release)", osc="/lp/pulse"),
+            ParamSpec("latent/pulse/hit", 1.0, 0.0, 4.0,
+                      "a pulse that fades by itself over pulse_release seconds (arg: strength, default 1)",
+                      kind="trigger", osc="/lp/pulse/hit", args="f"),
+            ParamSpec("latent/keyframe", 0.0, 0.0, float(max(n - 1, 0)),
+                      f"glide to keyframe <i> (0..{n - 1}) over latent/glide beats",
+                      kind="trigger", osc="/lp/keyframe", args="i"),
+            ParamSpec("latent/keyframe/next", 0.0, 0.0, 1.0, "glide to the next keyframe",
+                      kind="trigger", osc="/lp/keyframe/next", args=""),
+            ParamSpec("latent/keyframe/prev", 0.0, 0.0, 1.0, "glide to the previous keyframe",
+                      kind="trigger", osc="/lp/keyframe/prev", args=""),
+            ParamSpec("latent/glide", d["latent/glide"], 0.0, 64.0,
+                      "beats a keyframe trigger takes to glide there (0 = cut)", osc="/lp/glide"),
+            ParamSpec("latent/truncation", d["latent/truncation"], 0.0, 2.0,
+                      "truncation psi: 0 = the average picture, 1 = the full variety", osc="/lp/truncation"),
+            ParamSpec("latent/xy", 0.0, 0.0, 1.0,
+                      "XY pad: two arguments set latent/xy/x and latent/xy/y at once",
+                      osc="/lp/xy", args="ff"),
+            ParamSpec("latent/xy/x", 0.5, 0.0, 1.0, "XY pad position, left (0) to right (1)", osc="/lp/xy/x"),
+            ParamSpec("latent/xy/y", 0.5, 0.0, 1.0, "XY pad position, top (0) to bottom (1)", osc="/lp/xy/y"),
+            ParamSpec("latent/xy/amount", d["latent/xy/amount"], 0.0, 1.0,
+                      "how far the XY pad's point pulls the picture (0 = off, 1 = all the way)",
+                      osc="/lp/xy/amount"),
+            ParamSpec("latent/mix/amount", 0.0, 0.0, 1.0,
+                      f"style mix: layers {self.mix_layers[0]}..{self.mix_layers[1] - 1} toward a second latent",
+                      osc="/lp/mix"),
+            ParamSpec("latent/rotate", 0.0, -180.0, 180.0, "rotate the picture, degrees counter-clockwise",
+                      osc="/lp/rotate"),
+            ParamSpec("latent/translate/x", 0.0, -1.0, 1.0, "move the picture right, in picture heights",
+                      osc="/lp/translate/x"),
+            ParamSpec("latent/translate/y", 0.0, -1.0, 1.0, "move the picture down, in picture heights",
+                      osc="/lp/translate/y"),
+        ]
+        for k in range(len(self.directions)):
+            specs.append(ParamSpec(f"latent/direction/{k}", 0.0, -1.0, 1.0,
+                                   f"move along direction {k} of W (1 = direction_scale)",
+                                   osc=f"/lp/direction/{k}"))
+        return specs
+
+    def _get(self, params: ParamState, name: str, default: float = 0.0) -> float:
+        v = params.values.get(name)
+        if v is None:
+            return self._defaults.get(name, default)
+        v = float(v)
+        return v if v == v else self._defaults.get(name, default)
+
+    # -- stepping ------------------------------------------------------------------------------
+
+    def step(self, params: ParamState, dt: float) -> LatentRequest:
+        dt = max(float(dt), 0.0)
+        bps = max(float(params.tempo), 1e-6) / 60.0
+        speed = self._get(params, "latent/speed")
+
+        self._triggers(params)
+        base = self._advance(params, dt, bps, speed)
+        self._last_base = base
+
+        z = base
+        xy_amount = self._get(params, "latent/xy/amount")
+        if xy_amount > 0.0:
+            x = min(max(self._get(params, "latent/xy/x", 0.5), 0.0), 1.0)
+            y = min(max(self._get(params, "latent/xy/y", 0.5), 0.0), 1.0)
+            z = slerp(z, self.xy_point(x, y), min(xy_amount, 1.0))
+
+        self.walk_time += dt * speed * self._get(params, "latent/walk/rate")
+        walk = self._get(params, "latent/walk")
+        if walk > 0.0:
+            z = self._walked(z, walk)
+
+        w_offset = self._w_offset(params, dt)
+        mix = min(max(self._get(params, "latent/mix/amount"), 0.0), 1.0)
+        return LatentRequest(
+            z=z.astype(np.float32),
+            time=float(params.time),
+            stamp=params.newest_input,
+            w_offset=w_offset,
+            psi=self._get(params, "latent/truncation"),
+            cutoff=self.cutoff,
+            mix_z=self.mix_z.astype(np.float32) if mix > 0.0 else None,
+            mix_layers=self.mix_layers,
+            mix_amount=mix,
+            transform=self._transform(params),
+        )
+
+    def _triggers(self, params: ParamState) -> None:
+        n = self.num_keyframes
+        for name, arg in params.triggers:
+            if name == "latent/keyframe":
+                target = int(round(arg)) % n
+            elif name == "latent/keyframe/next":
+                target = (self.current_keyframe() + 1) % n
+            elif name == "latent/keyframe/prev":
+                target = (self.current_keyframe() - 1) % n
+            else:
+                continue
+            self._glide_from = self._last_base.copy()
+            self._glide_to = target
+            self._glide_t = 0.0
+
+    def current_keyframe(self) -> int:
+        """The keyframe being glided to, or the nearest one on the loop."""
+        if self._glide_from is not None:
+            return self._glide_to
+        return int(math.floor(self._loop_pos_now + 0.5)) % self.num_keyframes
+
+    _loop_pos_now = 0.0
+
+    def _loop_pos(self, params: ParamState, dt: float, bps: float, speed: float) -> float:
+        """Loop position in keyframes (integer part: the step; fraction: how far along it)."""
+        if self.loop_sync == "beat":
+            b = (float(params.beat) + self.beat_offset) % self.loop_total
+            i = int(np.searchsorted(self.step_starts, b, side="right") - 1)
+            i = min(max(i, 0), self.num_keyframes - 1)
+            return i + (b - self.step_starts[i]) / self.step_beats[i]
+        i = int(math.floor(self.pos)) % self.num_keyframes
+        self.pos += dt * bps * speed / self.step_beats[i]
+        self.pos %= self.num_keyframes
+        return self.pos
+
+    def _set_loop_pos(self, params: ParamState, index: int) -> None:
+        if self.loop_sync == "beat":
+            self.beat_offset = (self.step_starts[index] - float(params.beat)) % self.loop_total
+        else:
+            self.pos = float(index)
+
+    def _advance(self, params: ParamState, dt: float, bps: float, speed: float) -> np.ndarray:
+        if self._glide_from is not None:
+            glide = self._get(params, "latent/glide")
+            self._glide_t = 1.0 if glide <= 0.0 else min(self._glide_t + dt * bps / glide, 1.0)
+            if self._glide_t < 1.0:
+                return slerp(self._glide_from, self.keyframes[self._glide_to], _smooth(self._glide_t))
+            self._glide_from = None
+            self._set_loop_pos(params, self._glide_to)
+            self._loop_pos_now = float(self._glide_to)
+            return self.keyframes[self._glide_to].copy()
+        pos = self._loop_pos(params, dt, bps, speed)
+        self._loop_pos_now = pos
+        return self.keyframe_blend(pos)
+
+    def keyframe_blend(self, pos: float) -> np.ndarray:
+        """z at loop position `pos` (e.g. 2.5: half way from keyframe 2 to keyframe 3)."""
+        n = self.num_keyframes
+        i = int(math.floor(pos))
+        frac = ease_hold(pos - i, self.loop_hold)
+        return slerp(self.keyframes[i % n], self.keyframes[(i + 1) % n], frac)
+
+    def xy_point(self, x: float, y: float) -> np.ndarray:
+        """Bilinear slerp over the XY grid: (0, 0) is the first seed, (1, 1) the last."""
+        cols, rows = self.xy_grid
+        gx, gy = x * (cols - 1), y * (rows - 1)
+        i, j = min(int(gx), cols - 2), min(int(gy), rows - 2)
+        fx, fy = gx - i, gy - j
+        top = slerp(self.xy_z[j, i], self.xy_z[j, i + 1], fx)
+        bottom = slerp(self.xy_z[j + 1, i], self.xy_z[j + 1, i + 1], fx)
+        return slerp(top, bottom, fy)
+
+    def walk_noise(self, t: float) -> np.ndarray:
+        """(z_dim,) smooth noise with unit variance per dimension at walk time t."""
+        waves = np.sin(2.0 * math.pi * self.walk_freq * t + self.walk_phase0)
+        return waves.sum(axis=0) * math.sqrt(2.0 / 3.0)
+
+    def _walked(self, z: np.ndarray, amount: float) -> np.ndarray:
+        moved = z + amount * self.walk_noise(self.walk_time)
+        n0, n1 = float(np.linalg.norm(z)), float(np.linalg.norm(moved))
+        if n0 > 1e-9 and n1 > 1e-9:
+            moved *= n0 / n1  # wander over the sphere, not off it
+        return moved
+
+    def _w_offset(self, params: ParamState, dt: float) -> np.ndarray | None:
+        if self.hit > 0.0:
+            self.hit *= math.exp(-dt / self.pulse_release) if self.pulse_release > 0 else 0.0
+            if self.hit < 1e-4:
+                self.hit = 0.0
+        # hits fired this tick show at full strength on this tick: decay first, then add
+        for arg in params.fired("latent/pulse/hit"):
+            self.hit = max(self.hit, arg if arg > 0.0 else 1.0)
+        amounts = np.array([self._get(params, f"latent/direction/{k}") for k in range(len(self.directions))])
+        pulse = self._get(params, "latent/pulse") + self.hit
+        if not np.any(amounts) and pulse == 0.0:
+            return None
+        off = (amounts * self.direction_scale) @ self.directions
+        off = off + pulse * self.pulse_strength * self.directions[self.pulse_direction]
+        return off.astype(np.float32)
+
+    def _transform(self, params: ParamState) -> np.ndarray | None:
+        angle = self._get(params, "latent/rotate")
+        tx = self._get(params, "latent/translate/x")
+        ty = self._get(params, "latent/translate/y")
+        if angle == 0.0 and tx == 0.0 and ty == 0.0:
+            return None
+        a = math.radians(angle)
+        c, s = math.cos(a), math.sin(a)
+        # The picture turns by `angle` and moves by (tx, ty); the generator's matrix maps output
+        # coordinates to where the picture is sampled (StyleGAN3), i.e. the inverse motion.
+        return np.array([[c, s, -(c * tx + s * ty)],
+                         [-s, c, s * tx - c * ty],
+                         [0.0, 0.0, 1.0]], dtype=np.float32)
+
+
+def _smooth(t: float) -> float:
+    t = min(max(t, 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)

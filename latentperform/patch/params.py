@@ -1,0 +1,75 @@
+"""Engine-level parameters (tempo, tap) and the names a patch may target.
+
+The trajectory (latent/) and the shader chain (render/) declare their own `ParamSpec`s at run
+time; `patch` may import neither, so the latent names are listed here for validation and a test
+(tests/latent/test_param_names.py) keeps this list equal to `Trajectory.param_specs()`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..events import ParamSpec
+
+MIN_BPM, MAX_BPM = 20.0, 400.0
+
+
+def engine_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
+    """Tempo parameters the mapper itself acts on: pass the patch's [clock] bpm as default."""
+    return [
+        ParamSpec("clock/bpm", float(bpm), MIN_BPM, MAX_BPM,
+                  "tempo in beats per minute; a jump keeps the beat phase continuous", osc="/lp/tempo"),
+        ParamSpec("clock/tap", 0.0, 0.0, 1.0,
+                  "tap tempo: the median interval of the last taps sets the tempo, the tap is the downbeat",
+                  kind="trigger", osc="/lp/tap", args=""),
+    ]
+
+
+# Continuous parameters of the trajectory (see latent/trajectory.py) ...
+LATENT_CONTINUOUS = (
+    "latent/speed", "latent/walk", "latent/walk/rate", "latent/pulse", "latent/glide",
+    "latent/truncation", "latent/xy/x", "latent/xy/y", "latent/xy/amount", "latent/mix/amount",
+    "latent/rotate", "latent/translate/x", "latent/translate/y",
+)
+# ... its triggers ...
+LATENT_TRIGGERS = ("latent/keyframe", "latent/keyframe/next", "latent/keyframe/prev", "latent/pulse/hit")
+# ... and the one two-argument address (/lp/xy x y sets latent/xy/x and latent/xy/y).
+LATENT_VECTORS = ("latent/xy",)
+LATENT_DIRECTION = re.compile(r"^latent/direction/(\d+)$")
+
+ENGINE_CONTINUOUS = ("clock/bpm", "engine/blackout", "engine/freeze")
+ENGINE_TRIGGERS = ("clock/tap",)
+
+TRIGGER_NAMES = frozenset(LATENT_TRIGGERS + ENGINE_TRIGGERS)
+KNOWN_NAMES = frozenset(LATENT_CONTINUOUS + LATENT_TRIGGERS + LATENT_VECTORS + ENGINE_CONTINUOUS + ENGINE_TRIGGERS)
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def target_problem(name: str, shader_passes: tuple[str, ...] | None = None) -> str | None:
+    """Why `name` cannot be a mapping target, or None when it can (or may, for shader names,
+    whose uniforms only the running shader chain knows)."""
+    parts = name.split("/")
+    if any(not _SEGMENT.match(p) for p in parts):
+        return f'expected a parameter name like "latent/speed" or "shader/<pass>/<uniform>", got "{name}"'
+    if parts[0] == "shader":
+        if len(parts) != 3:
+            return f'expected "shader/<pass>/<uniform>", got "{name}"'
+        if shader_passes is not None and parts[1] not in shader_passes:
+            listed = ", ".join(f'"{p}"' for p in shader_passes) or "none"
+            return (f'shader pass "{parts[1]}" is not in output.shaders (listed: {listed})'
+                    + _did_you_mean(parts[1], shader_passes))
+        return None
+    if name in KNOWN_NAMES or LATENT_DIRECTION.match(name):
+        return None
+    return f'unknown parameter "{name}"' + _did_you_mean(name, sorted(KNOWN_NAMES))
+
+
+def is_trigger(name: str) -> bool:
+    return name in TRIGGER_NAMES
+
+
+def _did_you_mean(word: str, choices) -> str:
+    import difflib
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""

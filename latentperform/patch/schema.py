@@ -1,0 +1,643 @@
+"""The patch file: frozen dataclasses, one per section, each with `from_dict` / `to_dict`.
+
+`from_dict` validates as it reads: every problem is reported with the file, the line, the key
+and what was expected (see reader.py), and all of them at once.  Defaults live here, except the
+trajectory's: [trajectory] keys left out stay None and the trajectory (latent/) fills them in, so
+its defaults have one home.  docs/patch-format.md is the artist's reference for all of this.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .params import MAX_BPM, MIN_BPM, is_trigger, target_problem
+from .reader import Context, PatchError, Reader
+
+FORMAT_VERSION = 1
+
+CURVES = ("lin", "exp", "log", "smooth")
+MODES = ("value", "trigger", "toggle")
+EDGES = ("rise", "every")
+QUANTIZE = ("none", "beat", "bar")
+TAKEOVER = ("jump", "pickup", "relative")
+ENCODINGS = ("twos", "offset")
+CLOCK_SOURCES = ("internal", "audio", "tap", "midi", "link")
+INTERPOLATION = ("crossfade", "latent")
+PRECISIONS = ("auto", "fp32", "fp16")
+LOOP_SYNC = ("free", "beat")
+MODEL_SUFFIXES = (".pkl", ".pt", ".pth", ".ts")
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_SOURCE_SEGMENT = re.compile(r"^(\*|[A-Za-z0-9_.\-]+)$")
+_SHADER_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$")
+_PY_FACTORY = re.compile(r"^python:[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, Paths -> strings, drop None: what TOML can hold."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _to_dict(obj: Any, skip: tuple[str, ...] = ()) -> dict:
+    out = {}
+    for f in fields(obj):
+        if f.name in skip:
+            continue
+        v = getattr(obj, f.name)
+        if v is None:
+            continue
+        out[f.name] = _plain(v)
+    return out
+
+
+def _ctx(ctx: Context | None) -> tuple[Context, bool]:
+    """Use the caller's context, or make one and raise at the end (direct from_dict calls)."""
+    if ctx is None:
+        return Context(None, None, None), True
+    return ctx, False
+
+
+def _resolve(ctx: Context, text: str) -> Path:
+    p = Path(text).expanduser()
+    if not p.is_absolute() and ctx.base_dir is not None:
+        p = ctx.base_dir / p
+    return p
+
+
+# --------------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class PatchInfo:
+    name: str = ""
+    description: str = ""
+    format: int = FORMAT_VERSION
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("patch",)) -> "PatchInfo":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        out = cls(name=r.string("name", ""), description=r.string("description", ""),
+                  format=r.integer("format", FORMAT_VERSION, lo=1, hi=FORMAT_VERSION))
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return out
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """kind: "builtin", a network file (.pkl StyleGAN pickle, .pt/.ts TorchScript; resolved
+    against the patch's folder), or "python:package.module:factory"."""
+
+    kind: str = "builtin"
+    resolution: int = 256
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    truncation_cutoff: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("model",)) -> "ModelSection":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        kind = r.string("kind", "builtin")
+        if kind != "builtin" and not kind.startswith("python:"):
+            if not kind.lower().endswith(MODEL_SUFFIXES):
+                r.error("kind", 'expected "builtin", a network file ending in '
+                        + ", ".join(MODEL_SUFFIXES) + f' or "python:module:factory", got "{kind}"')
+                kind = "builtin"
+            else:
+                p = _resolve(ctx, kind)
+                if ctx.base_dir is not None and not p.is_file():
+                    r.error("kind", f"network file not found: {p}")
+                kind = str(p)
+        elif kind.startswith("python:") and not _PY_FACTORY.match(kind):
+            r.error("kind", f'expected "python:package.module:factory", got "{kind}"')
+            kind = "builtin"
+        device = r.string("device", "auto")
+        if not _DEVICE.match(device):
+            r.error("device", f'expected "auto", "cpu", "cuda", "cuda:<n>" or "mps", got "{device}"')
+            device = "auto"
+        out = cls(kind=kind, resolution=r.integer("resolution", 256, lo=16, hi=4096),
+                  seed=r.integer("seed", 0, lo=0, hi=2**32 - 1), device=device,
+                  precision=r.string("precision", "auto", choices=PRECISIONS),
+                  truncation_cutoff=r.integer("truncation_cutoff", None, lo=0, hi=64))
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return out
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class OutputSection:
+    size: tuple[int, int] = (1280, 720)
+    fps: float = 30.0
+    shaders: tuple[str, ...] = ()
+    fullscreen: bool = False
+    monitor: int | str | None = None
+    interpolation: str = "crossfade"
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("output",)) -> "OutputSection":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        shaders = r.strings("shaders", ())
+        for name in shaders:
+            if not _SHADER_NAME.match(name):
+                r.error("shaders", f'expected shader pass names (letters, digits, "_", "-"), got "{name}"')
+        monitor = r.raw("monitor", None)
+        if monitor is not None and (isinstance(monitor, bool) or not isinstance(monitor, (int, str))
+                                    or (isinstance(monitor, int) and monitor < 0)):
+            r.error("monitor", f"expected a monitor number (0, 1, ...) or name, got {monitor!r}")
+            monitor = None
+        out = cls(size=r.pair("size", (1280, 720), integer=True, lo=16, hi=16384),
+                  fps=r.number("fps", 30.0, lo=1.0, hi=240.0), shaders=shaders,
+                  fullscreen=r.boolean("fullscreen", False), monitor=monitor,
+                  interpolation=r.string("interpolation", "crossfade", choices=INTERPOLATION))
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return out
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class ClockSection:
+    source: str = "internal"
+    bpm: float = 120.0
+    beats_per_bar: int = 4
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("clock",)) -> "ClockSection":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        out = cls(source=r.string("source", "internal", choices=CLOCK_SOURCES),
+                  bpm=r.number("bpm", 120.0, lo=MIN_BPM, hi=MAX_BPM),
+                  beats_per_bar=r.integer("beats_per_bar", 4, lo=1, hi=32))
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return out
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class AudioSection:
+    """Sound input.  Absent section: no audio.  device: a number or part of a device name."""
+
+    enabled: bool = False
+    device: int | str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("inputs", "audio")) -> "AudioSection":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        device = r.raw("device", None)
+        if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
+            r.error("device", f"expected a device number or name, got {device!r}")
+            device = None
+        out = cls(enabled=r.boolean("enabled", True), device=device)
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return out
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class OscSection:
+    """OSC server (on unless enabled = false) and feedback targets ("host:port")."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9000
+    targets: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("inputs", "osc")) -> "OscSection":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        targets = r.strings("targets", (), allow_single=True)
+        for t in targets:
+            if not _HOST_PORT.match(t) or not 1 <= int(t.rsplit(":", 1)[1]) <= 65535:
+                r.error("targets", f'expected "host:port" (e.g. "127.0.0.1:9001"), got "{t}"')
+        out = cls(enabled=r.boolean("enabled", True), host=r.string("host", "127.0.0.1"),
+                  port=r.integer("port", 9000, lo=1, hi=65535), targets=targets)
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return out
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class MidiSection:
+    """MIDI ports by name or glob ("nanoKONTROL*"); `in` / `out` in the file."""
+
+    enabled: bool = False
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("inputs", "midi")) -> "MidiSection":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        out = cls(enabled=r.boolean("enabled", True), inputs=r.strings("in", ("*",), allow_single=True),
+                  outputs=r.strings("out", (), allow_single=True))
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return out
+
+    def to_dict(self) -> dict:
+        d = {"enabled": self.enabled, "in": list(self.inputs)}
+        if self.outputs:
+            d["out"] = list(self.outputs)
+        return d
+
+
+@dataclass(frozen=True)
+class InputsSection:
+    audio: AudioSection = field(default_factory=AudioSection)
+    osc: OscSection = field(default_factory=OscSection)
+    midi: MidiSection = field(default_factory=MidiSection)
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("inputs",)) -> "InputsSection":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        audio = AudioSection.from_dict(r.table["audio"], ctx, path + ("audio",)) if r.has("audio") else AudioSection()
+        osc = OscSection.from_dict(r.table["osc"], ctx, path + ("osc",)) if r.has("osc") else OscSection()
+        midi = MidiSection.from_dict(r.table["midi"], ctx, path + ("midi",)) if r.has("midi") else MidiSection()
+        r.read.update({"audio", "osc", "midi"})
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return cls(audio=audio, osc=osc, midi=midi)
+
+    def to_dict(self) -> dict:
+        return {"audio": self.audio.to_dict(), "osc": self.osc.to_dict(), "midi": self.midi.to_dict()}
+
+
+@dataclass(frozen=True)
+class TrajectorySection:
+    """How the latent point moves.  None = the trajectory's default (latent/trajectory.py)."""
+
+    loop_beats: float | None = None       # beats per keyframe step of the loop
+    loop_sync: str | None = None          # "free": integrates speed; "beat": locked to the beat grid
+    loop_hold: float | None = None        # fraction of each step spent resting on the keyframe
+    glide_beats: float | None = None      # beats a keyframe trigger takes to glide there
+    speed: float | None = None            # initial latent/speed
+    walk: float | None = None             # initial latent/walk amount
+    walk_rate: float | None = None        # noise walk rate, cycles per second at speed 1
+    xy_grid: tuple[int, int] | None = None  # (columns, rows) of the XY pad's seed grid
+    xy_seeds: tuple[int, ...] | None = None  # row-major seeds of that grid
+    xy_amount: float | None = None        # initial latent/xy/amount
+    directions: int | None = None         # random directions made when the model has none
+    direction_scale: float | None = None  # w-space distance of latent/direction/<k> = 1
+    pulse_direction: int | None = None    # direction pushed along by latent/pulse
+    pulse_strength: float | None = None   # w-space distance of a full pulse
+    pulse_release: float | None = None    # seconds a latent/pulse/hit takes to fade (to 1/e)
+    truncation: float | None = None       # initial latent/truncation (psi)
+    mix_layers: tuple[int, int] | None = None  # [first, end) layers replaced by style mixing
+    mix_keyframe: int | None = None       # keyframe whose latent the mix uses
+    mix_seed: int | None = None           # ... or a seed for it
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("trajectory",)) -> "TrajectorySection":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        grid = r.pair("xy_grid", None, integer=True, lo=2, hi=16)
+        seeds = r.raw("xy_seeds", None)
+        if seeds is not None:
+            if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                      for s in seeds):
+                r.error("xy_seeds", f"expected an array of seeds (integers of at least 0), got {seeds!r}")
+                seeds = None
+            else:
+                need = (grid or (2, 2))[0] * (grid or (2, 2))[1]
+                if len(seeds) != need:
+                    r.error("xy_seeds", f"expected {need} seeds (xy_grid columns x rows, row by row), "
+                            f"got {len(seeds)}")
+                    seeds = None
+                else:
+                    seeds = tuple(seeds)
+        mix = r.pair("mix_layers", None, integer=True, lo=0, hi=64)
+        if mix is not None and mix[0] >= mix[1]:
+            r.error("mix_layers", f"expected [first, end] with first < end, got {list(mix)}")
+            mix = None
+        out = cls(
+            loop_beats=r.number("loop_beats", None, lo=0.0, hi=4096.0, lo_open=True),
+            loop_sync=r.string("loop_sync", None, choices=LOOP_SYNC),
+            loop_hold=r.number("loop_hold", None, lo=0.0, hi=0.95),
+            glide_beats=r.number("glide_beats", None, lo=0.0, hi=256.0),
+            speed=r.number("speed", None, lo=-4.0, hi=8.0),
+            walk=r.number("walk", None, lo=0.0, hi=2.0),
+            walk_rate=r.number("walk_rate", None, lo=0.0, hi=10.0),
+            xy_grid=grid, xy_seeds=seeds,
+            xy_amount=r.number("xy_amount", None, lo=0.0, hi=1.0),
+            directions=r.integer("directions", None, lo=1, hi=64),
+            direction_scale=r.number("direction_scale", None, lo=0.0, hi=100.0),
+            pulse_direction=r.integer("pulse_direction", None, lo=0, hi=63),
+            pulse_strength=r.number("pulse_strength", None, lo=0.0, hi=100.0),
+            pulse_release=r.number("pulse_release", None, lo=0.0, hi=30.0),
+            truncation=r.number("truncation", None, lo=0.0, hi=2.0),
+            mix_layers=mix,
+            mix_keyframe=r.integer("mix_keyframe", None, lo=0),
+            mix_seed=r.integer("mix_seed", None, lo=0, hi=2**32 - 1),
+        )
+        if out.mix_keyframe is not None and out.mix_seed is not None:
+            r.error("mix_seed", "give mix_keyframe or mix_seed, not both")
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return out
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """A point of the loop: a seed (z drawn from numpy's default_rng(seed)) or a saved z (.npy).
+    beats: this step's length (to the next keyframe), overriding [trajectory] loop_beats."""
+
+    seed: int | None = None
+    file: Path | None = None
+    name: str = ""
+    beats: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("keyframes", 0)) -> "Keyframe":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        seed = r.integer("seed", None, lo=0, hi=2**32 - 1)
+        file_text = r.string("file", None)
+        file = None
+        if file_text is not None:
+            file = _resolve(ctx, file_text)
+            if not file_text.lower().endswith(".npy"):
+                r.error("file", f'expected a .npy file of a z vector, got "{file_text}"')
+            elif not file.is_file():
+                r.error("file", f"keyframe file not found: {file}")
+        if r.has("seed") and r.has("file"):
+            r.error("file", "give seed or file, not both")
+        elif not r.has("seed") and not r.has("file"):
+            r.error(None, "expected seed = <integer> or file = \"<name>.npy\"")
+        out = cls(seed=seed, file=file, name=r.string("name", ""),
+                  beats=r.number("beats", None, lo=0.0, hi=4096.0, lo_open=True))
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return out
+
+    def to_dict(self) -> dict:
+        d = _to_dict(self)
+        if not self.name:
+            d.pop("name", None)
+        return d
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One control rule: source address -> target parameter.  See docs/patch-format.md.
+
+    mode None means "trigger" for trigger targets, "value" otherwise; range None means the
+    target parameter's own range.
+    """
+
+    source: str
+    target: str
+    range: tuple[float, float] | None = None
+    input: tuple[float, float] = (0.0, 1.0)
+    curve: str = "lin"
+    invert: bool = False
+    smooth: float = 0.0
+    attack: float | None = None
+    release: float | None = None
+    mode: str | None = None
+    threshold: float = 0.5
+    edge: str = "rise"
+    arg: float | str | None = None
+    arg_offset: float = 0.0
+    quantize: str = "none"
+    takeover: str = "jump"
+    encoding: str = "twos"
+    step: float = 1.0 / 127.0
+    index: int = 0
+
+    @property
+    def envelope(self) -> bool:
+        return self.attack is not None or self.release is not None
+
+    @property
+    def effective_mode(self) -> str:
+        if self.mode is not None:
+            return self.mode
+        return "trigger" if is_trigger(self.target) else "value"
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("mapping", 0),
+                  shader_passes: tuple[str, ...] | None = None) -> "Mapping":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, path, ctx)
+        if not r.has("source"):
+            r.error(None, 'missing key "source" (a control address, e.g. "midi/cc/0/7")')
+        if not r.has("target"):
+            r.error(None, 'missing key "target" (a parameter name, e.g. "latent/speed")')
+        source = r.string("source", "")
+        if source and (not all(_SOURCE_SEGMENT.match(s) for s in source.split("/"))):
+            r.error("source", 'expected a control address of slash-separated names, "*" matching one '
+                    f'of them (e.g. "midi/cc/0/7", "midi/note/0/*"), got "{source}"')
+        target = r.string("target", "")
+        if target:
+            problem = target_problem(target, shader_passes)
+            if problem:
+                r.error("target", problem)
+        arg = r.raw("arg", None)
+        if arg is not None and arg != "*" and (isinstance(arg, bool) or not isinstance(arg, (int, float))):
+            r.error("arg", f'expected a number or "*" (the number the wildcard matched), got {arg!r}')
+            arg = None
+        if arg == "*" and "*" not in source.split("/"):
+            r.error("arg", f'"*" takes the number matched by a "*" in source, but source "{source}" has none')
+        out = cls(
+            source=source, target=target,
+            range=r.pair("range", None),
+            input=r.pair("input", (0.0, 1.0)),
+            curve=r.string("curve", "lin", choices=CURVES),
+            invert=r.boolean("invert", False),
+            smooth=r.number("smooth", 0.0, lo=0.0, hi=60.0),
+            attack=r.number("attack", None, lo=0.0, hi=60.0),
+            release=r.number("release", None, lo=0.0, hi=60.0),
+            mode=r.string("mode", None, choices=MODES),
+            threshold=r.number("threshold", 0.5, lo=0.0, hi=1.0),
+            edge=r.string("edge", "rise", choices=EDGES),
+            arg=float(arg) if isinstance(arg, (int, float)) and not isinstance(arg, bool) else arg,
+            arg_offset=r.number("arg_offset", 0.0),
+            quantize=r.string("quantize", "none", choices=QUANTIZE),
+            takeover=r.string("takeover", "jump", choices=TAKEOVER),
+            encoding=r.string("encoding", "twos", choices=ENCODINGS),
+            step=r.number("step", 1.0 / 127.0, lo=0.0, hi=1.0, lo_open=True),
+            index=r.integer("index", 0, lo=0, hi=15),
+        )
+        if out.input[0] == out.input[1]:
+            r.error("input", f"expected two different numbers, got {list(out.input)}")
+        if target and out.mode == "value" and is_trigger(target):
+            r.error("mode", f'"{target}" is a trigger: use mode = "trigger" (or leave mode out)')
+        if target and out.mode in ("trigger",) and not is_trigger(target) and not target.startswith("shader/"):
+            r.error("mode", f'"{target}" is a continuous parameter: use mode = "value" or "toggle"')
+        if out.quantize != "none" and out.effective_mode != "trigger":
+            r.error("quantize", "only triggers wait for the beat: set mode = \"trigger\" or remove quantize")
+        if r.has("encoding") and out.takeover != "relative":
+            r.error("encoding", 'only relative controls have an encoding: add takeover = "relative"')
+        out = _fix_range(out, r)
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return out
+
+    def to_dict(self) -> dict:
+        d = _to_dict(self)
+        defaults = Mapping("", "")
+        for k in list(d):
+            if k not in ("source", "target") and getattr(self, k) == getattr(defaults, k):
+                del d[k]
+        return d
+
+
+def _fix_range(m: Mapping, r: Reader) -> Mapping:
+    if m.range is not None and m.range[0] == m.range[1] and m.effective_mode == "value":
+        r.error("range", f"expected two different numbers, got {list(m.range)}")
+    return m
+
+
+# --------------------------------------------------------------------------------- the patch
+
+_SECTIONS = ("patch", "model", "output", "clock", "inputs", "trajectory", "keyframes", "mapping")
+
+
+@dataclass(frozen=True)
+class Patch:
+    info: PatchInfo = field(default_factory=PatchInfo)
+    model: ModelSection = field(default_factory=ModelSection)
+    output: OutputSection = field(default_factory=OutputSection)
+    clock: ClockSection = field(default_factory=ClockSection)
+    inputs: InputsSection = field(default_factory=InputsSection)
+    trajectory: TrajectorySection = field(default_factory=TrajectorySection)
+    keyframes: tuple[Keyframe, ...] = ()
+    mappings: tuple[Mapping, ...] = ()
+    source_path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.info.name or (self.source_path.stem if self.source_path else "")
+
+    @classmethod
+    def from_dict(cls, data: Any, ctx: Context | None = None, source_path: Path | None = None) -> "Patch":
+        ctx, own = _ctx(ctx)
+        r = Reader(data, (), ctx)
+        info = PatchInfo.from_dict(r.raw("patch", {}), ctx)
+        model = ModelSection.from_dict(r.raw("model", {}), ctx)
+        output = OutputSection.from_dict(r.raw("output", {}), ctx)
+        clock = ClockSection.from_dict(r.raw("clock", {}), ctx)
+        inputs = InputsSection.from_dict(r.raw("inputs", {}), ctx)
+        trajectory = TrajectorySection.from_dict(r.raw("trajectory", {}), ctx)
+        keyframes = tuple(Keyframe.from_dict(k, ctx, ("keyframes", i))
+                          for i, k in enumerate(_array_of_tables(r, "keyframes")))
+        passes = output.shaders
+        mappings = tuple(Mapping.from_dict(m, ctx, ("mapping", i), shader_passes=passes)
+                         for i, m in enumerate(_array_of_tables(r, "mapping")))
+        if trajectory.mix_keyframe is not None and trajectory.mix_keyframe >= max(len(keyframes), 1):
+            ctx.error(("trajectory", "mix_keyframe"),
+                      f"expected a keyframe index below {len(keyframes)}, got {trajectory.mix_keyframe}")
+        r.finish()
+        if own:
+            ctx.raise_if_errors()
+        return cls(info=info, model=model, output=output, clock=clock, inputs=inputs,
+                   trajectory=trajectory, keyframes=keyframes, mappings=mappings, source_path=source_path)
+
+    def to_dict(self) -> dict:
+        return {
+            "patch": self.info.to_dict(), "model": self.model.to_dict(), "output": self.output.to_dict(),
+            "clock": self.clock.to_dict(), "inputs": self.inputs.to_dict(),
+            "trajectory": self.trajectory.to_dict(),
+            "keyframes": [k.to_dict() for k in self.keyframes],
+            "mapping": [m.to_dict() for m in self.mappings],
+        }
+
+
+def _array_of_tables(r: Reader, key: str) -> list:
+    v = r.raw(key, [])
+    if not isinstance(v, list):
+        r.error(key, f"expected [[{key}]] tables, got {'a table' if isinstance(v, dict) else repr(v)}"
+                + (f" (write [[{key}]], with double brackets)" if isinstance(v, dict) else ""))
+        return []
+    return v
+
+
+# --------------------------------------------------------------------------------- loading
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+def parse_patch(text: str, filename: str | Path = "<patch>", base_dir: Path | None = None) -> Patch:
+    """Parse and validate patch text; relative paths resolve against `base_dir` (default: the
+    folder of `filename`).  Raises PatchError naming file, line, key and what was expected."""
+    filename = str(filename)
+    if base_dir is None:
+        base_dir = Path(filename).resolve().parent
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = _TOML_POSITION.search(msg)
+        if m:
+            raise PatchError([f"{filename}:{m.group(1)}: TOML syntax error: {msg[:m.start()]} "
+                              f"(column {m.group(2)})"]) from None
+        m = _TOML_END.search(msg)
+        last = text.count("\n") + (0 if text.endswith("\n") else 1)
+        raise PatchError([f"{filename}:{max(last, 1)}: TOML syntax error: "
+                          f"{msg[:m.start()] if m else msg} (at the end of the file)"]) from None
+    from .lines import key_lines
+    ctx = Context(filename, key_lines(text), base_dir)
+    patch = Patch.from_dict(data, ctx, source_path=Path(filename))
+    ctx.raise_if_errors()
+    return patch
+
+
+def load_patch(path: str | Path) -> Patch:
+    """Read and validate a patch file.  Raises PatchError (a UserError) when it is invalid."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PatchError([f"{p}: no such patch file"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PatchError([f"{p}: cannot read the patch: {e}"]) from None
+    patch = parse_patch(text, str(path), base_dir=p.resolve().parent)
+    return patch
