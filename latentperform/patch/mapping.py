@@ -123,13 +123,17 @@ class _Rule:
 class Mapper:
     """`Mapper(mappings, specs).apply(events, prev, now, dt) -> ParamState`.
 
-    mappings  the patch's Mapping rules (targets missing from `specs` are skipped: the engine
-              reports them)
+    mappings  the patch's Mapping rules (targets missing from `specs` are skipped, listed in
+              `skipped`: the engine reports them)
     specs     every parameter of this show by name: trajectory, shader chain, engine, clock
+    tempo_sources  addresses whose value is a tempo in bpm (add "clock/midi/bpm" to follow a
+              MIDI clock, "clock/audio/bpm" for a beat tracker)
     """
 
-    def __init__(self, mappings: Sequence[Mapping], specs: MappingType[str, ParamSpec]) -> None:
+    def __init__(self, mappings: Sequence[Mapping], specs: MappingType[str, ParamSpec],
+                 tempo_sources: Sequence[str] = ("clock/tempo",)) -> None:
         self.specs = dict(specs)
+        self.tempo_sources = frozenset(tempo_sources)
         self.rules: list[_Rule] = []
         self.skipped: list[Mapping] = []
         for i, m in enumerate(mappings):
@@ -239,7 +243,7 @@ class Mapper:
 
     def _direct(self, ev: ControlEvent, values: dict, triggers: list) -> bool:
         addr = ev.address
-        if addr == "clock/tempo":
+        if addr in self.tempo_sources:
             return self._set_param("clock/bpm", ev.scalar(), values)
         if addr.startswith("param/"):
             name = addr[6:]
@@ -283,6 +287,8 @@ class Mapper:
     # -- one rule ------------------------------------------------------------------------------
 
     def _normalise(self, rule: _Rule, ev: ControlEvent) -> float | None:
+        if rule.m.bang:
+            return 1.0
         v = ev.value
         if isinstance(v, tuple):
             if rule.m.index >= len(v):

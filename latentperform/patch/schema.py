@@ -449,6 +449,7 @@ class Mapping:
     encoding: str = "twos"
     step: float = 1.0 / 127.0
     index: int = 0
+    bang: bool = False
 
     @property
     def envelope(self) -> bool:
@@ -503,6 +504,7 @@ class Mapping:
             encoding=r.string("encoding", "twos", choices=ENCODINGS),
             step=r.number("step", 1.0 / 127.0, lo=0.0, hi=1.0, lo_open=True),
             index=r.integer("index", 0, lo=0, hi=15),
+            bang=r.boolean("bang", False),
         )
         if out.input[0] == out.input[1]:
             r.error("input", f"expected two different numbers, got {list(out.input)}")
