@@ -12,8 +12,11 @@ each layer's weight matrix.  Hence:
   - the picture has no native size: it is a function of continuous coordinates, so it renders at
     any resolution, and `transform` (a 3x3 rotate/translate, StyleGAN3 convention) moves the
     sampling grid;
-  - layers mean something: ws[0] bends the input waves (structure), the middle layers the
-    shapes, the last one the palette, so mixing styles by layer behaves as with StyleGAN.
+  - layers mean something: ws[0] bends the input waves (zoom, structure), the middle layers the
+    shapes, the last one the palette and contour lines, so mixing styles by layer behaves as
+    with StyleGAN;
+  - every seed draws a usable network: at construction each layer's gain is calibrated on a
+    fixed sample of latents, so no seed comes out murky, flat or noisy.
 
 Cost is a few (C x C) matmuls and sin/tanh over the pixel grid: cheap enough for 30 frames/s at
 256x256 on a 2-core CPU (see bench/generator_cpu.py).
@@ -31,6 +34,22 @@ from .base import truncate
 # Coordinates: the picture's height spans [-0.5, 0.5] (its width is scaled by the aspect ratio),
 # the same units as StyleGAN3's input grid, so a translate of 1.0 moves the picture by its height.
 _TWO_PI = 2.0 * math.pi
+
+
+def _tanh(x: torch.Tensor) -> torch.Tensor:
+    """tanh as 2 sigmoid(2x) - 1: the same function, several times faster on CPU."""
+    return torch.sigmoid(2.0 * x).mul_(2.0).sub_(1.0)
+
+
+def _tanh_(x: torch.Tensor) -> torch.Tensor:
+    """In-place `_tanh` (x is overwritten)."""
+    return x.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+
+
+# The spread (std) of pre-activations the calibration sets: sin layers (more bands with more
+# spread), tanh layers (more contrast); and of the output fields (palette index, shade).
+_LAYER_SPREAD = (1.4, 1.2)
+_OUT_SPREAD = torch.tensor([0.9, 1.0])
 # n-fold rotational symmetries offered to the first layer: the styles pick how much of each
 _POLAR_FOLDS = (3, 5, 6)
 
@@ -84,29 +103,33 @@ class BuiltinGenerator(nn.Module):
         radii = torch.exp(torch.linspace(math.log(0.5), math.log(2.5), k)) * math.pi
         self.register_buffer("wave_dirs", torch.stack([angles.cos(), angles.sin()], 1) * radii[:, None])  # (K, 2)
         self.register_buffer("wave_phase_a", randn(k, self.w_dim) / math.sqrt(self.w_dim))
-        self.register_buffer("wave_scale_a", randn(k, self.w_dim) * (0.12 / math.sqrt(self.w_dim)))
+        self.register_buffer("wave_scale_a", randn(k, self.w_dim) * (0.08 / math.sqrt(self.w_dim)))
         self.register_buffer("wave_warp_a", randn(2, self.w_dim) * (0.6 / math.sqrt(self.w_dim)))
         self.register_buffer("zoom_a", randn(self.w_dim) * (0.25 / math.sqrt(self.w_dim)))
 
-        # Hidden layers: weight (C_out, C_in), style affine w -> per-input-column scale, and a
-        # style-dependent bias (shifts where the sin/tanh bands fall).
+        # ... and n-fold symmetric features around a centre, each faded in or out by the style.
         self.register_buffer("polar_phase_a", randn(len(_POLAR_FOLDS), self.w_dim) / math.sqrt(self.w_dim))
         self.register_buffer("polar_amp_a", randn(len(_POLAR_FOLDS), self.w_dim) / math.sqrt(self.w_dim))
         self.register_buffer("polar_centre_a", randn(2, self.w_dim) / math.sqrt(self.w_dim))
+
+        # Hidden layers: weight (C_out, C_in), style affine w -> per-input-column scale, and a
+        # style-dependent bias (shifts where the sin/tanh bands fall).
         in_dim = 3 + 2 * k + len(_POLAR_FOLDS)
         for i in range(self.depth):
             self.register_buffer(f"syn_w{i}", randn(self.channels, in_dim))
-            self.register_buffer(f"syn_sa{i}", randn(in_dim, self.w_dim) * (0.45 / math.sqrt(self.w_dim)))
-            self.register_buffer(f"syn_ba{i}", randn(self.channels, self.w_dim) * (0.35 / math.sqrt(self.w_dim)))
+            self.register_buffer(f"syn_sa{i}", randn(in_dim, self.w_dim) * (0.3 / math.sqrt(self.w_dim)))
+            self.register_buffer(f"syn_ba{i}", randn(self.channels, self.w_dim) * (0.25 / math.sqrt(self.w_dim)))
             self.register_buffer(f"syn_b{i}", randn(self.channels) * 0.5)
             in_dim = self.channels
-        # sin layers get a frequency gain (more bands), tanh layers a contrast gain
-        self._gains = [1.4 if i % 2 == 0 else 1.2 for i in range(self.depth)]
+        # set by _calibrate: each layer's gain, and the output fields' centre and gain
+        self.register_buffer("layer_gain", torch.ones(self.depth))
+        self.register_buffer("out_mean", torch.zeros(2))
+        self.register_buffer("out_gain", torch.ones(2))
 
         # Output: two fields (palette index t, shade s), then a cosine palette picked by the last style.
         self.register_buffer("out_w", randn(2, self.channels))
         self.register_buffer("line_a", randn(3, self.w_dim) / math.sqrt(self.w_dim))
-        self.register_buffer("out_sa", randn(self.channels, self.w_dim) * (0.35 / math.sqrt(self.w_dim)))
+        self.register_buffer("out_sa", randn(self.channels, self.w_dim) * (0.25 / math.sqrt(self.w_dim)))
         self.register_buffer("pal_a", randn(12, self.w_dim) / math.sqrt(self.w_dim))
         self.register_buffer("pal_hue", torch.rand(1, generator=g))
         self.register_buffer("hue_spread", torch.tensor([0.0, 1.0, 2.0]))
@@ -121,6 +144,7 @@ class BuiltinGenerator(nn.Module):
         setattr(self, f"map_w{last}", getattr(self, f"map_w{last}") / spread)
         setattr(self, f"map_b{last}", getattr(self, f"map_b{last}") / spread)
         self.w_avg = self._map(zs).mean(0)
+        self._calibrate(g)
         self.to(device)
 
     # ------------------------------------------------------------------------------- mapping
@@ -158,65 +182,94 @@ class BuiltinGenerator(nn.Module):
         # StyleGAN3 convention: the matrix maps output coordinates to where the picture is sampled
         return grid @ m[:, :2, :2].transpose(1, 2) + m[:, None, :2, 2]
 
-    def synthesis(self, ws: torch.Tensor, noise_mode: str = "const", transform: torch.Tensor | None = None,
-                  size: tuple[int, int] | None = None) -> torch.Tensor:
-        """ws (N, num_ws, w_dim) -> images (N, 3, H, W) in [-1, 1].
+    def _field(self, ws: torch.Tensor, p: torch.Tensor, probe: int | None = None) -> torch.Tensor:
+        """The CPPN: coordinates p (N, P, 2) -> fields (N, P, 2): palette index t and shade.
 
-        noise_mode is accepted for the protocol; this network has no noise inputs.
-        size=(height, width) overrides `resolution` (square) for this call.
+        probe=i returns layer i's pre-activation before its calibrated gain (i == depth: the raw
+        output fields), for `_calibrate`.
         """
-        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
-        height, width = (self.resolution, self.resolution) if size is None else (int(size[0]), int(size[1]))
-        if height < 1 or width < 1:
-            raise ValueError(f"size must be positive, got {(height, width)}")
-        dtype, device = self.w_avg.dtype, self.w_avg.device
-        ws = ws.to(device, dtype)
-        n = ws.shape[0]
-        p = self._grid(n, height, width, transform, device, dtype) * 2.0  # (N, P, 2)
-
-        # Layer 0: input waves, warped by ws[0] (phase, frequency stretch, a gentle domain bend).
+        dtype, device = p.dtype, p.device
+        # Layer 0: input waves, bent by ws[0] (zoom, phase, frequency stretch, a gentle domain warp).
         w0 = ws[:, 0]
-        warp = torch.tanh(w0 @ self.wave_warp_a.t())  # (N, 2)
         p = p * torch.exp(w0 @ self.zoom_a)[:, None, None]  # some latents zoom in, some out
+        warp = torch.tanh(w0 @ self.wave_warp_a.t())  # (N, 2)
         px, py = p[..., 0], p[..., 1]
         p = torch.stack([px + 0.35 * warp[:, None, 0] * torch.sin(2.0 * py),
                          py + 0.35 * warp[:, None, 1] * torch.sin(2.0 * px)], -1)
         dirs = self.wave_dirs[None] * torch.exp(w0 @ self.wave_scale_a.t())[..., None]  # (N, K, 2)
-        phase = (w0 @ self.wave_phase_a.t()) * (0.5 * math.pi)  # (N, K)
-        arg = torch.baddbmm(phase[:, None, :], p, dirs.transpose(1, 2))  # (N, P, K)
+        phase = (w0 @ self.wave_phase_a.t()) * (0.35 * math.pi)  # (N, K)
+        # one sin gives both sin and cos: the second half of the waves is a quarter turn ahead
+        phase = torch.cat([phase, phase + 0.5 * math.pi], 1)  # (N, 2K)
+        waves = torch.baddbmm(phase[:, None, :], p, torch.cat([dirs, dirs], 1).transpose(1, 2)).sin_()
         r = p.norm(dim=-1, keepdim=True)
         pc = p - 0.6 * torch.tanh(w0 @ self.polar_centre_a.t())[:, None, :]  # symmetry centre moves
-        rc = pc.norm(dim=-1, keepdim=True)
         theta = torch.atan2(pc[..., 1:], pc[..., :1])  # (N, P, 1)
         folds = torch.tensor(_POLAR_FOLDS, device=device, dtype=dtype)
         polar_phase = (w0 @ self.polar_phase_a.t()) * math.pi  # (N, F)
         polar_amp = torch.sigmoid(3.0 * (w0 @ self.polar_amp_a.t()) - 2.0)  # (N, F), mostly faint
-        polar = torch.cos(theta * folds + polar_phase[:, None, :]) * (torch.tanh(2.0 * rc) * polar_amp[:, None, :])
-        h = torch.cat([p, r - 0.7, torch.sin(arg), torch.cos(arg), polar], -1)  # (N, P, 3 + 2K + F)
+        polar = torch.cos(theta * folds + polar_phase[:, None, :])
+        polar = polar * (_tanh(2.0 * pc.norm(dim=-1, keepdim=True)) * polar_amp[:, None, :])
+        # The first layer's input is [p, r, sin waves, cos waves, polar]; it is multiplied in two
+        # parts rather than concatenated (saves a copy of the widest tensor).
+        k2 = 2 * self.frequencies
+        shape_feats = torch.cat([p, r - 0.7, polar], -1)  # (N, P, 3 + F)
+        wave_cols = slice(3, 3 + k2)
+        shape_cols = [0, 1, 2] + list(range(3 + k2, 3 + k2 + len(_POLAR_FOLDS)))
 
         # Hidden layers: modulate the weight's input columns by the style, demodulate, activate.
+        h = waves
         for i in range(self.depth):
             wl = ws[:, 1 + i]
             weight = getattr(self, f"syn_w{i}")[None] * (1.0 + wl @ getattr(self, f"syn_sa{i}").t())[:, None, :]
             weight = weight * torch.rsqrt(weight.square().sum(2, keepdim=True) + 1e-8)  # (N, C_out, C_in)
             bias = getattr(self, f"syn_b{i}") + wl @ getattr(self, f"syn_ba{i}").t()  # (N, C_out)
-            h = torch.baddbmm(bias[:, None, :], h, weight.transpose(1, 2) * self._gains[i])
-            h = torch.sin(h) if i % 2 == 0 else torch.tanh(h)
+            gain = 1.0 if probe == i else self.layer_gain[i]
+            weight = (weight.transpose(1, 2) * gain).contiguous()  # (N, C_in, C_out)
+            bias = bias[:, None, :] * gain
+            if i == 0:
+                h = torch.baddbmm(bias, waves, weight[:, wave_cols].contiguous())
+                h.baddbmm_(shape_feats, weight[:, shape_cols].contiguous())
+            else:
+                h = torch.baddbmm(bias, h, weight)
+            if probe == i:
+                return h
+            h = h.sin_() if i % 2 == 0 else _tanh_(h)
 
-        # Output: palette index t and shade s, coloured by a cosine palette from the last style.
+        # Output: two fields, through a style-modulated, demodulated projection.
         wl = ws[:, -1]
         weight = self.out_w[None] * (1.0 + wl @ self.out_sa.t())[:, None, :]
         weight = weight * torch.rsqrt(weight.square().sum(2, keepdim=True) + 1e-8)  # (N, 2, C)
         ts = torch.bmm(h, weight.transpose(1, 2))  # (N, P, 2)
-        t, shade = ts[..., :1], torch.tanh(ts[..., 1:])
+        if probe == self.depth:
+            return ts
+        return ts.sub_(self.out_mean).mul_(self.out_gain)
+
+    @torch.no_grad()
+    def _calibrate(self, g: torch.Generator) -> None:
+        """Set each layer's gain so its pre-activation has the same spread in every network (a
+        seed draws weights whose products vary; without this some seeds draw murky, flat or
+        noisy networks).  Measured once, on a fixed sample of latents at 32x32."""
+        ws = self.mapping(torch.randn(32, self.z_dim, generator=g))
+        p = self._grid(32, 32, 32, None, self.w_avg.device, self.w_avg.dtype) * 2.0
+        for i in range(self.depth):
+            spread = self._field(ws, p, probe=i).std()
+            self.layer_gain[i] = _LAYER_SPREAD[i % 2] / spread
+        ts = self._field(ws, p, probe=self.depth)
+        self.out_mean.copy_(ts.mean((0, 1)))
+        self.out_gain.copy_(_OUT_SPREAD / ts.std((0, 1)))
+
+    def _colour(self, wl: torch.Tensor, ts: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Fields (N, P, 2) and the last style wl (N, w_dim) -> RGB (N, P, 3) in about [0, 1]."""
+        n = ts.shape[0]
+        t, shade = ts[..., :1], _tanh(ts[..., 1:])
+        # A cosine palette a + b cos(2 pi (c t + d)) per channel, chosen by the style.
         q = wl @ self.pal_a.t()  # (N, 12), about unit normal
-        hue = 0.5 * q[:, 0:1] + self.pal_hue  # turns all the way round across latents
+        hue = 0.4 * q[:, 0:1] + self.pal_hue  # turns all the way round across latents
         spread = 0.08 + 0.22 * torch.sigmoid(1.5 * q[:, 1:2] - 0.5)  # narrow: deep tones; wide: rainbow
         phase_c = hue + spread * self.hue_spread
         freq_c = 0.4 + 0.15 * torch.tanh(q[:, 2:5])
-        bias_c = 0.5 + 0.06 * torch.tanh(q[:, 5:8]) + 0.1 * torch.tanh(q[:, 8:9])  # tint, light or dark
-        amp_c = 0.45 + 0.05 * torch.tanh(q[:, 9:12])
+        bias_c = 0.6 + 0.06 * torch.tanh(q[:, 5:8]) + 0.1 * torch.tanh(q[:, 8:9])  # tint, light or dark
+        amp_c = 0.42 + 0.05 * torch.tanh(q[:, 9:12])
         rgb = bias_c[:, None] + amp_c[:, None] * torch.cos(_TWO_PI * (freq_c[:, None] * t + phase_c[:, None]))
         # Contour lines along the palette field, drawn with an even width in picture units (the
         # distance to the nearest level is estimated from the field's gradient), never thinner than
@@ -232,8 +285,28 @@ class BuiltinGenerator(nn.Module):
         grad = torch.sqrt(gx.square() + gy.square()).reshape(n, -1, 1) * (0.5 * height)  # per picture height
         dist = torch.sin(math.pi * density * t).abs() / (math.pi * density * grad + 1e-6)
         contour = torch.exp(-(dist / width_img).square())
-        rgb = rgb * (0.78 + 0.22 * shade) * (1.0 - strength * contour)  # (N, P, 3) in about [0, 1]
-        img = (rgb * 2.0 - 1.0).clamp(-1.0, 1.0)
+        return rgb * (0.82 + 0.18 * shade) * (1.0 - strength * contour)
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "const", transform: torch.Tensor | None = None,
+                  size: tuple[int, int] | None = None) -> torch.Tensor:
+        """ws (N, num_ws, w_dim) -> images (N, 3, H, W) in [-1, 1].
+
+        noise_mode is accepted for the protocol; this network has no noise inputs.
+        transform (3, 3) or (N, 3, 3): maps output coordinates to where the picture is sampled
+        (StyleGAN3's convention: pass the inverse of the motion you want to see).
+        size=(height, width) overrides `resolution` (square) for this call.
+        """
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        height, width = (self.resolution, self.resolution) if size is None else (int(size[0]), int(size[1]))
+        if height < 1 or width < 1:
+            raise ValueError(f"size must be positive, got {(height, width)}")
+        dtype, device = self.w_avg.dtype, self.w_avg.device
+        ws = ws.to(device, dtype)
+        n = ws.shape[0]
+        p = self._grid(n, height, width, transform, device, dtype) * 2.0  # (N, P, 2)
+        rgb = self._colour(ws[:, -1], self._field(ws, p), height, width)  # (N, P, 3)
+        img = rgb.mul_(2.0).sub_(1.0).clamp_(-1.0, 1.0)
         return img.transpose(1, 2).reshape(n, 3, height, width)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,

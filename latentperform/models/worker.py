@@ -29,7 +29,7 @@ class Frame:
     """One finished picture (or a failure to make one).
 
     pixels   (H, W, 3) uint8 RGB, C-contiguous; on a failure, the last good frame's pixels, or
-             None if nothing has rendered yet.  Live frames on CUDA live in a reused pinned host
+             None if nothing has rendered yet (always None for a failed `render_now`).  Live frames on CUDA live in a reused pinned host
              buffer: a buffer is never rewritten while its frame is the newest, the last good one
              or the last one `latest()` returned; copy pixels you keep longer.
     seq      the request's seq;  time: the request's engine time
@@ -64,8 +64,8 @@ def describe_error(exc: BaseException) -> str:
 class InferenceWorker:
     """Runs a generator on a background thread; the newest request wins.
 
-    generator  any `Generator` (moved to `device`; cast to `dtype` if it is an nn.Module and
-               dtype is not float32)
+    generator  any `Generator`; an nn.Module is moved to `device` (and cast to `dtype` when that
+               is not float32) in place
     device     "cpu", "cuda", "cuda:1", ...
     dtype      torch.float32 or torch.float16 (fp16 is for CUDA; on CPU it is very slow)
     size       (height, width) to pass to synthesis(size=...) when the generator takes it
@@ -76,6 +76,9 @@ class InferenceWorker:
     last_good         newest good Frame, or None
     render_now(req)   render synchronously on the caller's thread; the result owns its pixels
     close()           stop the thread (also on `with` exit)
+
+    Inference uses torch's intra-op threads as the application set them (torch.set_num_threads);
+    the worker never changes them.
     """
 
     def __init__(self, generator: Generator, device: str | torch.device = "cpu",
@@ -98,6 +101,7 @@ class InferenceWorker:
         self._latest: Frame | None = None
         self._last_good: Frame | None = None
         self._handed_out: Frame | None = None
+        self._in_flight = False  # the thread has taken a request and not yet published its frame
         self._closed = False
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()  # one inference at a time on the generator
@@ -135,7 +139,7 @@ class InferenceWorker:
     def busy(self) -> bool:
         """True while a request is pending or being rendered."""
         with self._cond:
-            return self._pending is not None or self._run_lock.locked()
+            return self._pending is not None or self._in_flight
 
     def wait(self, seq: int | None = None, timeout: float | None = None) -> Frame | None:
         """Block until a frame for `seq` (or any newer one) is finished; for tests and tools,
@@ -145,7 +149,7 @@ class InferenceWorker:
             while True:
                 f = self._latest
                 if seq is None:
-                    if self._pending is None and not self._run_lock.locked() and f is not None:
+                    if self._pending is None and not self._in_flight and f is not None:
                         return f
                 elif f is not None and f.seq >= seq:
                     return f
@@ -170,8 +174,9 @@ class InferenceWorker:
 
     # ------------------------------------------------------------------------------ offline
     def render_now(self, request: LatentRequest) -> Frame:
-        """Render on the caller's thread and return the Frame (failures as values too); does not
-        touch `latest()`.  The returned pixels are a fresh array the caller owns."""
+        """Render on the caller's thread and return the Frame (failures as values too, with
+        pixels None); does not touch `latest()`.  The returned pixels are a fresh array the caller
+        owns, and the same request always gives the same pixels."""
         return self._render(request, live=False)
 
     # ----------------------------------------------------------------------------- internals
@@ -183,8 +188,10 @@ class InferenceWorker:
                 if self._closed:
                     return
                 request, self._pending = self._pending, None
+                self._in_flight = True
             frame = self._render(request, live=True)
             with self._cond:
+                self._in_flight = False
                 self.rendered += 1
                 if frame.error is None:
                     self._last_good = frame
@@ -201,7 +208,9 @@ class InferenceWorker:
                                                  **self._synthesis_kwargs(request))
                 pixels, tensor = self._to_pixels(image, live)
         except Exception as exc:  # noqa: BLE001 - every failure of the network becomes a value
-            good = self._last_good
+            if isinstance(exc, torch.cuda.OutOfMemoryError):
+                torch.cuda.empty_cache()  # give back what the failed frame held, so the next may fit
+            good = self._last_good if live else None  # offline results never depend on live state
             return Frame(pixels=None if good is None else good.pixels, seq=request.seq, time=request.time,
                          stamp=request.stamp, gen_ms=(time.perf_counter() - t0) * 1e3,
                          error=describe_error(exc), tensor=None if good is None else good.tensor)

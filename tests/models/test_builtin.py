@@ -37,8 +37,15 @@ def test_is_a_generator_with_several_style_layers(G):
     assert G.num_ws > 2, "layer-wise style mixing needs several style layers"
 
 
+@pytest.fixture(scope="module", params=[0, 1, 2], ids=lambda seed: f"seed{seed}")
+def any_G(request):
+    """Several networks: what holds for the default one must hold for any seed."""
+    return BuiltinGenerator(resolution=64, seed=request.param)
+
+
 @torch.no_grad()
-def test_small_latent_step_small_change(G):
+def test_small_latent_step_small_change(any_G):
+    G = any_G
     z = _z(G, 1)
     d = _z(G, 2)
     d = d / d.norm() * math.sqrt(G.z_dim)  # a step of the size of a typical latent
@@ -53,8 +60,9 @@ def test_small_latent_step_small_change(G):
 
 
 @torch.no_grad()
-def test_walk_in_w_is_smooth(G):
+def test_walk_in_w_is_smooth(any_G):
     """Consecutive frames of a slow walk differ little, and never jump."""
+    G = any_G
     ws_a, ws_b = G.mapping(_z(G, 3)), G.mapping(_z(G, 4))
     frames = [G.synthesis(ws_a.lerp(ws_b, t)) for t in torch.linspace(0, 1, 41).tolist()]
     steps = sorted(_mad(a, b) for a, b in zip(frames, frames[1:]))
@@ -64,7 +72,8 @@ def test_walk_in_w_is_smooth(G):
 
 
 @torch.no_grad()
-def test_pictures_are_varied_colourful_and_structured(G):
+def test_pictures_are_varied_colourful_and_structured(any_G):
+    G = any_G
     imgs = G.synthesis(G.mapping(_z(G, 10, n=8)), size=(128, 128))  # (8, 3, H, W)
     for i in range(8):
         for j in range(i):
@@ -74,6 +83,8 @@ def test_pictures_are_varied_colourful_and_structured(G):
     assert (saturation > 0.1).all(), f"grey pictures: {saturation}"
     contrast = imgs.std((2, 3)).mean(1)
     assert (contrast > 0.1).all(), f"flat pictures: {contrast}"
+    brightness = rgb.mean((1, 2, 3))
+    assert (brightness > 0.15).all() and 0.3 < brightness.mean() < 0.7, f"murky or washed out: {brightness}"
     # structure, not noise: neighbouring pixels are far more alike than random pairs of pixels
     neighbour = (imgs[..., 1:] - imgs[..., :-1]).abs().mean((1, 2, 3))
     shuffled = imgs.flatten(2)[..., torch.randperm(128 * 128, generator=torch.Generator().manual_seed(0))]
@@ -82,7 +93,8 @@ def test_pictures_are_varied_colourful_and_structured(G):
 
 
 @torch.no_grad()
-def test_every_style_layer_matters(G):
+def test_every_style_layer_matters(any_G):
+    G = any_G
     ws = G.mapping(_z(G, 5))
     other = G.mapping(_z(G, 6))
     base = G.synthesis(ws)

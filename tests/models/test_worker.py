@@ -97,6 +97,18 @@ def test_frame_carries_request_times_and_pixels(fake):
     assert worker.latest() is frame and worker.last_good is frame
 
 
+def test_busy_and_wait_for_idle(fake):
+    fake.gate = threading.Event()
+    with InferenceWorker(fake) as worker:
+        assert not worker.busy
+        worker.submit(_request(0))
+        assert fake.started.wait(5)
+        assert worker.busy and worker.wait(timeout=0.05) is None  # still rendering: nothing yet
+        fake.gate.set()
+        assert worker.wait(timeout=5).seq == 0
+        assert not worker.busy
+
+
 def test_submit_after_close_is_refused(fake):
     worker = InferenceWorker(fake)
     worker.close()
@@ -137,9 +149,15 @@ def test_failure_before_any_good_frame_has_no_pixels():
     assert frame.error and frame.pixels is None and worker.last_good is None
 
 
-def test_render_now_turns_failures_into_values_too():
-    frame = InferenceWorker(FakeGenerator("oom")).render_now(_request(4))
+def test_render_now_turns_failures_into_values_too(fake):
+    worker = InferenceWorker(fake)
+    worker.submit(_request(1))
+    assert worker.wait(1, timeout=5).ok
+    fake.behaviour = "oom"
+    frame = worker.render_now(_request(4))
     assert frame.error.startswith("out of GPU memory") and frame.seq == 4
+    assert frame.pixels is None, "an offline result must not depend on the live frames"
+    worker.close()
 
 
 def test_a_bad_request_is_a_failure_not_an_exception(fake):
