@@ -29,9 +29,10 @@ class Frame:
     """One finished picture (or a failure to make one).
 
     pixels   (H, W, 3) uint8 RGB, C-contiguous; on a failure, the last good frame's pixels, or
-             None if nothing has rendered yet (always None for a failed `render_now`).  Live frames on CUDA live in a reused pinned host
-             buffer: a buffer is never rewritten while its frame is the newest, the last good one
-             or the last one `latest()` returned; copy pixels you keep longer.
+             None if nothing has rendered yet (always None for a failed `render_now`).  Live
+             frames on CUDA live in a reused pinned host buffer: a buffer is never rewritten
+             while its frame is the newest, the last good one or the last one `latest()`
+             returned; copy pixels you keep longer.
     seq      the request's seq;  time: the request's engine time
     stamp    the request's stamp: engine time of the newest input that shaped this picture
     gen_ms   milliseconds from the start of inference to pixels on the host
@@ -70,6 +71,9 @@ class InferenceWorker:
     dtype      torch.float32 or torch.float16 (fp16 is for CUDA; on CPU it is very slow)
     size       (height, width) to pass to synthesis(size=...) when the generator takes it
                (the built-in generator does); None renders at the generator's resolution
+    synchronous  offline rendering: no thread; `submit` renders the request at once, on the
+               caller's thread, so every request is rendered, in order, and `latest()` right
+               after `submit` is its frame (same conversion code as live)
 
     submit(request)   replace the pending request; starts the thread on first use
     latest()          newest finished Frame (good or failed), or None; never waits
@@ -82,7 +86,8 @@ class InferenceWorker:
     """
 
     def __init__(self, generator: Generator, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, *, size: tuple[int, int] | None = None) -> None:
+                 dtype: torch.dtype = torch.float32, *, size: tuple[int, int] | None = None,
+                 synchronous: bool = False) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
         if isinstance(generator, torch.nn.Module):
@@ -92,6 +97,7 @@ class InferenceWorker:
             generator.eval()
         self.generator = generator
         self.size = size
+        self.synchronous = synchronous
         self._takes_size = _accepts_kwarg(generator.synthesis, "size")
         if size is not None and not self._takes_size:
             raise ValueError(f"{type(generator).__name__}.synthesis takes no size=; render at its resolution")
@@ -106,13 +112,21 @@ class InferenceWorker:
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()  # one inference at a time on the generator
         self._pinned: list[torch.Tensor] = []  # at most 4: 3 frames may be in use, 1 to write
-        self.rendered = 0  # requests rendered by the thread (good or failed)
+        self.rendered = 0  # submitted requests rendered (good or failed)
         self.skipped = 0  # requests replaced before they were rendered
         self.failed = 0
 
     # -------------------------------------------------------------------------- engine side
     def submit(self, request: LatentRequest) -> None:
-        """Make `request` the next one to render, replacing any still pending.  Never waits."""
+        """Make `request` the next one to render, replacing any still pending.  Never waits
+        (synchronous: renders it now, and returns when its frame is `latest()`)."""
+        if self.synchronous:
+            with self._cond:
+                if self._closed:
+                    raise RuntimeError("InferenceWorker is closed")
+            frame = self._render(request, live=False, keep_last_good=True)
+            self._publish(frame)
+            return
         with self._cond:
             if self._closed:
                 raise RuntimeError("InferenceWorker is closed")
@@ -189,18 +203,22 @@ class InferenceWorker:
                     return
                 request, self._pending = self._pending, None
                 self._in_flight = True
-            frame = self._render(request, live=True)
-            with self._cond:
-                self._in_flight = False
-                self.rendered += 1
-                if frame.error is None:
-                    self._last_good = frame
-                else:
-                    self.failed += 1
-                self._latest = frame
-                self._cond.notify_all()
+            self._publish(self._render(request, live=True))
 
-    def _render(self, request: LatentRequest, live: bool) -> Frame:
+    def _publish(self, frame: Frame) -> None:
+        with self._cond:
+            self._in_flight = False
+            self.rendered += 1
+            if frame.error is None:
+                self._last_good = frame
+            else:
+                self.failed += 1
+            self._latest = frame
+            self._cond.notify_all()
+
+    def _render(self, request: LatentRequest, live: bool, keep_last_good: bool | None = None) -> Frame:
+        """live: pixels may go to a reused pinned buffer; keep_last_good (default: live): a
+        failure carries the last good frame's pixels."""
         t0 = time.perf_counter()
         try:
             with self._run_lock, torch.inference_mode():
@@ -210,7 +228,8 @@ class InferenceWorker:
         except Exception as exc:  # noqa: BLE001 - every failure of the network becomes a value
             if isinstance(exc, torch.cuda.OutOfMemoryError):
                 torch.cuda.empty_cache()  # give back what the failed frame held, so the next may fit
-            good = self._last_good if live else None  # offline results never depend on live state
+            keep = live if keep_last_good is None else keep_last_good
+            good = self._last_good if keep else None  # render_now never depends on other frames
             return Frame(pixels=None if good is None else good.pixels, seq=request.seq, time=request.time,
                          stamp=request.stamp, gen_ms=(time.perf_counter() - t0) * 1e3,
                          error=describe_error(exc), tensor=None if good is None else good.tensor)

@@ -109,11 +109,26 @@ def test_busy_and_wait_for_idle(fake):
         assert not worker.busy
 
 
+def test_synchronous_mode_renders_every_request_in_order(fake):
+    worker = InferenceWorker(fake, synchronous=True)
+    for seq in range(5):
+        worker.submit(_request(seq, z=(seq / 10, 0, 0, 0)))
+        frame = worker.latest()
+        assert frame.seq == seq and frame.ok  # its own frame, at once
+    assert [round(float(ws[0, 0, 0]) - 10.0, 4) for ws in fake.calls] == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert worker.skipped == 0 and worker.rendered == 5 and worker._thread is None
+    fake.behaviour = "raise"
+    worker.submit(_request(5))
+    assert worker.latest().error and worker.last_good.seq == 4
+    np.testing.assert_array_equal(worker.latest().pixels, worker.last_good.pixels)
+
+
 def test_submit_after_close_is_refused(fake):
-    worker = InferenceWorker(fake)
-    worker.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        worker.submit(_request())
+    for synchronous in (False, True):
+        worker = InferenceWorker(fake, synchronous=synchronous)
+        worker.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            worker.submit(_request())
 
 
 # ------------------------------------------------------------------------ failures as values
