@@ -1,0 +1,342 @@
+"""Where the picture goes: an offscreen framebuffer or a window, behind one interface.
+
+The app draws the same way on both: render into `surface.target` (a moderngl framebuffer) inside
+`surface.viewport()`, optionally `read_pixels()`, then `present()`.
+
+Both backends make EGL contexts.  Mixing an EGL context and a GLX context in one process makes
+Xlib call exit(1) (see shared/specs/test-environment.md), so the window asks glfw for an EGL
+context too, and only falls back to the platform's native API (GLX on X11) when EGL cannot make a
+window; `WindowSurface.context_api` says which one it got.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+from typing import Iterator
+
+import moderngl
+import numpy as np
+
+from ..config import UserError
+
+NO_DISPLAY = "no display found (DISPLAY is not set): use --headless to render offscreen"
+GL_VERSION = 330
+
+
+class Surface:
+    """The interface the engine draws through.  Subclasses fill in ctx, target and size."""
+
+    ctx: moderngl.Context
+    target: moderngl.Framebuffer
+    size: tuple[int, int]  # (width, height) in pixels of `target`
+
+    def viewport(self) -> tuple[int, int, int, int]:
+        """(x, y, width, height) of the area to draw into: all of the target."""
+        return (0, 0, *self.size)
+
+    def read_pixels(self) -> np.ndarray:
+        """What was drawn into `target`: (H, W, 3) uint8, top row first.  Call before present()."""
+        w, h = self.size
+        data = self.target.read(viewport=(0, 0, w, h), components=3, alignment=1)
+        return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)[::-1].copy()
+
+    def present(self) -> None:
+        pass
+
+    def should_close(self) -> bool:
+        return False
+
+    def request_close(self) -> None:
+        pass
+
+    def poll_keys(self) -> list[str]:
+        """Key names pressed since the last call ('f', 'h', 'escape', 'space', 'f11' ...)."""
+        return []
+
+    def toggle_fullscreen(self) -> None:
+        pass
+
+    @property
+    def swap_interval(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def create_egl_context() -> moderngl.Context:
+    """A standalone (offscreen) GL 3.3+ context through EGL: needs no display."""
+    try:
+        return moderngl.create_context(standalone=True, backend="egl", require=GL_VERSION)
+    except Exception as e:
+        raise UserError(f"cannot create an offscreen OpenGL context through EGL ({e}); "
+                        f"install libegl1 and libegl-mesa0 (or a GPU driver with EGL)") from None
+
+
+class HeadlessSurface(Surface):
+    """Renders into an RGBA8 framebuffer of `size`; no window, no display needed."""
+
+    def __init__(self, size: tuple[int, int], ctx: moderngl.Context | None = None) -> None:
+        self.size = (int(size[0]), int(size[1]))
+        self._own_ctx = ctx is None
+        self.ctx = ctx if ctx is not None else create_egl_context()
+        self._color = self.ctx.texture(self.size, 4)
+        self.target = self.ctx.framebuffer(color_attachments=[self._color])
+        self.target.use()
+        self._closed = False
+
+    def resize(self, size: tuple[int, int]) -> None:
+        self._color.release()
+        self.target.release()
+        self.size = (int(size[0]), int(size[1]))
+        self._color = self.ctx.texture(self.size, 4)
+        self.target = self.ctx.framebuffer(color_attachments=[self._color])
+
+    def present(self) -> None:
+        # Nothing to show; make sure the frame is finished so timings mean something.
+        self.ctx.finish()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.target.release()
+        self._color.release()
+        if self._own_ctx:
+            self.ctx.release()
+
+
+# -- windows ------------------------------------------------------------------------------------
+
+_glfw_users = 0
+
+
+def _require_display() -> None:
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserError(NO_DISPLAY)
+
+
+def _glfw():
+    """Import and initialise glfw once per process (reference counted by open windows)."""
+    try:
+        import glfw
+    except ImportError:
+        raise UserError("a window needs the glfw package: pip install glfw "
+                        "(or use --headless to render offscreen)") from None
+    _require_display()
+    if not glfw.init():
+        desc = glfw.get_error()[1] if hasattr(glfw, "get_error") else None
+        raise UserError(f"cannot open the display {os.environ.get('DISPLAY', '')!r}"
+                        + (f" ({desc.decode(errors='replace') if isinstance(desc, bytes) else desc})" if desc else "")
+                        + ": use --headless to render offscreen")
+    return glfw
+
+
+def _name(raw) -> str:
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or "")
+
+
+def list_monitors() -> list[str]:
+    """'name WxH@Hz at (x, y)' for every monitor glfw sees, primary first."""
+    glfw = _glfw()
+    out = []
+    for m in glfw.get_monitors() or []:
+        mode = glfw.get_video_mode(m)
+        x, y = glfw.get_monitor_pos(m)
+        out.append(f"{_name(glfw.get_monitor_name(m))} {mode.size.width}x{mode.size.height}"
+                   f"@{mode.refresh_rate}Hz at ({x}, {y})")
+    if _glfw_users == 0:
+        glfw.terminate()
+    return out
+
+
+def _pick_monitor(glfw, monitor):
+    monitors = list(glfw.get_monitors() or [])
+    if not monitors:
+        raise UserError("no monitor found for a fullscreen window")
+    if monitor is None:
+        return glfw.get_primary_monitor() or monitors[0]
+    if isinstance(monitor, int) or (isinstance(monitor, str) and monitor.isdigit()):
+        i = int(monitor)
+        if not 0 <= i < len(monitors):
+            names = ", ".join(f"[{k}] {_name(glfw.get_monitor_name(m))}" for k, m in enumerate(monitors))
+            raise UserError(f"monitor {i} does not exist; there are: {names}")
+        return monitors[i]
+    for m in monitors:
+        if str(monitor).lower() in _name(glfw.get_monitor_name(m)).lower():
+            return m
+    names = ", ".join(_name(glfw.get_monitor_name(m)) for m in monitors)
+    raise UserError(f"no monitor named {monitor!r}; there are: {names}")
+
+
+class _GlfwLoader:
+    """Lets moderngl use the context glfw made current (glcontext cannot detect EGL contexts)."""
+
+    def __init__(self, glfw) -> None:
+        self._glfw = glfw
+
+    def load_opengl_function(self, name: str) -> int:
+        return self._glfw.get_proc_address(name) or 0
+
+    def release(self) -> None:
+        pass
+
+
+class WindowSurface(Surface):
+    """A glfw window, windowed or fullscreen on a chosen monitor (index or part of its name).
+
+    `target` is the window's default framebuffer; `size` follows the framebuffer when the window
+    is resized or toggled fullscreen.  Keys arrive through `poll_keys()` as lowercase names.
+    Frame pacing is the caller's job: `vsync` asks the driver to wait for the display's refresh
+    (Xvfb has none), `swap_interval` says what was asked.
+    """
+
+    def __init__(self, size: tuple[int, int], fullscreen: bool = False, monitor=None,
+                 title: str = "latentperform", vsync: bool = True) -> None:
+        global _glfw_users
+        glfw = _glfw()
+        self._g = glfw
+        self.title = title
+        self._windowed_size = (int(size[0]), int(size[1]))
+        self._windowed_pos: tuple[int, int] | None = None
+        self._monitor_choice = monitor
+        self._keys: collections.deque[str] = collections.deque(maxlen=64)
+        self._close_requested = False
+
+        mon = _pick_monitor(glfw, monitor) if fullscreen else None
+        self.window, self.context_api = self._create_window(mon)
+        _glfw_users += 1
+        glfw.make_context_current(self.window)
+        self._swap_interval = 1 if vsync else 0
+        glfw.swap_interval(self._swap_interval)
+        self.ctx = moderngl.create_context(require=GL_VERSION, context=_GlfwLoader(glfw))
+        self.target = self.ctx.detect_framebuffer(0)
+        self.size = tuple(glfw.get_framebuffer_size(self.window))
+        self.target.viewport = (0, 0, *self.size)
+        glfw.set_key_callback(self.window, self._on_key)
+        glfw.set_framebuffer_size_callback(self.window, self._on_resize)
+        self.fullscreen = mon is not None
+
+    def _create_window(self, mon):
+        glfw = self._g
+        w, h = self._windowed_size
+        if mon is not None:
+            mode = glfw.get_video_mode(mon)
+            w, h = mode.size.width, mode.size.height
+        for api in ("egl", "native"):
+            glfw.default_window_hints()
+            glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+            glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+            glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+            glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+            glfw.window_hint(glfw.CONTEXT_CREATION_API,
+                             glfw.EGL_CONTEXT_API if api == "egl" else glfw.NATIVE_CONTEXT_API)
+            try:
+                win = glfw.create_window(w, h, self.title, mon, None)
+            except Exception:  # pyglfw raises GLFWError when its error reporting is on
+                win = None
+            if win:
+                return win, api
+        raise UserError(f"cannot open a {w}x{h} OpenGL 3.3 window on display "
+                        f"{os.environ.get('DISPLAY', '')!r}: use --headless to render offscreen")
+
+    # -- events ---------------------------------------------------------------------------------
+
+    _SPECIAL = {"ESCAPE": "escape", "SPACE": "space", "ENTER": "enter", "TAB": "tab", "LEFT": "left",
+                "RIGHT": "right", "UP": "up", "DOWN": "down", "BACKSPACE": "backspace"}
+
+    def _key_name(self, key: int, scancode: int) -> str | None:
+        glfw = self._g
+        name = glfw.get_key_name(key, scancode)
+        if name:
+            return _name(name).lower()
+        for attr, nice in self._SPECIAL.items():
+            if key == getattr(glfw, f"KEY_{attr}"):
+                return nice
+        if glfw.KEY_F1 <= key <= glfw.KEY_F12:
+            return f"f{key - glfw.KEY_F1 + 1}"
+        if glfw.KEY_A <= key <= glfw.KEY_Z:  # layouts where get_key_name gives nothing
+            return chr(ord("a") + key - glfw.KEY_A)
+        return None
+
+    def _on_key(self, window, key, scancode, action, mods) -> None:
+        if action == self._g.PRESS:
+            name = self._key_name(key, scancode)
+            if name:
+                self._keys.append(name)
+
+    def _on_resize(self, window, width, height) -> None:
+        if width > 0 and height > 0:  # minimised windows report 0x0
+            self.size = (int(width), int(height))
+            self.target.viewport = (0, 0, *self.size)
+
+    def poll_keys(self) -> list[str]:
+        self._g.poll_events()
+        keys = list(self._keys)
+        self._keys.clear()
+        return keys
+
+    def iter_keys(self) -> Iterator[str]:
+        return iter(self.poll_keys())
+
+    # -- the interface --------------------------------------------------------------------------
+
+    def present(self) -> None:
+        self._g.swap_buffers(self.window)
+        self._g.poll_events()
+
+    def should_close(self) -> bool:
+        return self._close_requested or bool(self._g.window_should_close(self.window))
+
+    def request_close(self) -> None:
+        self._close_requested = True
+        self._g.set_window_should_close(self.window, True)
+
+    @property
+    def swap_interval(self) -> int:
+        return self._swap_interval
+
+    @swap_interval.setter
+    def swap_interval(self, n: int) -> None:
+        self._g.make_context_current(self.window)
+        self._g.swap_interval(int(n))
+        self._swap_interval = int(n)
+
+    def set_fullscreen(self, on: bool, monitor=None) -> None:
+        glfw = self._g
+        if on == self.fullscreen:
+            return
+        if on:
+            self._windowed_pos = glfw.get_window_pos(self.window)
+            mon = _pick_monitor(glfw, self._monitor_choice if monitor is None else monitor)
+            mode = glfw.get_video_mode(mon)
+            glfw.set_window_monitor(self.window, mon, 0, 0, mode.size.width, mode.size.height,
+                                    mode.refresh_rate)
+        else:
+            x, y = self._windowed_pos or (64, 64)
+            glfw.set_window_monitor(self.window, None, x, y, *self._windowed_size, 0)
+        self.fullscreen = on
+        glfw.swap_interval(self._swap_interval)  # some drivers forget it on a mode change
+        self._on_resize(self.window, *glfw.get_framebuffer_size(self.window))
+
+    def toggle_fullscreen(self) -> None:
+        self.set_fullscreen(not self.fullscreen)
+
+    def close(self) -> None:
+        global _glfw_users
+        if self.window is None:
+            return
+        self.ctx.release()
+        self._g.destroy_window(self.window)
+        self.window = None
+        _glfw_users -= 1
+        if _glfw_users == 0:
+            self._g.terminate()
