@@ -117,7 +117,7 @@ class _Rule:
     engaged: bool = False         # pickup: has the control caught the parameter?
     last_control: float | None = None  # pickup: previous value the control asked for
     # trigger / toggle path
-    high: dict | None = None      # address -> whether the source is above threshold (edges)
+    high: dict | None = None      # address -> (above threshold?, tick of that event): edges
 
 
 class Mapper:
@@ -157,12 +157,14 @@ class Mapper:
         self._pending: list[tuple[float, int, str, float]] = []  # (fire at beat, order, name, arg)
         self._order = 0
         self._bpb = 4
+        self._tick = 0
         self.tap = TapTempo()
 
     # -- public --------------------------------------------------------------------------------
 
     def apply(self, events: Iterable[ControlEvent], prev: ParamState, now: float, dt: float) -> ParamState:
         self._bpb = max(int(prev.beats_per_bar), 1)
+        self._tick += 1
         values = dict(prev.values)
         triggers: list[tuple[str, float]] = []
         newest = prev.newest_input
@@ -394,14 +396,17 @@ class Mapper:
             rule.target = self._shape(rule, rule.level)
 
     def _edge(self, rule: _Rule, address: str, t: float) -> bool:
-        """Whether this event fires: every event at or above threshold (edge = "every"), or only
-        those that rise through it (edge = "rise", the default: a held note fires once)."""
+        """Whether this event fires: every event at or above threshold (edge = "every", or any
+        `bang` mapping), or only those that rise through it (edge = "rise", the default: a held
+        note fires once, a fader pushed past the threshold fires once).  A source that sends
+        nothing for a whole tick re-arms, so impulse sources (onset events, OSC bangs, beats,
+        which never send the low value) fire on every impulse."""
         above = t >= rule.m.threshold
-        was = rule.high.get(address, False)
-        rule.high[address] = above
-        if rule.m.edge == "every":
+        was, seen = rule.high.get(address, (False, -2))
+        rule.high[address] = (above, self._tick)
+        if rule.m.edge == "every" or rule.m.bang:
             return above
-        return above and not was
+        return above and not (was and seen >= self._tick - 1)
 
     def _trigger_rule(self, rule: _Rule, captured: tuple[str, ...], ev: ControlEvent, t: float,
                       triggers: list, values: dict, beat_at) -> bool:

@@ -186,6 +186,19 @@ def test_trigger_fires_on_the_rising_edge_only():
     assert len(r.tick(ev("midi/note/0/36", 0.7)).triggers) == 1
 
 
+def test_impulses_fire_every_time_after_a_pause():
+    r = Run(mapping(source="audio/onset_event", target="latent/pulse/hit"))
+    fired = []
+    for i in range(12):
+        fired.append(len(r.tick(*([ev("audio/onset_event", 1.0)] if i % 3 == 0 else [])).triggers))
+    assert fired == [1, 0, 0] * 4
+
+
+def test_bang_triggers_on_every_event():
+    r = Run(mapping(source="clock/beat", target="latent/keyframe/next", bang=True))
+    assert len(r.tick(ev("clock/beat", 0.0), ev("clock/beat", 1.0)).triggers) == 2
+
+
 def test_trigger_every_event():
     r = Run(mapping(source="audio/onset", target="latent/pulse/hit", edge="every"))
     assert len(r.tick(ev("audio/onset", 1.0), ev("audio/onset", 1.0)).triggers) == 2
