@@ -8,7 +8,9 @@ table so a compile error names the file and line the author wrote.
 Standard inputs every pass may use:
     in vec2 v_uv;              0..1 across what the pass draws (0,0 = bottom left)
     uniform sampler2D u_tex;   the previous pass's output (the frame, for the first pass)
-    uniform sampler2D u_prev;  the chain's previous output before the output pass (feedback)
+    uniform sampler2D u_prev;  what this pass drew on the previous frame (feedback): for a pass
+                               placed first, the chain's previous output up to that pass, so
+                               later passes (a grade) are not compounded frame after frame
     uniform vec2 u_resolution; pixel size of what the pass draws
     uniform vec2 u_tex_resolution;  pixel size of u_tex
     uniform float u_time, u_beat, u_beat_phase, u_tempo;  seconds, beats, beat % 1, bpm
@@ -77,6 +79,10 @@ void main() {
 }
 """
 
+# Every file's lines are numbered from its own block (file k: k * LINE_BLOCK + line), so a
+# driver's line number alone says which file it is in, whatever it does with source numbers.
+LINE_BLOCK = 100000
+
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$')
 _PARAM = re.compile(r"^\s*uniform\s+(float|int|bool)\s+(\w+)\s*;\s*//\s*@param\b(.*)$")
 # Mesa: "0:12(5): error: ..."; NVIDIA: "0(12) : error C0000: ..."; AMD/ANGLE: "ERROR: 0:12: ..."
@@ -92,7 +98,7 @@ class Source:
     """A pass's full fragment source with the files its `#line` numbers refer to."""
 
     text: str
-    files: list[Path]  # source-string number -> file (0 is the chain's header)
+    files: list[Path]  # line block (and source-string number) -> file; 0 is the chain's header
     specs: list[ParamSpec] = field(default_factory=list)
 
     def locate(self, log_text: str) -> str:
@@ -101,7 +107,9 @@ class Source:
         for ln in lines:
             m = _LOG_LOCATION.match(ln)
             if m and "error" in ln.lower():
-                idx, line, msg = int(m.group(1)), int(m.group(2)), m.group(3).strip()
+                # the file comes from the line block: Mesa reports source string 0 for some errors
+                idx, line = divmod(int(m.group(2)), LINE_BLOCK)
+                msg = m.group(3).strip()
                 msg = re.sub(r"^error:?\s*", "", msg, flags=re.I)
                 name = self.files[idx] if 0 <= idx < len(self.files) else f"<source {idx}>"
                 return f"{name}:{line}: {msg}"
@@ -147,7 +155,7 @@ def load_source(pass_name: str, shader_dir: Path | str = SHADER_DIR, text: str |
     def emit(file: Path, body: str, stack: tuple[Path, ...]) -> None:
         idx = len(files)
         files.append(file)
-        out.append(f"#line 1 {idx}")
+        out.append(f"#line {idx * LINE_BLOCK + 1} {idx}")
         for lineno, line in enumerate(body.splitlines(), start=1):
             inc = _INCLUDE.match(line)
             if inc:
@@ -158,7 +166,7 @@ def load_source(pass_name: str, shader_dir: Path | str = SHADER_DIR, text: str |
                 if target.resolve() in stack:
                     raise ShaderSourceError(f"{file}:{lineno}: #include \"{inc.group(1)}\" includes itself")
                 emit(target, target.read_text(), stack + (target.resolve(),))
-                out.append(f"#line {lineno + 1} {idx}")
+                out.append(f"#line {idx * LINE_BLOCK + lineno + 1} {idx}")
                 continue
             param = _PARAM.match(line)
             if param:
@@ -244,7 +252,8 @@ class ShaderChain:
                 self.passes.append(p)
         self.work_size: tuple[int, int] | None = None
         self._targets: list[tuple[moderngl.Texture, moderngl.Framebuffer]] = []
-        self._history: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
+        # pass name -> its output of the last frame; only for passes that read u_prev
+        self._history: dict[str, tuple[moderngl.Texture, moderngl.Framebuffer]] = {}
         self._black = ctx.texture((1, 1), 3, data=bytes(3))
         self.frames = 0
 
@@ -344,7 +353,11 @@ class ShaderChain:
         self._release_buffers()
         self.work_size = work
 
-        def make():
+        self._targets = [self._make_buffer(), self._make_buffer()]
+
+    def _make_buffer(self) -> tuple[moderngl.Texture, moderngl.Framebuffer]:
+        work = self.work_size
+        if True:
             tex = self.ctx.texture(work, 4, dtype="f2")  # half float: trails fade out cleanly
             tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
             tex.repeat_x = tex.repeat_y = False
@@ -352,14 +365,11 @@ class ShaderChain:
             fbo.clear(0.0, 0.0, 0.0, 1.0)
             return tex, fbo
 
-        self._targets = [make(), make()]
-        self._history = make()
-
     def _release_buffers(self) -> None:
-        for tex, fbo in self._targets + ([self._history] if self._history else []):
+        for tex, fbo in self._targets + list(self._history.values()):
             fbo.release()
             tex.release()
-        self._targets, self._history = [], None
+        self._targets, self._history = [], {}
 
     def render(self, source: moderngl.Texture, params: ParamState | None, time: float,
                target: moderngl.Framebuffer, viewport: tuple[int, int, int, int] | None = None) -> None:
@@ -376,19 +386,24 @@ class ShaderChain:
             "u_tempo": float(params.tempo), "u_blackout": float(params.get("engine/blackout", 0.0)),
         }
         self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
-        history_tex, history_fbo = self._history
         current = source
         for i, p in enumerate(effects):
             tex, fbo = self._targets[i % 2]
+            history = None
+            if "u_prev" in p.program:
+                key = f"{i}:{p.name}"
+                if key not in self._history:
+                    self._history[key] = self._make_buffer()
+                history = self._history[key]
             fbo.use()
             fbo.viewport = (0, 0, *self.work_size)
-            self._draw(p, params, common, current, history_tex, self.work_size)
+            self._draw(p, params, common, current, history[0] if history else self._black, self.work_size)
+            if history is not None:
+                self.ctx.copy_framebuffer(history[1], fbo)
             current = tex
-        if effects:
-            self.ctx.copy_framebuffer(history_fbo, self._targets[(len(effects) - 1) % 2][1])
         target.use()
         target.viewport = viewport
-        self._draw(output, params, common, current, history_tex, (viewport[2], viewport[3]))
+        self._draw(output, params, common, current, self._black, (viewport[2], viewport[3]))
         self.frames += 1
 
     def _draw(self, p: _Pass, params: ParamState, common: dict, tex: moderngl.Texture,
