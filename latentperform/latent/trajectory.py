@@ -168,6 +168,7 @@ class Trajectory:
         self._glide_from: np.ndarray | None = None
         self._glide_to = 0
         self._glide_t = 1.0
+        self._loop_pos_now = 0.0    # where the loop stood at the last step (for next/prev)
         self._last_base: np.ndarray = self.keyframes[0].copy()
 
     @property
@@ -296,8 +297,6 @@ class Trajectory:
         if self._glide_from is not None:
             return self._glide_to
         return int(math.floor(self._loop_pos_now + 0.5)) % self.num_keyframes
-
-    _loop_pos_now = 0.0
 
     def _loop_pos(self, params: ParamState, dt: float, bps: float, speed: float) -> float:
         """Loop position in keyframes (integer part: the step; fraction: how far along it)."""

@@ -213,6 +213,28 @@ class Mapper:
         return ParamState(values=values, triggers=tuple(triggers), time=now, tempo=tempo,
                           beat=beat_at(now), beats_per_bar=prev.beats_per_bar, newest_input=newest)
 
+    def carry_from(self, old: "Mapper") -> None:
+        """Take over the memory of the mapper this one replaces (a hot-reloaded patch), so a
+        reload does not reset envelopes, takeover, waiting triggers or the tap tempo.  Rules are
+        matched by (source, target); ones that are new start fresh."""
+        by_key = {(r.m.source, r.m.target): r for r in old.rules}
+        for rule in self.rules:
+            prev = by_key.get((rule.m.source, rule.m.target))
+            if prev is None:
+                continue
+            rule.level, rule.target, rule.output = prev.level, prev.target, prev.output
+            rule.engaged, rule.last_control = prev.engaged, prev.last_control
+            rule.high = dict(prev.high or {})
+            if old._owner.get(rule.m.target) is prev:
+                self._owner[rule.m.target] = rule
+        for name, owner in old._owner.items():
+            if owner == "direct" and name not in self._owner:
+                self._owner[name] = "direct"
+        self._pending = list(old._pending)
+        self._order = old._order
+        self._tick = old._tick
+        self.tap = old.tap
+
     @property
     def pending(self) -> list[tuple[str, float, float]]:
         """Triggers waiting for their beat: (name, arg, beat)."""

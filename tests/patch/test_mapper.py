@@ -378,3 +378,17 @@ def test_nan_values_are_ignored():
     r = Run(mapping(source="a/x", target="latent/truncation"))
     r.tick(ev("a/x", float("nan")), ev("param/latent/speed", float("nan")))
     assert r.value("latent/truncation") == 1.0 and r.value("latent/speed") == 1.0
+
+
+def test_hot_reload_carries_the_memory_over():
+    maps = [mapping(source="a/x", target="latent/pulse", release=0.5),
+            mapping(source="p", target="latent/keyframe/next", quantize="bar")]
+    r = Run(*maps, dt=0.01)
+    r.tick(ev("a/x", 1.0), ev("p", 1.0))
+    level = r.value("latent/pulse")
+    new = Mapper(maps + [mapping(source="b", target="latent/truncation")], SPECS)
+    new.carry_from(r.mapper)
+    r.mapper = new
+    r.tick()
+    assert r.value("latent/pulse") == pytest.approx(level * math.exp(-0.01 / 0.5))
+    assert [name for name, _, _ in new.pending] == ["latent/keyframe/next"]
