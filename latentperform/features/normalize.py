@@ -1,0 +1,74 @@
+"""Automatic gain: map a feature onto 0..1 with a range that adapts slowly to the music.
+
+A quiet rehearsal and a loud club should both drive the picture fully, so levels are measured in
+dB against a peak that jumps up at once and sinks slowly (a few dB a second).  Silence is not
+amplified: the peak never sinks below an absolute floor, so a silent input reads 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SILENCE_DB = -90.0
+
+
+def power_db(power: float | np.ndarray) -> float | np.ndarray:
+    """10 log10(power), with silence (and anything not finite) at -200 dB."""
+    p = np.nan_to_num(np.asarray(power, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return 10.0 * np.log10(np.maximum(p, 1e-20))
+
+
+class DbRange:
+    """A dB value -> 0..1 through a slowly adapting peak: (db - (peak - span)) / span.
+
+    peak      jumps to any louder value at once, then sinks by `release_db_per_s`
+    floor_db  the peak never sinks below this: inputs quieter than floor - span read 0
+    """
+
+    def __init__(self, frame_rate: float, span_db: float = 36.0, release_db_per_s: float = 1.5,
+                 floor_db: float = -66.0) -> None:
+        self.span = float(span_db)
+        self.release = float(release_db_per_s) / float(frame_rate)
+        self.floor = float(floor_db)
+        self.peak = self.floor
+
+    def update(self, db: float, peak_floor: float | None = None) -> float:
+        floor = self.floor if peak_floor is None else max(self.floor, peak_floor)
+        self.peak = max(db, self.peak - self.release, floor)
+        return float(np.clip((db - (self.peak - self.span)) / self.span, 0.0, 1.0))
+
+
+class PeakRange:
+    """A non-negative value -> 0..1 by dividing by a peak that jumps up at once and decays slowly."""
+
+    def __init__(self, frame_rate: float, half_life_s: float = 8.0, floor: float = 1e-6) -> None:
+        self.decay = 0.5 ** (1.0 / (half_life_s * frame_rate))
+        self.floor = float(floor)
+        self.peak = self.floor
+
+    def update(self, x: float) -> float:
+        self.peak = max(x, self.peak * self.decay, self.floor)
+        return float(np.clip(x / self.peak, 0.0, 1.0))
+
+
+class MinMaxRange:
+    """A value -> 0..1 between a slowly adapting minimum and maximum (at least `min_span` apart).
+
+    Both ends follow a new extreme at once and relax toward the running value with a long time
+    constant, so a feature that stays in a narrow band still uses the whole 0..1 after a while.
+    """
+
+    def __init__(self, frame_rate: float, min_span: float, relax_s: float = 20.0,
+                 initial: tuple[float, float] | None = None) -> None:
+        self.min_span = float(min_span)
+        self.alpha = 1.0 / (relax_s * frame_rate)
+        self.lo, self.hi = initial if initial is not None else (np.inf, -np.inf)
+
+    def update(self, x: float) -> float:
+        if not np.isfinite(self.lo):
+            self.lo, self.hi = x - self.min_span / 2, x + self.min_span / 2
+        self.lo = min(x, self.lo + (x - self.lo) * self.alpha)
+        self.hi = max(x, self.hi + (x - self.hi) * self.alpha)
+        span = max(self.hi - self.lo, self.min_span)
+        mid = 0.5 * (self.hi + self.lo)
+        return float(np.clip((x - (mid - span / 2)) / span, 0.0, 1.0))

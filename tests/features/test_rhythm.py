@@ -1,0 +1,137 @@
+"""Tempo, beat phase and onsets against synthetic truth, and against librosa on the same signals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentperform.features import AudioAnalyzer, analyze_frames
+from tests.features.audio_signals import SR, click_track, drum_pattern, f_measure
+
+
+def _circular_distance(phase: np.ndarray) -> np.ndarray:
+    """Distance of a beat phase from 0 (the beat), 0..0.5."""
+    return np.minimum(phase % 1.0, 1.0 - phase % 1.0)
+
+
+@pytest.fixture(scope="module")
+def click_frames():
+    out = {}
+    for bpm in (90, 120, 140):
+        x, beats = click_track(bpm, 14.0, start=0.37)
+        out[bpm] = (x, beats, analyze_frames(x, SR))
+    return out
+
+
+@pytest.mark.parametrize("bpm", [90, 120, 140])
+def test_tempo_within_one_bpm_after_eight_seconds(click_frames, bpm):
+    _, _, frames = click_frames[bpm]
+    late = np.array([f.tempo for f in frames if f.time >= 8.0])
+    assert len(late) > 100
+    assert np.all(np.abs(late - bpm) <= 1.0), (late.min(), late.max())
+
+
+@pytest.mark.parametrize("bpm", [90, 120, 140])
+def test_beats_lock_to_the_clicks(click_frames, bpm):
+    _, truth, frames = click_frames[bpm]
+    times = np.array([f.time for f in frames])
+    phase = np.array([f.beat_phase for f in frames])
+    late_truth = truth[truth >= 8.0]
+    # the phase at each true beat is near 0 ...
+    at_beats = np.interp(late_truth, times, np.unwrap(phase * 2 * np.pi) / (2 * np.pi)) % 1.0
+    assert np.all(_circular_distance(at_beats) < 0.08), np.round(at_beats, 3)
+    # ... half a beat later it is near 0.5 (a constant phase would pass the first check)
+    mid = np.interp(late_truth[:-1] + 30.0 / bpm, times, np.unwrap(phase * 2 * np.pi) / (2 * np.pi)) % 1.0
+    assert np.all(np.abs(mid - 0.5) < 0.08), np.round(mid, 3)
+    # and each beat event lands within 40 ms of a click, one per click
+    beat_times = np.array([f.time for f in frames if f.beat and f.time >= 8.0])
+    assert abs(len(beat_times) - len(late_truth)) <= 1
+    errors = np.array([np.min(np.abs(truth - b)) for b in beat_times])
+    assert np.all(errors < 0.04), np.round(errors, 3)
+
+
+@pytest.mark.parametrize("bpm", [90, 120, 140])
+def test_tempo_agrees_with_librosa(click_frames, bpm):
+    librosa = pytest.importorskip("librosa")
+    x, _, frames = click_frames[bpm]
+    ours = frames[-1].tempo
+    theirs = float(np.atleast_1d(librosa.feature.tempo(y=x, sr=SR))[0])
+    # librosa's estimate is quantised to its frame lags; both must be near the truth and near
+    # each other (a factor-of-two disagreement would fail here)
+    assert abs(theirs - bpm) < 0.03 * bpm
+    assert abs(ours - theirs) < 0.03 * bpm
+
+
+def test_tempo_follows_a_change():
+    a, _ = click_track(100, 10.0, start=0.3)
+    b, _ = click_track(130, 12.0, start=0.0, seed=3)
+    frames = analyze_frames(np.concatenate([a, b]), SR)
+    late = np.array([f.tempo for f in frames if f.time >= 19.0])
+    early = np.array([f.tempo for f in frames if 8.0 <= f.time < 10.0])
+    assert np.all(np.abs(early - 100) <= 1.0)
+    assert np.all(np.abs(late - 130) <= 1.0)
+
+
+@pytest.fixture(scope="module")
+def drums():
+    x, truth = drum_pattern(12.0)
+    return x, truth, analyze_frames(x, SR)
+
+
+def test_drum_onsets_f_measure(drums):
+    _, truth, frames = drums
+    detected = [f.time for f in frames if f.onset_event]
+    assert f_measure(detected, truth, 0.05) >= 0.9
+    # timing, not only counting: matched onsets are within 20 ms on average
+    errors = [np.min(np.abs(truth - d)) for d in detected]
+    assert np.median(errors) < 0.02
+
+
+def test_onsets_agree_with_librosa(drums):
+    librosa = pytest.importorskip("librosa")
+    x, truth, frames = drums
+    ours = [f.time for f in frames if f.onset_event]
+    theirs = librosa.onset.onset_detect(y=x, sr=SR, units="time")
+    # librosa, on the same signal, is a sanity check of the truth itself
+    assert f_measure(theirs, truth, 0.05) >= 0.9
+    assert f_measure(ours, theirs, 0.05) >= 0.85
+
+
+def test_onset_strength_rises_on_hits_only(drums):
+    _, truth, frames = drums
+    times = np.array([f.time for f in frames])
+    onset = np.array([f.onset for f in frames])
+    near = np.zeros(len(times), bool)
+    for t in truth:
+        near |= np.abs(times - t) < 0.03
+    assert onset[near].mean() > 4 * onset[~near].mean()
+
+
+def test_onset_events_quiet_and_loud_alike():
+    x, truth = drum_pattern(10.0, seed=5)
+    for gain in (0.02, 1.0):
+        frames = analyze_frames(x * gain, SR)
+        detected = [f.time for f in frames if f.onset_event]
+        assert f_measure(detected, truth, 0.05) >= 0.9, gain
+
+
+def test_no_beats_or_onsets_in_silence():
+    frames = analyze_frames(np.zeros(8 * SR, np.float32), SR)
+    assert not any(f.onset_event for f in frames)
+    assert not any(f.beat for f in frames)
+
+
+def test_block_size_does_not_change_the_result():
+    x, _ = click_track(120, 6.0)
+    whole = analyze_frames(x, SR, block=len(x))
+    a = AudioAnalyzer(SR)
+    pieces = []
+    rng = np.random.default_rng(0)
+    i = 0
+    while i < len(x):
+        n = int(rng.integers(1, 3000))
+        pieces += a.process(x[i:i + n])
+        i += n
+    assert len(pieces) == len(whole)
+    for p, w in zip(pieces, whole):
+        assert p == w
