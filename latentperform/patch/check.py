@@ -3,7 +3,9 @@ although it is allowed: things an artist would want to hear about before the sho
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
+from typing import Iterable
 
 from .lines import key_lines, line_of
 from .schema import Patch, load_patch
@@ -49,4 +51,29 @@ def patch_warnings(patch: Patch, filename: str, lines: dict) -> list[str]:
         if key in seen:
             warn(("mapping", i), f"mapping[{i}] repeats mapping[{seen[key]}] ({m.source} -> {m.target})")
         seen.setdefault(key, i)
+    return out
+
+
+def unknown_targets(patch: Patch, names: Iterable[str]) -> list[str]:
+    """Messages for mappings whose target is not among `names` (the show's real parameters:
+    trajectory, shader chain, engine), with the line and the closest real name.  The engine calls
+    this once the shader chain has declared its uniforms; such mappings are skipped, not fatal."""
+    names = sorted(set(names))
+    lines: dict = {}
+    filename = str(patch.source_path) if patch.source_path else "<patch>"
+    if patch.source_path is not None:
+        try:
+            lines = key_lines(Path(patch.source_path).read_text(encoding="utf-8"))
+        except OSError:
+            lines = {}
+    out = []
+    for i, m in enumerate(patch.mappings):
+        if m.target in names:
+            continue
+        close = difflib.get_close_matches(m.target, names, n=1, cutoff=0.6)
+        hint = f'; did you mean "{close[0]}"?' if close else "; see docs/osc.md for the names"
+        line = line_of(lines, ("mapping", i, "target"))
+        where = f"{filename}:{line}" if line else filename
+        out.append(f'{where}: mapping[{i}].target: no parameter "{m.target}" in this show '
+                   f"(the mapping is ignored){hint}")
     return out

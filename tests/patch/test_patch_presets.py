@@ -42,3 +42,14 @@ def test_default_patch_contents():
     assert targets["clock/beat"] == "shader/feedback/zoom"
     assert patch.trajectory.loop_beats == 16
     assert patch.trajectory.speed is None  # unset keys are left to the trajectory's defaults
+
+
+def test_unknown_targets_message_names_the_line_and_the_closest_name(tmp_path):
+    from latentperform.patch import unknown_targets
+    path = tmp_path / "p.toml"
+    path.write_text('[output]\nshaders = ["grade"]\n\n[[mapping]]\nsource = "a"\ntarget = "shader/grade/exposur"\n')
+    patch = load_patch(path)
+    assert unknown_targets(patch, ["shader/grade/exposure", "latent/speed"]) == [
+        f'{path}:6: mapping[0].target: no parameter "shader/grade/exposur" in this show '
+        '(the mapping is ignored); did you mean "shader/grade/exposure"?']
+    assert unknown_targets(patch, ["shader/grade/exposur"]) == []
