@@ -3,7 +3,7 @@ shares no GIL with the sender.  Usage: python osc_sender.py PORT MODE [COUNT RAT
 
   params   a handful of parameter messages, a generic address, a pattern, a bundle
   flood    COUNT messages /flood/<k % 8> <k> at RATE messages per second, paced every ms
-  latency  COUNT messages /lp/truncation <perf_counter at send>, one per ms
+  latency  COUNT messages /bench/latency <perf_counter at send, double>, one per ms
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def main() -> None:
     elif mode == "latency":
         count = int(sys.argv[3])
         for _ in range(count):
-            client.send_message("/lp/truncation", float(time.perf_counter()))
+            b = OscMessageBuilder("/bench/latency")
+            b.add_arg(time.perf_counter(), "d")  # float32 cannot hold a monotonic time to the us
+            client.send(b.build())
             time.sleep(0.001)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
