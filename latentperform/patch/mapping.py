@@ -168,18 +168,14 @@ class Mapper:
         values = dict(prev.values)
         triggers: list[tuple[str, float]] = []
         newest = prev.newest_input
-        tempo = prev.tempo
-        bpm_spec = self.specs.get("clock/bpm")
-        if bpm_spec is not None and "clock/bpm" in values:
-            tempo = values["clock/bpm"]
-        beats_per_sec = tempo / 60.0
+        bpm_before = values.get("clock/bpm")
+        beats_per_sec = prev.tempo / 60.0  # the grid the engine's beat counter ran on
 
         def beat_at(t: float) -> float:
             return prev.beat + (t - prev.time) * beats_per_sec
 
-        touched: set[int] = set()
         for ev in events:
-            changed = self._event(ev, values, triggers, touched, beat_at, prev)
+            changed = self._event(ev, values, triggers, beat_at)
             if changed:
                 newest = ev.time if newest is None else max(newest, ev.time)
 
@@ -208,8 +204,8 @@ class Mapper:
                 for _, _, name, arg in sorted(due):
                     triggers.append((name, arg))
 
-        if "clock/bpm" in values:
-            tempo = values["clock/bpm"]
+        bpm = values.get("clock/bpm")
+        tempo = bpm if bpm is not None and bpm != bpm_before else prev.tempo
         return ParamState(values=values, triggers=tuple(triggers), time=now, tempo=tempo,
                           beat=beat_at(now), beats_per_bar=prev.beats_per_bar, newest_input=newest)
 
@@ -256,7 +252,7 @@ class Mapper:
             self._cache[address] = hit
         return hit
 
-    def _event(self, ev: ControlEvent, values: dict, triggers: list, touched: set, beat_at, prev) -> bool:
+    def _event(self, ev: ControlEvent, values: dict, triggers: list, beat_at) -> bool:
         rules = self._rules_for(ev.address)
         if rules:
             changed = False
