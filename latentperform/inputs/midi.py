@@ -32,7 +32,6 @@ import fnmatch
 import logging
 import os
 import threading
-import time
 from typing import Callable, Iterable
 
 import mido
@@ -93,9 +92,11 @@ def list_midi_ports() -> dict[str, list[str]]:
     try:
         backend = midi_backend()
         return {"inputs": list(backend.get_input_names()), "outputs": list(backend.get_output_names())}
-    except Exception as e:  # the backend itself cannot start (no ALSA, no JACK server, no rtmidi)
-        raise UserError(f"MIDI is unavailable: {e} (python-rtmidi must be installed; on Linux "
-                        f"without ALSA set MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK)") from None
+    except ImportError as e:
+        raise UserError(f"MIDI is unavailable: {e}; install python-rtmidi (pip install python-rtmidi)") from None
+    except Exception as e:  # the backend itself cannot start (no ALSA, no JACK server)
+        raise UserError(f"MIDI is unavailable: {e} (without ALSA, e.g. in a container, start a JACK "
+                        f"server and set MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK)") from None
 
 
 def match_port(pattern: str, names: Iterable[str]) -> str | None:

@@ -509,6 +509,7 @@ class OscFeedback:
         self.max_params_per_tick = max_params_per_tick
         self.fps_every = fps_every
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)  # "255.255.255.255:9001" works
         self._sent: dict[str, float] = {}
         self._pending: dict[str, float] = {}
         self._beat: int | None = None

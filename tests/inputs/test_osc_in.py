@@ -4,7 +4,6 @@ alive and still delivers.  Routing and parsing are also tested without a socket.
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import struct
