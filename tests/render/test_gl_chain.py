@@ -303,3 +303,22 @@ def test_hot_reload_keeps_the_last_good_program_until_the_file_is_fixed(gl, tmp_
     assert chain.reload_changed() == []
     assert colour() == (0, 255, 0)
     surface.close()
+
+
+def test_hud_draws_text_in_the_top_left_corner_and_hides(gl):
+    from latentperform.render import Hud
+
+    surface = HeadlessSurface((200, 100), ctx=gl)
+    hud = Hud(gl)
+    surface.target.use()
+    surface.target.clear(0.0, 0.0, 0.0, 1.0)
+    hud.draw(["60.0 fps", "error: something"], surface.target, surface.viewport())
+    pixels = surface.read_pixels()
+    corner, far = pixels[:40, :100], pixels[60:, 120:]
+    assert corner.max() > 200 and far.max() == 0  # white text near the top left only
+    hud.toggle()
+    surface.target.clear(0.0, 0.0, 0.0, 1.0)
+    hud.draw(["60.0 fps"], surface.target, surface.viewport())
+    assert surface.read_pixels().max() == 0
+    hud.release()
+    surface.close()
