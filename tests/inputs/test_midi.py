@@ -251,3 +251,25 @@ def test_a_port_missing_at_start_is_waited_for(jack_server, caplog):
             Collector(q).until(lambda ev: [e.address for e in ev] == ["midi/note/0/60"])
         finally:
             out.close()
+
+
+def test_feedback_resends_everything_after_the_controller_returns(jack_server):
+    name = f"lp-leds-{uuid.uuid4().hex[:6]}"
+    received = []
+    leds = midi_backend().open_input(name, virtual=True, callback=received.append)
+    fb = MidiFeedback(f"*{name}*", poll=0.1)
+    try:
+        assert fb.send_cc(0, 7, 1.0)
+        assert wait_for(lambda: len(received) == 1)
+        leds.close()
+        assert wait_for(lambda: "went away" in fb.status)
+        assert not fb.send_cc(0, 7, 0.5)  # nowhere to send: not sent, not forgotten
+        leds = midi_backend().open_input(name, virtual=True, callback=received.append)
+        assert wait_for(lambda: "connected" in fb.status)
+        time.sleep(0.05)
+        assert fb.send_cc(0, 7, 0.5)
+        assert wait_for(lambda: len(received) == 2)
+        assert received[-1].value == 64
+    finally:
+        fb.close()
+        leds.close()
