@@ -4,7 +4,7 @@ ws -> synthesis -> uint8 RGB), at 256x256 and 512x512.
     python bench/generator_cpu.py [--frames 60] [--threads N] [--sizes 256 512]
     python bench/generator_cpu.py --contact-sheet docs/builtin-contact-sheet.png
 
-One line per measurement: ms/frame and frames/s (mean over the timed frames, after a warm-up).
+One line per measurement: ms/frame and frames/s (median of the timed frames, after a warm-up).
 --contact-sheet renders a grid of random latents of the default network to a PNG instead.
 """
 
@@ -33,9 +33,12 @@ def _time(fn, frames: int, warmup: int = 5) -> list[float]:
 
 
 def _report(label: str, times: list[float]) -> None:
+    """Median (robust to other processes on a shared machine), with mean and p95 beside it."""
+    median = statistics.median(times)
     mean = statistics.fmean(times)
     p95 = sorted(times)[int(0.95 * (len(times) - 1))]
-    print(f"{label:<44} {mean:7.2f} ms/frame  {1e3 / mean:6.1f} frames/s  (p95 {p95:.2f} ms, n={len(times)})")
+    print(f"{label:<44} {median:7.2f} ms/frame  {1e3 / median:6.1f} frames/s  "
+          f"(median; mean {mean:.2f} ms, p95 {p95:.2f} ms, n={len(times)})")
 
 
 def contact_sheet(path: str, seed: int = 0, cols: int = 6, rows: int = 4, side: int = 176, gap: int = 4) -> None:

@@ -50,6 +50,8 @@ def _tanh_(x: torch.Tensor) -> torch.Tensor:
 # spread), tanh layers (more contrast); and of the output fields (palette index, shade).
 _LAYER_SPREAD = (1.4, 1.2)
 _OUT_SPREAD = torch.tensor([0.9, 1.0])
+# Pixels per band through the CPPN (see synthesis): about 17 MB of activations a band.
+_BAND_PIXELS = 1 << 18
 # n-fold rotational symmetries offered to the first layer: the styles pick how much of each
 _POLAR_FOLDS = (3, 5, 6)
 
@@ -305,7 +307,14 @@ class BuiltinGenerator(nn.Module):
         ws = ws.to(device, dtype)
         n = ws.shape[0]
         p = self._grid(n, height, width, transform, device, dtype) * 2.0  # (N, P, 2)
-        rgb = self._colour(ws[:, -1], self._field(ws, p), height, width)  # (N, P, 3)
+        # The CPPN is per pixel: big pictures go through it in bands, so memory stays bounded
+        # (its hidden activations are `channels` floats a pixel); only the 2 fields are kept.
+        band = max(1, _BAND_PIXELS // n)
+        if p.shape[1] <= band:
+            fields = self._field(ws, p)
+        else:
+            fields = torch.cat([self._field(ws, part) for part in p.split(band, dim=1)], 1)
+        rgb = self._colour(ws[:, -1], fields, height, width)  # (N, P, 3)
         img = rgb.mul_(2.0).sub_(1.0).clamp_(-1.0, 1.0)
         return img.transpose(1, 2).reshape(n, 3, height, width)
 

@@ -163,3 +163,14 @@ def test_half_precision_runs_on_a_tiny_picture():
     ws = G.mapping(torch.zeros(1, G.z_dim).normal_(generator=torch.Generator().manual_seed(0)).half())
     img = G.synthesis(ws)
     assert img.dtype == torch.float16 and img.shape == (1, 3, 8, 8) and torch.isfinite(img).all()
+
+
+@torch.no_grad()
+def test_big_pictures_go_through_in_bands_with_the_same_result(G, monkeypatch):
+    import latentperform.models.builtin as builtin
+
+    ws = G.mapping(_z(G, 9, n=2))
+    whole = G.synthesis(ws, size=(40, 56))
+    monkeypatch.setattr(builtin, "_BAND_PIXELS", 700)  # 4 bands of 350 pixels a picture, and a rest
+    banded = G.synthesis(ws, size=(40, 56))
+    torch.testing.assert_close(banded, whole, atol=1e-5, rtol=0)
