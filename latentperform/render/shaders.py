@@ -205,11 +205,12 @@ def shader_param_specs(shader_dir: Path | str = SHADER_DIR, passes: Iterable[str
     return specs
 
 
-def _fit(src: tuple[int, int], bound: tuple[int, int]) -> tuple[int, int]:
-    """The largest size with src's aspect ratio inside bound (at least 1x1)."""
+def _fit(src: tuple[int, int], bound: tuple[int, int], cover: bool = False) -> tuple[int, int]:
+    """src's aspect ratio scaled to fit inside bound (or, with cover, to cover it: the output
+    pass then crops), at least 1x1."""
     sw, sh = src
     bw, bh = bound
-    scale = min(bw / sw, bh / sh)
+    scale = max(bw / sw, bh / sh) if cover else min(bw / sw, bh / sh)
     return max(1, round(sw * scale)), max(1, round(sh * scale))
 
 
@@ -346,8 +347,8 @@ class ShaderChain:
         """A new output size (the window was resized); the work buffers follow on the next frame."""
         self.size = (int(size[0]), int(size[1]))
 
-    def _ensure_buffers(self, src_size: tuple[int, int]) -> None:
-        work = _fit(src_size, self.size)
+    def _ensure_buffers(self, src_size: tuple[int, int], cover: bool = False) -> None:
+        work = _fit(src_size, self.size, cover)
         if work == self.work_size:
             return
         self._release_buffers()
@@ -378,7 +379,8 @@ class ShaderChain:
             viewport = (0, 0, *target.size)
         if (viewport[2], viewport[3]) != self.size:
             self.resize((viewport[2], viewport[3]))
-        self._ensure_buffers(source.size)
+        cover = round(params.get(f"shader/{OUTPUT_PASS}/fit", 0.0)) == 1  # fill and crop
+        self._ensure_buffers(source.size, cover)
         effects = [p for p in self.passes if p.name != OUTPUT_PASS]
         output = next((p for p in self.passes if p.name == OUTPUT_PASS), None) or self._fallback_output()
         common = {

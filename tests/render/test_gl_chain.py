@@ -322,3 +322,11 @@ def test_hud_draws_text_in_the_top_left_corner_and_hides(gl):
     assert surface.read_pixels().max() == 0
     hud.release()
     surface.close()
+
+
+def test_passes_work_at_the_frame_aspect_scaled_to_the_output(gl):
+    frame = pattern(32, 32)
+    _, chain = run_chain(gl, ["grade"], frame, (160, 90))
+    assert chain.work_size == (90, 90)  # letterboxed: the picture is 90 pixels square on screen
+    _, chain = run_chain(gl, ["grade"], frame, (160, 90), values={"shader/output/fit": 1})
+    assert chain.work_size == (160, 160)  # filled: cropped from a 160 square
