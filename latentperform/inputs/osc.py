@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import re
 import select
 import socket
@@ -190,10 +191,13 @@ def _pattern_regex(pattern: str) -> re.Pattern:
 
 
 def _number(a) -> float | None:
+    """An argument as a float, or None when it is not a finite number (strings, blobs, NaN,
+    infinity: none of them may reach a parameter)."""
     if isinstance(a, bool):
         return 1.0 if a else 0.0
     if isinstance(a, (int, float)):
-        return float(a)
+        v = float(a)
+        return v if math.isfinite(v) else None
     return None
 
 
