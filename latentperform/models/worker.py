@@ -6,8 +6,10 @@ skipped and counted), so a slow network drops frames instead of falling behind. 
 wrong inside the network (an exception, CUDA running out of memory, NaN pixels) comes back as a
 `Frame` whose `error` says so in one line; the last good picture stays available as `last_good`.
 
-`render_now(request)` runs the same conversion synchronously, for offline rendering: the same
-request gives the same pixels.
+For offline rendering, `InferenceWorker(..., synchronous=True)` renders each submitted request at
+once, in order, on the caller's thread, and `render_now(request)` renders one request without
+touching the live state; both use the same conversion code as live, and the same request gives
+the same pixels.
 """
 
 from __future__ import annotations
