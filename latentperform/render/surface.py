@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import os
 import sys
+import warnings
 from typing import Iterator
 
 import moderngl
@@ -132,7 +133,10 @@ def _glfw():
         raise UserError("a window needs the glfw package: pip install glfw "
                         "(or use --headless to render offscreen)") from None
     _require_display()
-    if not glfw.init():
+    with warnings.catch_warnings():  # the failure is reported below, as one line
+        warnings.simplefilter("ignore", glfw.GLFWError)
+        ok = glfw.init()
+    if not ok:
         desc = glfw.get_error()[1] if hasattr(glfw, "get_error") else None
         raise UserError(f"cannot open the display {os.environ.get('DISPLAY', '')!r}"
                         + (f" ({desc.decode(errors='replace') if isinstance(desc, bytes) else desc})" if desc else "")
@@ -240,8 +244,10 @@ class WindowSurface(Surface):
             glfw.window_hint(glfw.CONTEXT_CREATION_API,
                              glfw.EGL_CONTEXT_API if api == "egl" else glfw.NATIVE_CONTEXT_API)
             try:
-                win = glfw.create_window(w, h, self.title, mon, None)
-            except Exception:  # pyglfw raises GLFWError when its error reporting is on
+                with warnings.catch_warnings():  # a failed try is expected: the next API is tried
+                    warnings.simplefilter("ignore", glfw.GLFWError)
+                    win = glfw.create_window(w, h, self.title, mon, None)
+            except Exception:  # pyglfw raises GLFWError when its error reporting is 'raise'
                 win = None
             if win:
                 return win, api

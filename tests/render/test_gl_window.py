@@ -93,3 +93,9 @@ def test_no_display_is_one_clear_user_error(monkeypatch):
         WindowSurface((64, 64))
     assert str(err.value) == NO_DISPLAY
     assert str(err.value) == "no display found (DISPLAY is not set): use --headless to render offscreen"
+
+
+def test_a_display_that_does_not_answer_is_one_clear_user_error(monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":9999")
+    with pytest.raises(UserError, match=r"^cannot open the display ':9999'.*use --headless"):
+        WindowSurface((64, 64))
