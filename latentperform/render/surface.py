@@ -215,8 +215,13 @@ class WindowSurface(Surface):
         self._keys: collections.deque[str] = collections.deque(maxlen=64)
         self._close_requested = False
 
-        mon = _pick_monitor(glfw, monitor) if fullscreen else None
-        self.window, self.context_api = self._create_window(mon)
+        try:
+            mon = _pick_monitor(glfw, monitor) if fullscreen else None
+            self.window, self.context_api = self._create_window(mon)
+        except BaseException:
+            if _glfw_users == 0:  # leave glfw as we found it: the next window may use another display
+                glfw.terminate()
+            raise
         _glfw_users += 1
         glfw.make_context_current(self.window)
         self._swap_interval = 1 if vsync else 0
