@@ -286,3 +286,25 @@ def test_half_precision_path_on_a_tiny_picture():
     frame = worker.render_now(_request(z=np.ones(64, np.float32), psi=0.5, w_offset=np.full(64, 0.1, np.float32)))
     assert frame.ok, frame.error
     assert frame.pixels.shape == (8, 8, 3) and frame.pixels.dtype == np.uint8
+
+
+def test_frames_on_the_worker_thread_are_not_faulted_in_afresh():
+    """With retain_freed_memory (the worker's default), a frame's tensors reuse freed memory:
+    a 256x256 built-in frame otherwise costs thousands of page faults on a worker thread."""
+    resource = pytest.importorskip("resource")
+    from latentperform.models.worker import retain_freed_memory
+
+    if not retain_freed_memory():
+        pytest.skip("not glibc: malloc is left alone")
+    G = BuiltinGenerator(resolution=256)
+    with InferenceWorker(G) as worker:
+        z = np.zeros(G.z_dim, np.float32)
+        for seq in range(3):  # warm up
+            worker.submit(_request(seq, z=z))
+            worker.wait(seq, timeout=10)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for seq in range(3, 8):
+            worker.submit(_request(seq, z=z))
+            assert worker.wait(seq, timeout=10).ok
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5
+    assert faults < 500, f"{faults:.0f} page faults a frame"
