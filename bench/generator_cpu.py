@@ -19,6 +19,7 @@ import torch
 
 from latentperform.events import LatentRequest
 from latentperform.models import BuiltinGenerator, InferenceWorker
+from latentperform.models.worker import retain_freed_memory
 
 
 def _time(fn, frames: int, warmup: int = 5) -> list[float]:
@@ -74,7 +75,9 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU")
+    retained = retain_freed_memory()  # what every InferenceWorker does by default: same allocator for all lines
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU, "
+          f"malloc retains freed memory: {retained}")
 
     rng = np.random.default_rng(0)
     for size in args.sizes:
