@@ -1,0 +1,411 @@
+"""Live audio in: the sound card through the same AudioAnalyzer that offline renders use, as
+ControlEvents on a queue.
+
+Addresses: those of `latentperform.features.frame_events`: audio/level, audio/bass, audio/mid,
+audio/high, audio/onset, audio/centroid, audio/percussive, audio/harmonic, audio/beat_phase,
+audio/tempo, audio/chroma/<i> on every analysis frame (~94 a second), and the triggers
+audio/onset_event and clock/beat (value 1) on the frames where they fall.  An event's time is the
+engine clock time at which the sound card handed over the block that completed its frame.
+
+Why a capture process: PortAudio lists devices once, when it starts, and cannot be restarted
+safely in a running program (with JACK, closing a stream whose server has gone, or restarting
+PortAudio, aborts the whole process).  So the device is opened by a small child process
+(`python -m latentperform.inputs.audio --capture ...`): its PortAudio callback only copies each
+block and its arrival time into a bounded ring; a writer thread sends the blocks (mono float32)
+down a pipe.  Here, a reader thread takes them off the pipe and the analysis thread runs the
+analyzer and puts the events on the queue.  A device that is missing, or stops delivering (unplugged,
+JACK server gone, the child died), is reported once (`error`, `status`, one log line), the features
+fall to silence, and a fresh child with a fresh device list tries again every `retry_s`.
+
+Time stamps cross the process boundary as `time.perf_counter()` readings: a system-wide monotonic
+clock on Linux, macOS and Windows.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import queue as queue_module
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..clock import WallClock
+from ..events import EventQueue
+from ..features import AudioAnalyzer, frame_events
+
+log = logging.getLogger("latentperform.inputs.audio")
+
+# a block on the pipe: arrival perf_counter (f64), sample count, input overflows and blocks dropped
+# since the last block (u32 each), then that many float32 samples
+_HEADER = struct.Struct("<dIII")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+class AudioInput:
+    """Capture from a sound card and put feature events on `queue`.
+
+    device       None (the default input), a name (exact, else a unique substring), or an index
+    sample_rate  None: the device's default rate
+    channels     how many channels to open (None: up to 2 of the device's)
+    channel      None: mix the opened channels to mono; an index: use that channel only
+    blocksize    frames per PortAudio callback (latency vs. overhead)
+    retry_s      how often a missing device is looked for again
+    stall_s      a device that delivers nothing for this long is taken as gone
+    """
+
+    def __init__(self, queue: EventQueue, clock=None, device: int | str | None = None,
+                 sample_rate: float | None = None, channels: int | None = None,
+                 channel: int | None = None, blocksize: int = 256, hop: int | None = None,
+                 bands: dict[str, tuple[float, float]] | None = None, retry_s: float = 2.0,
+                 stall_s: float = 0.5, open_timeout_s: float = 10.0) -> None:
+        self.queue = queue
+        self.clock = clock if clock is not None else WallClock()
+        self.device = device
+        self.requested_rate = sample_rate
+        self.requested_channels = channels
+        self.channel = channel
+        self.blocksize = int(blocksize)
+        self.hop = hop
+        self.bands = bands
+        self.retry_s = float(retry_s)
+        self.stall_s = float(stall_s)
+        self.open_timeout_s = float(open_timeout_s)
+
+        self.error: str | None = None
+        self.device_name: str | None = None
+        self.sample_rate: float | None = None
+        self.analyzer: AudioAnalyzer | None = None
+        self.latest = None                 # the newest FeatureFrame, for a HUD
+        self.overflows = 0                 # blocks PortAudio flagged as input overflow
+        self.dropped_blocks = 0            # blocks lost because analysis fell behind
+        self.frames = 0                    # analysis frames made
+        self.opens = 0                     # successful (re)opens
+        self._status = "audio: starting"
+
+        self._child: subprocess.Popen | None = None
+        self._blocks: queue_module.Queue = queue_module.Queue()
+        self._stop = threading.Event()
+        self._last_block = 0.0
+        self._thread = threading.Thread(target=self._run, name="audio-analysis", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @property
+    def connected(self) -> bool:
+        return self._child is not None and self.error is None
+
+    def _set_status(self, text: str, error: bool) -> None:
+        self.error = text if error else None
+        if text != self._status:
+            self._status = text
+            log.log(logging.WARNING if error else logging.INFO, "%s", text)
+
+    # ------------------------------------------------------------------ the analysis thread
+
+    def _run(self) -> None:
+        next_try = 0.0
+        while not self._stop.is_set():
+            if self._child is None:
+                if time.perf_counter() >= next_try:
+                    self._open()
+                    next_try = time.perf_counter() + self.retry_s
+                if self._child is None:
+                    self._stop.wait(min(0.1, self.retry_s))
+                    continue
+            try:
+                item = self._blocks.get(timeout=0.05)
+            except queue_module.Empty:
+                item = None
+            while item is not None:
+                if item is _EOF:
+                    break
+                arrived, overflows, dropped, samples = item
+                self.overflows += overflows
+                self.dropped_blocks += dropped
+                self._last_block = time.perf_counter()
+                self._analyse(samples, arrived)
+                try:
+                    item = self._blocks.get_nowait()
+                except queue_module.Empty:
+                    item = None
+            if self._stop.is_set():
+                break
+            if item is _EOF or time.perf_counter() - self._last_block > self.stall_s:
+                self._lose(f"audio: {self.device_name!r} stopped delivering sound; "
+                           f"retrying every {self.retry_s:g} s")
+                next_try = time.perf_counter() + self.retry_s
+
+    def _analyse(self, mono: np.ndarray, arrived: float) -> None:
+        frames = self.analyzer.process(mono)
+        if not frames:
+            return
+        t = self._clock_time(arrived)
+        for frame in frames:
+            for event in frame_events(frame.values(), t):
+                self.queue.put(event)
+        self.frames += len(frames)
+        self.latest = frames[-1]
+
+    def _clock_time(self, perf: float) -> float:
+        convert = getattr(self.clock, "to_clock_time", None)
+        if convert is not None:
+            return float(convert(perf))
+        return float(self.clock.now()) - (time.perf_counter() - perf)
+
+    def _lose(self, message: str) -> None:
+        self._kill_child()
+        self._set_status(message, error=True)
+        if self.analyzer is not None:
+            # a second of silence through the analyzer: every feature falls to 0 and says so
+            self._analyse(np.zeros(int(self.analyzer.sample_rate), np.float32), time.perf_counter())
+
+    # ------------------------------------------------------------------ the capture process
+
+    def _open(self) -> None:
+        spec = {"device": self.device, "sample_rate": self.requested_rate,
+                "channels": self.requested_channels, "channel": self.channel,
+                "blocksize": self.blocksize}
+        env = dict(os.environ)
+        env["PYTHONPATH"] = _PACKAGE_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        try:
+            child = subprocess.Popen([sys.executable, "-m", "latentperform.inputs.audio", "--capture",
+                                      json.dumps(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        except OSError as e:
+            self._set_status(f"audio: cannot start the capture process: {e}", error=True)
+            return
+        hello = _read_hello(child, self.open_timeout_s)
+        if not hello.get("ok"):
+            _end(child)
+            message = hello.get("error") or "the capture process ended without a word"
+            self._set_status(f"audio: {message}; retrying every {self.retry_s:g} s", error=True)
+            return
+        rate = float(hello["sample_rate"])
+        if self.analyzer is None or self.analyzer.sample_rate != rate:
+            self.analyzer = AudioAnalyzer(rate, hop=self.hop, bands=self.bands)
+        self._blocks = queue_module.Queue()
+        self._last_block = time.perf_counter() + 0.5     # grace for the first block
+        self._child = child
+        threading.Thread(target=_read_blocks, args=(child, self._blocks), name="audio-pipe",
+                         daemon=True).start()
+        threading.Thread(target=_log_stderr, args=(child,), name="audio-stderr", daemon=True).start()
+        self.device_name = hello["device"]
+        self.sample_rate = rate
+        self.opens += 1
+        mix = "mono mix" if self.channel is None else f"channel {self.channel}"
+        self._set_status(f"audio: capturing from {hello['device']!r} ({hello['hostapi']}) at {rate:g} Hz, "
+                         f"{hello['channels']} ch ({mix})", error=False)
+
+    def _kill_child(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            _end(child)
+
+    # ------------------------------------------------------------------ life
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+        self._kill_child()
+        self._set_status("audio: closed", error=False)
+
+    def __enter__(self) -> "AudioInput":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_EOF = object()
+
+
+def _read_exact(stream, n: int) -> bytes | None:
+    data = b""
+    while len(data) < n:
+        chunk = stream.read(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _read_hello(child: subprocess.Popen, timeout: float) -> dict:
+    """The child's first line (JSON), or an error dict if it says nothing in time."""
+    box: list[bytes] = []
+    reader = threading.Thread(target=lambda: box.append(child.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not box:
+        return {"ok": False, "error": f"the capture process did not answer within {timeout:g} s"}
+    try:
+        return json.loads(box[0].decode())
+    except (ValueError, UnicodeDecodeError):
+        err = child.stderr.read().decode(errors="replace").strip().splitlines() if child.poll() is not None else []
+        return {"ok": False, "error": "the capture process failed" + (f": {err[-1]}" if err else "")}
+
+
+def _read_blocks(child: subprocess.Popen, out: queue_module.Queue) -> None:
+    stream = child.stdout
+    while True:
+        header = _read_exact(stream, _HEADER.size)
+        if header is None:
+            break
+        arrived, count, overflows, dropped = _HEADER.unpack(header)
+        payload = _read_exact(stream, 4 * count)
+        if payload is None:
+            break
+        out.put((arrived, overflows, dropped, np.frombuffer(payload, dtype=np.float32)))
+    out.put(_EOF)
+
+
+def _log_stderr(child: subprocess.Popen) -> None:
+    for line in child.stderr:
+        text = line.decode(errors="replace").rstrip()
+        if text:
+            log.debug("capture process: %s", text)
+
+
+def _end(child: subprocess.Popen) -> None:
+    for step in (lambda: child.stdin.close(), child.terminate, child.kill):
+        try:
+            step()
+            child.wait(1.0)
+            return
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            continue
+
+
+# ---------------------------------------------------------------------------------- the child side
+
+def _resolve(sd, wanted) -> tuple[int, dict]:
+    """The input device to open, or raise LookupError with a message for the user."""
+    apis = sd.query_hostapis()
+    devices = [(i, d) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    if not devices:
+        raise LookupError("no audio input device found (PortAudio sees none)")
+    listing = ", ".join(f"{i}: {d['name']} ({apis[d['hostapi']]['name']})" for i, d in devices)
+    indices = [i for i, _ in devices]
+    if wanted is None:
+        default = sd.default.device[0]
+        index = default if isinstance(default, int) and default in indices else indices[0]
+    elif isinstance(wanted, int) or str(wanted).isdigit():
+        index = int(wanted)
+        if index not in indices:
+            raise LookupError(f"audio input device {index} not found (inputs now: {listing})")
+    else:
+        exact = [i for i, d in devices if d["name"] == wanted]
+        partial = [i for i, d in devices if str(wanted).lower() in d["name"].lower()]
+        if exact:
+            index = exact[0]
+        elif len(partial) == 1:
+            index = partial[0]
+        elif partial:
+            raise LookupError(f"audio input device {wanted!r} is ambiguous (inputs now: {listing})")
+        else:
+            raise LookupError(f"audio input device {wanted!r} not found (inputs now: {listing})")
+    return index, sd.query_devices(index)
+
+
+def _capture_main(spec: dict) -> None:
+    """Open the device, then send blocks to stdout until the device stops, or stdin closes."""
+    out = sys.stdout.buffer
+
+    def hello(**kw) -> None:
+        out.write((json.dumps(kw) + "\n").encode())
+        out.flush()
+
+    try:
+        import sounddevice as sd
+    except OSError as e:  # the wheel is there but the system PortAudio library is not
+        hello(ok=False, error=f"PortAudio is not installed (apt-get install libportaudio2 / "
+                              f"brew install portaudio): {e}")
+        return
+    try:
+        index, info = _resolve(sd, spec.get("device"))
+    except LookupError as e:
+        hello(ok=False, error=str(e))
+        return
+    rate = float(spec.get("sample_rate") or info["default_samplerate"])
+    channels = int(spec.get("channels") or min(2, info["max_input_channels"]))
+    channel = spec.get("channel")
+    if channel is not None and not 0 <= channel < channels:
+        hello(ok=False, error=f"channel {channel} does not exist on {info['name']!r} ({channels} open)")
+        return
+
+    ring: collections.deque = collections.deque(maxlen=max(4, int(2.0 * rate / spec["blocksize"])))
+    wake = threading.Event()
+    state = {"overflow": 0, "dropped": 0}
+
+    def callback(indata, frames, time_info, status):
+        # only copy and wake: the writer thread does everything else
+        if status and status.input_overflow:
+            state["overflow"] += 1
+        if len(ring) == ring.maxlen:
+            state["dropped"] += 1
+        ring.append((time.perf_counter(), indata.copy()))
+        wake.set()
+
+    try:
+        stream = sd.InputStream(device=index, channels=channels, samplerate=rate, dtype="float32",
+                                blocksize=spec["blocksize"], callback=callback)
+        stream.start()
+    except Exception as e:
+        hello(ok=False, error=f"cannot open {info['name']!r} at {rate:g} Hz: {e}")
+        return
+    hello(ok=True, device=info["name"], hostapi=sd.query_hostapis(info["hostapi"])["name"],
+          sample_rate=rate, channels=channels)
+
+    def watch_parent() -> None:
+        sys.stdin.buffer.read()       # returns when the parent closes the pipe or dies
+        wake.set()
+        state["parent_gone"] = True
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    while not state.get("parent_gone"):
+        wake.wait(0.1)
+        wake.clear()
+        if not stream.active:
+            print("audio: the stream stopped", file=sys.stderr, flush=True)
+            break
+        while ring:
+            arrived, block = ring.popleft()
+            mono = block[:, channel] if channel is not None else block.mean(axis=1)
+            overflows, dropped = state["overflow"], state["dropped"]
+            state["overflow"] -= overflows
+            state["dropped"] -= dropped
+            try:
+                out.write(_HEADER.pack(arrived, len(mono), overflows, dropped))
+                out.write(np.ascontiguousarray(mono, dtype=np.float32).tobytes())
+                out.flush()
+            except (BrokenPipeError, OSError):
+                state["parent_gone"] = True
+                break
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--capture":
+        try:
+            _capture_main(json.loads(sys.argv[2]))
+        finally:
+            # never run PortAudio's exit handlers: with a JACK server gone they abort
+            try:
+                sys.stdout.flush()
+            except Exception:
+                pass
+            os._exit(0)
+    print("usage: python -m latentperform.inputs.audio --capture JSON (started by AudioInput)",
+          file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,311 @@
+"""Live audio input through a real JACK dummy server.
+
+AudioInput opens the sound card in a capture process of its own, so this process never imports
+sounddevice (PortAudio scans for devices once, at import).  The click player is another process:
+this file run as a script (`python tests/inputs/test_audio.py play BPM`); the test wires the
+player's output to the capture input with `jack_connect`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+ROOT = HERE.parents[2]
+
+
+# ---------------------------------------------------------------------------------- the player
+
+def _child_play(args) -> None:
+    """Play a click track (clicks on every beat, over a quiet steady tone) to JACK until killed."""
+    import sounddevice as sd
+
+    bpm = float(args[0])
+    sr = 48000
+    period = int(round(sr * 60.0 / bpm))
+    rng = np.random.default_rng(0)
+    n = int(0.02 * sr)
+    click = (0.5 * rng.standard_normal(n) * np.exp(-np.arange(n) / (0.003 * sr))).astype(np.float32)
+    pattern = np.zeros(period, np.float32)
+    pattern[:n] = click
+    pattern += 0.02 * np.sin(2 * np.pi * np.arange(period) * round(220 * period / sr) / period)
+    pos = [0]
+
+    def callback(outdata, frames, time_info, status):
+        idx = (pos[0] + np.arange(frames)) % period
+        outdata[:, 0] = pattern[idx]
+        pos[0] = (pos[0] + frames) % period
+
+    with sd.OutputStream(device="system", channels=1, samplerate=sr, blocksize=256, callback=callback):
+        print("PLAYING", flush=True)
+        while True:
+            time.sleep(0.5)
+
+
+# ---------------------------------------------------------------------------------- the parent side
+
+def _env(server: str | None) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["JACK_NO_START_SERVER"] = "1"
+    env["JACK_DEFAULT_SERVER"] = server or f"none{uuid.uuid4().hex[:6]}"
+    return env
+
+
+def _spawn(mode: str, *args, server: str | None):
+    return subprocess.Popen([sys.executable, str(HERE), mode, *map(str, args)], env=_env(server),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_line(proc, prefix: str, timeout: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                raise AssertionError(f"child exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
+            continue
+        if line.startswith(prefix):
+            return line.strip()
+    raise AssertionError(f"no {prefix!r} line within {timeout} s")
+
+
+def _ports(server: str) -> tuple[list[str], list[str]]:
+    """(output ports, input ports) of JACK clients other than the hardware ("system")."""
+    env = _env(server)
+    out = subprocess.run(["jack_lsp", "-p"], capture_output=True, text=True, env=env).stdout.splitlines()
+    outputs, inputs = [], []
+    for name, props in zip(out[::2], out[1::2]):
+        if name.startswith("system:"):
+            continue
+        (outputs if "output" in props else inputs).append(name.strip())
+    return outputs, inputs
+
+
+def _connect_all(server: str, player_ports: list[str], capture_ports: list[str]) -> None:
+    env = _env(server)
+    for src in player_ports:
+        for dst in capture_ports:
+            subprocess.run(["jack_connect", src, dst], check=True, env=env, capture_output=True)
+
+
+def _stop(proc) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _start_jackd(name: str):
+    proc = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000",
+                             "-p", "256", "-C", "2", "-P", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ok = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, env=_env(name)).returncode == 0
+    assert ok, "the JACK dummy server did not start"
+    return proc
+
+
+def _stop_jackd(proc, name: str, kill: bool = False) -> None:
+    """Stop a server started by `_start_jackd`.  kill=True: SIGKILL, a sudden vanish.
+
+    A jackd that dies without cleaning up keeps its slot in JACK's shared server registry (8
+    slots for all servers on the machine) until a server of the same name starts again; so one
+    that had to be killed is started and stopped cleanly once more under its name.
+    """
+    if kill:
+        proc.kill()
+        proc.wait(5)
+        return                      # the caller restarts it under the same name
+    proc.terminate()
+    try:
+        proc.wait(10)
+        clean = proc.returncode != -9        # not already killed by a test that stopped halfway
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        clean = False
+    if not clean:
+        again = _start_jackd(name)
+        again.terminate()
+        again.wait(10)
+    for f in os.listdir("/dev/shm"):
+        if name in f:
+            path = os.path.join("/dev/shm", f)
+            shutil.rmtree(path, ignore_errors=True)
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def _collect(audio, queue, seconds: float, on_tick=None) -> dict:
+    """Drain `queue` for `seconds` like the engine would; the events sorted by kind."""
+    got = {"onsets": [], "beats": [], "tempo": [], "level": [], "statuses": [audio.status],
+           "errors": [audio.error]}
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        time.sleep(0.02)
+        for e in queue.iter_pending():
+            if e.address == "audio/onset_event":
+                got["onsets"].append(e.time)
+            elif e.address == "clock/beat":
+                got["beats"].append(e.time)
+            elif e.address == "audio/tempo":
+                got["tempo"].append((e.time, e.value))
+            elif e.address == "audio/level":
+                got["level"].append((e.time, e.value))
+        if audio.status != got["statuses"][-1]:
+            got["statuses"].append(audio.status)
+            got["errors"].append(audio.error)
+        if on_tick is not None:
+            on_tick()
+    return got
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _open_input(server: str, monkeypatch, **kw):
+    from latentperform.clock import WallClock
+    from latentperform.events import EventQueue
+    from latentperform.inputs.audio import AudioInput
+
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", server)
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    queue, clock = EventQueue(), WallClock()
+    return AudioInput(queue, clock=clock, **kw), queue, clock
+
+
+# ---------------------------------------------------------------------------------- the tests
+
+def test_live_click_track_drives_onsets_tempo_and_beats(jack_server, monkeypatch):
+    bpm = 120
+    audio, queue, clock = _open_input(jack_server, monkeypatch, device="system")
+    player = None
+    try:
+        assert _wait_for(lambda: audio.connected, 10), audio.status
+        assert audio.status.startswith("audio: capturing from 'system' (JACK Audio Connection Kit) at 48000 Hz")
+        ours = _ports(jack_server)[1]
+        player = _spawn("play", bpm, server=jack_server)
+        _wait_line(player, "PLAYING")
+        _connect_all(jack_server, _ports(jack_server)[0], ours)
+        frames_before = audio.frames
+        s = _collect(audio, queue, 11.0)
+        frames_made = audio.frames - frames_before
+    finally:
+        if player is not None:
+            _stop(player)
+        audio.close()
+    assert frames_made > 11 * 48000 / 512 * 0.9              # analysis keeps up with real time
+    assert audio.dropped_blocks == 0 and queue.dropped == 0
+    onsets = np.array(s["onsets"])
+    start = onsets[0]
+    clicks_heard = (clock.now() - start) * bpm / 60
+    # one onset per click, evenly spaced at the click period
+    assert abs(len(onsets) - clicks_heard) <= 2, (len(onsets), clicks_heard)
+    gaps = np.diff(onsets)
+    assert np.median(np.abs(gaps - 60 / bpm)) < 0.015, np.round(gaps, 3)
+    # the event times are engine clock times of now-ish, not of some other time base
+    assert abs(s["level"][-1][0] - clock.now()) < 0.5
+    # the tempo after 8 s of clicks
+    late = [v for t, v in s["tempo"] if t > start + 8.5]
+    assert late and max(abs(v - bpm) for v in late) <= 1.5, late[-5:]
+    # beats, once locked, fall on the clicks (both are stamped with the same block times)
+    beats = np.array([b for b in s["beats"] if b > start + 8.5])
+    assert len(beats) >= 3
+    assert all(np.min(np.abs(onsets - b)) < 0.05 for b in beats), beats
+
+
+def test_no_device_at_all_is_a_clear_message(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="latentperform.inputs.audio")
+    audio, queue, _ = _open_input(f"none{uuid.uuid4().hex[:6]}", monkeypatch, retry_s=0.3)
+    try:
+        assert _wait_for(lambda: audio.error is not None, 10)
+        time.sleep(1.5)                                       # several retries
+    finally:
+        audio.close()
+    assert audio.error is None and audio.status == "audio: closed"
+    messages = [r.getMessage() for r in caplog.records]
+    wanted = "audio: no audio input device found (PortAudio sees none); retrying every 0.3 s"
+    assert messages.count(wanted) == 1, messages              # reported once, not once per retry
+    assert audio.frames == 0 and len(queue) == 0
+
+
+def test_a_device_that_is_not_there_names_the_ones_that_are(jack_server, monkeypatch):
+    audio, _, _ = _open_input(jack_server, monkeypatch, device="Focusrite", retry_s=0.3)
+    try:
+        assert _wait_for(lambda: audio.error is not None, 10)
+        assert audio.error.startswith("audio: audio input device 'Focusrite' not found (inputs now: 0: system")
+    finally:
+        audio.close()
+
+
+def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="latentperform.inputs.audio")
+    name = f"lpv{uuid.uuid4().hex[:8]}"
+    jackd = _start_jackd(name)
+    audio, queue, clock = _open_input(name, monkeypatch, device="system", retry_s=0.3, stall_s=0.3)
+    player = None
+    try:
+        assert _wait_for(lambda: audio.connected, 10), audio.status
+        ours = _ports(name)[1]
+        player = _spawn("play", 120, server=name)
+        _wait_line(player, "PLAYING")
+        _connect_all(name, _ports(name)[0], ours)
+        first = _collect(audio, queue, 1.5)
+        lost_at = clock.now()
+        _stop_jackd(jackd, name, kill=True)        # the "sound card" goes away, mid-sound
+        _stop(player)
+        assert _wait_for(lambda: audio.error is not None, 5)
+        noticed_at = clock.now()
+        gone = _collect(audio, queue, 1.0)
+        jackd = _start_jackd(name)                 # and comes back
+        assert _wait_for(lambda: audio.connected, 10), audio.status
+        player = _spawn("play", 120, server=name)
+        _wait_line(player, "PLAYING")
+        _connect_all(name, _ports(name)[0], _ports(name)[1])
+        back = _collect(audio, queue, 2.0)
+    finally:
+        if player is not None:
+            _stop(player)
+        audio.close()
+        _stop_jackd(jackd, name)
+    assert audio.opens == 2
+    messages = [r.getMessage() for r in caplog.records]
+    lost = "audio: 'system' stopped delivering sound; retrying every 0.3 s"
+    missing = "audio: no audio input device found (PortAudio sees none); retrying every 0.3 s"
+    # each state reported once, in order, however many retries there were
+    assert messages.count(lost) == 1 and messages.count(missing) == 1, messages
+    capturing = [i for i, m in enumerate(messages) if m.startswith("audio: capturing from 'system'")]
+    assert len(capturing) == 2 and capturing[0] < messages.index(lost) < messages.index(missing) < capturing[1]
+    assert max(v for _, v in first["level"]) > 0.8 and len(first["onsets"]) >= 2
+    assert min(v for t, v in first["level"] if t > first["onsets"][0]) > 0.2   # the tone under the clicks
+    # after the loss the features fell to silence (and said so), and no onset came
+    after_loss = [v for t, v in gone["level"] if t >= lost_at]
+    assert after_loss and after_loss[-1] == 0.0
+    assert [t for t in gone["onsets"] if t > noticed_at] == []
+    assert noticed_at - lost_at < 1.5            # noticed within stall_s (plus the kill)
+    # back: clicks again
+    assert len(back["onsets"]) >= 2 and max(v for _, v in back["level"]) > 0.8
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    mode, rest = sys.argv[1], sys.argv[2:]
+    {"play": _child_play}[mode](rest)
