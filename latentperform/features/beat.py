@@ -6,6 +6,11 @@ log-normal preference around 120 bpm; a new tempo is adopted after it wins twice
 Phase: the beat grid of that period that collects the most onset strength over the last few
 seconds; a free-running oscillator follows it with a gentle phase correction, and a beat is the
 moment the oscillator wraps.  All in frames of the analyzer, so timing is exact offline.
+
+Known limit: the octave.  Steady clicks are counted at their own rate from 60 to 200 bpm, and a
+kick/snare/hat backbeat at its quarter notes from ~100 bpm up; a slow backbeat (70-85 bpm) with
+hats on every eighth is reported at the eighth-note pulse (twice the tempo), as many listeners
+would tap it.  The beat grid then still falls on the beats (and on the off-beats).
 """
 
 from __future__ import annotations

@@ -99,3 +99,20 @@ def f_measure(detected, truth, tol: float = 0.05) -> float:
 
 def note_freq(midi: float) -> float:
     return 440.0 * 2 ** ((midi - 69) / 12)
+
+
+def backbeat(bpm: float, duration: float, seed: int = 4, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+    """Kick on 1 and 3, snare on 2 and 4, hats on every eighth; (samples, beat times)."""
+    beat = 60.0 / bpm
+    times, kinds, gains = [], [], []
+    t, k = 0.2, 0
+    while t < duration - 0.3:
+        if k % 4 == 0:
+            times.append(t), kinds.append("kick"), gains.append(0.9)
+        if k % 4 == 2:
+            times.append(t), kinds.append("snare"), gains.append(0.7)
+        times.append(t), kinds.append("hat"), gains.append(0.3)
+        t += beat / 2
+        k += 1
+    x = place(times, kinds, duration, np.array(gains), seed, sr).astype(np.float32)
+    return x, np.arange(0.2, duration - 0.3, beat)

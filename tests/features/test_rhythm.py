@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from latentperform.features import AudioAnalyzer, analyze_frames
-from tests.features.audio_signals import SR, click_track, drum_pattern, f_measure
+from tests.features.audio_signals import SR, backbeat, click_track, drum_pattern, f_measure
 
 
 def _circular_distance(phase: np.ndarray) -> np.ndarray:
@@ -60,6 +60,19 @@ def test_tempo_agrees_with_librosa(click_frames, bpm):
     # each other (a factor-of-two disagreement would fail here)
     assert abs(theirs - bpm) < 0.03 * bpm
     assert abs(ours - theirs) < 0.03 * bpm
+
+
+@pytest.mark.parametrize("bpm", [100, 128, 174])
+def test_backbeat_tempo_and_beats(bpm):
+    # kick/snare/hat: accents differ between beats and the hats double the pulse; the tracker must
+    # still count quarter notes (below ~90 bpm it reports the eighth-note pulse: see beat.py)
+    x, truth = backbeat(bpm, 12.0)
+    frames = analyze_frames(x, SR)
+    late = np.array([f.tempo for f in frames if f.time >= 8.0])
+    assert np.all(np.abs(late - bpm) <= 1.0), (late.min(), late.max())
+    # (the beat clock runs on after the last hit: only beats while the music plays count)
+    beats = [f.time for f in frames if f.beat and 8.0 <= f.time < truth[-1] + 0.1]
+    assert len(beats) >= 6 and all(np.min(np.abs(truth - b)) < 0.04 for b in beats)
 
 
 def test_tempo_follows_a_change():
