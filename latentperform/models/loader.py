@@ -1,0 +1,201 @@
+"""One entry point for every kind of network, plus what `latentperform inspect MODEL` prints.
+
+    load_generator("builtin")                      the built-in CPPN (no file)
+    load_generator("builtin:512")                  ... at 512 px
+    load_generator("my-faces.pkl", device="cuda", dtype=torch.float16)   StyleGAN2/2-ADA/3 pickle
+    load_generator("export.pt")                    TorchScript generator (see torchscript.py)
+    load_generator("python:mypkg.nets:make")       plugin factory (see plugin.py)
+
+Pickles go through the allow-list unpickler (safe_pickle.py): nothing in the file is executed.
+Loaded networks are cached by (path, mtime, device, dtype): the same file asked for twice costs
+one load; an edited file is loaded afresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .base import Generator, ModelError
+from .safe_pickle import load_network_pickle
+
+_cache: dict[tuple, Generator] = {}
+_cache_lock = threading.Lock()
+
+
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ModelError(f"bad device {device!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"device {device!r} asked for, but CUDA is not available here")
+    return dev
+
+
+def load_stylegan_pickle(path: str | Path, device: str | torch.device = "cpu",
+                         dtype: torch.dtype = torch.float32) -> Generator:
+    """A StyleGAN2 or StyleGAN3 network from an NVlabs pickle, on `device`; dtype float16 runs
+    the network's fp16 layers in half on CUDA (fp32 elsewhere)."""
+    from .stylegan2 import StyleGAN2Generator
+    from .stylegan3 import StyleGAN3Generator
+
+    path = Path(path)
+    po = load_network_pickle(path)
+    try:
+        if po.find("synthesis.input") is not None:
+            G = StyleGAN3Generator.from_persistent(po, path.name)
+        else:
+            G = StyleGAN2Generator.from_persistent(po, path.name)
+    except ModelError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise ModelError(f"{path.name}: not a StyleGAN network this loader understands "
+                         f"({type(e).__name__}: {e})") from None
+    G = G.to(_device(device))
+    G.set_precision(dtype)
+    return G
+
+
+def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
+                   dtype: torch.dtype = torch.float32) -> Generator:
+    """Any kind of generator; see the module docstring.  Raises ModelError (one line) when the
+    file is missing, is not a network, is damaged, or holds anything unexpected."""
+    spec = str(path_or_spec)
+    dev = _device(device)
+    if spec == "builtin" or spec.startswith("builtin:"):
+        from .builtin import BuiltinGenerator
+
+        res_text = spec.partition(":")[2] or "256"
+        try:
+            resolution = int(res_text)
+        except ValueError:
+            raise ModelError(f"builtin resolution must be an integer, got {res_text!r}") from None
+        # not cached: it is cheap to build and its resolution is a mutable attribute
+        return BuiltinGenerator(resolution=resolution, seed=0, device=dev)
+    if spec.startswith("python:"):
+        from .plugin import load_plugin
+
+        return load_plugin(spec, dev, dtype)
+
+    path = Path(spec).expanduser()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ModelError(f"{spec}: no such model file") from None
+    except OSError as e:
+        raise ModelError(f"{spec}: cannot read ({e.strerror or e})") from None
+    if not path.is_file():
+        raise ModelError(f"{spec}: not a file")
+    suffix = path.suffix.lower()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(dev), dtype)
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    if suffix == ".pkl":
+        G = load_stylegan_pickle(path, dev, dtype)
+    elif suffix in (".pt", ".ts"):
+        from .torchscript import load_torchscript
+
+        G = load_torchscript(path, dev, dtype)
+    else:
+        raise ModelError(f"{path.name}: unknown model kind (expected .pkl, .pt, .ts, 'builtin' "
+                         "or python:module:factory)")
+    with _cache_lock:
+        # an edited file replaces its older entry
+        for old in [k for k in _cache if k[0] == key[0] and k[1:3] != key[1:3]]:
+            del _cache[old]
+        _cache[key] = G
+    return G
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def describe(G: Generator) -> dict:
+    """What a network is: kind, sizes, conditional or not, parameter count."""
+    params = 0
+    if isinstance(G, torch.nn.Module):
+        params = sum(p.numel() for p in G.parameters())
+    elif hasattr(G, "module") and isinstance(G.module, torch.nn.Module):
+        params = sum(p.numel() for p in G.module.parameters())
+    kind = getattr(G, "kind", None) or type(G).__name__
+    if kind == "stylegan3" and getattr(G, "radial", False):
+        kind = "stylegan3-r"
+    elif kind == "stylegan3":
+        kind = "stylegan3-t"
+    elif kind == "stylegan2" and hasattr(G, "config"):
+        kind = f"stylegan2-{G.config.architecture}"
+    return {
+        "kind": kind,
+        "resolution": int(G.resolution),
+        "channels": int(G.img_channels),
+        "num_ws": int(G.num_ws),
+        "w_dim": int(G.w_dim),
+        "z_dim": int(G.z_dim),
+        "c_dim": int(G.c_dim),
+        "conditional": bool(G.c_dim),
+        "parameters": int(params),
+    }
+
+
+def _to_uint8(img: torch.Tensor) -> np.ndarray:
+    """(C, H, W) nominal [-1, 1] -> (H, W, 3) uint8 (grey and extra channels handled)."""
+    x = (img.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
+    if x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
+    elif x.shape[0] == 2:
+        x = torch.cat([x, x[:1]], 0)
+    return x[:3].permute(1, 2, 0).numpy()
+
+
+def contact_sheet(G: Generator, seeds, path_png: str | Path, psi: float = 0.7,
+                  columns: int | None = None, cell: int = 256) -> Path:
+    """Render one picture per seed (z drawn with numpy's RandomState(seed), as NVlabs'
+    scripts do) into a grid PNG; returns the path."""
+    from PIL import Image
+
+    seeds = list(seeds)
+    if not seeds:
+        raise ModelError("contact sheet needs at least one seed")
+    columns = columns or min(len(seeds), 4)
+    rows = (len(seeds) + columns - 1) // columns
+    sheet = Image.new("RGB", (columns * cell, rows * cell), (0, 0, 0))
+    device = G.w_avg.device
+    for i, seed in enumerate(seeds):
+        z = torch.from_numpy(np.random.RandomState(int(seed)).randn(1, G.z_dim)).float().to(device)
+        c = None
+        if G.c_dim:
+            c = torch.zeros(1, G.c_dim, device=device)
+            c[0, int(seed) % G.c_dim] = 1
+        with torch.no_grad():
+            img = G(z, c, truncation_psi=psi)
+        tile = Image.fromarray(_to_uint8(img[0])).resize((cell, cell), Image.LANCZOS)
+        sheet.paste(tile, ((i % columns) * cell, (i // columns) * cell))
+    path_png = Path(path_png)
+    sheet.save(path_png)
+    return path_png
+
+
+def inspect_model(path: str | Path, out_png: str | Path | None = None,
+                  seeds=range(8), psi: float = 0.7, device: str = "cpu") -> str:
+    """The text `latentperform inspect MODEL` prints; renders a contact sheet if out_png."""
+    G = load_generator(path, device=device)
+    d = describe(G)
+    lines = [f"{path}",
+             f"  kind          {d['kind']}",
+             f"  resolution    {d['resolution']} x {d['resolution']}, {d['channels']} channel(s)",
+             f"  latents       z {d['z_dim']}, w {d['w_dim']} x {d['num_ws']} layers",
+             f"  conditional   {'yes, ' + str(d['c_dim']) + ' classes' if d['conditional'] else 'no'}",
+             f"  parameters    {d['parameters']:,}"]
+    if out_png is not None:
+        seeds = list(seeds)
+        contact_sheet(G, seeds, out_png, psi=psi)
+        lines.append(f"  contact sheet {out_png} (seeds {', '.join(map(str, seeds))}, psi {psi})")
+    return "\n".join(lines)
