@@ -202,8 +202,8 @@ def safe_loads(data: bytes, source: str = "pickle") -> Any:
     if data[:2] == b"PK" and zipfile.is_zipfile(io.BytesIO(data)):
         raise ModelError(f"{source}: a zip archive (a torch.save or TorchScript file?), not a "
                          "StyleGAN pickle; TorchScript generators are loaded from .pt/.ts files")
-    if not data or data[0] != 0x80:
-        raise ModelError(f"{source}: not a pickle (no pickle header)")
+    if not data:
+        raise ModelError(f"{source}: empty file, not a pickle")
     try:
         return SafeUnpickler(io.BytesIO(data), source=source).load()
     except ModelError as e:
@@ -211,11 +211,12 @@ def safe_loads(data: bytes, source: str = "pickle") -> Any:
             raise
         raise ModelError(f"{source}: {e}") from None
     except (EOFError, pickle.UnpicklingError) as e:
-        raise ModelError(f"{source}: truncated or damaged pickle ({_first_line(e)})") from None
+        what = "not a pickle" if data[0] != 0x80 else "truncated or damaged pickle"
+        raise ModelError(f"{source}: {what} ({_first_line(e)})") from None
     except RecursionError:
         raise ModelError(f"{source}: pickle nested too deeply") from None
     except Exception as e:  # a malformed stream trips many different errors in the allowed calls
-        raise ModelError(f"{source}: damaged pickle ({type(e).__name__}: {_first_line(e)})") from None
+        raise ModelError(f"{source}: {'damaged' if data[0] == 0x80 else 'not a'} pickle ({type(e).__name__}: {_first_line(e)})") from None
 
 
 def safe_load(path: str | Path) -> Any:
