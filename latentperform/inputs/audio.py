@@ -88,6 +88,8 @@ class AudioInput:
         self.dropped_blocks = 0            # blocks lost because analysis fell behind
         self.frames = 0                    # analysis frames made
         self.opens = 0                     # successful (re)opens
+        # seconds from a block's arrival at the sound card callback to its events being queued
+        self.delays: collections.deque[float] = collections.deque(maxlen=1000)
         self._status = "audio: starting"
 
         self._child: subprocess.Popen | None = None
@@ -106,6 +108,12 @@ class AudioInput:
     @property
     def connected(self) -> bool:
         return self._child is not None and self.error is None
+
+    def delay_ms(self, quantile: float = 0.5) -> float | None:
+        """Callback-to-queue delay of recent blocks (pipe + analysis), in ms; None before any."""
+        if not self.delays:
+            return None
+        return 1000.0 * float(np.quantile(np.array(self.delays), quantile))
 
     def _set_status(self, text: str, error: bool) -> None:
         self.error = text if error else None
@@ -156,6 +164,7 @@ class AudioInput:
         for frame in frames:
             for event in frame_events(frame.values(), t):
                 self.queue.put(event)
+        self.delays.append(time.perf_counter() - arrived)
         self.frames += len(frames)
         self.latest = frames[-1]
 

@@ -39,16 +39,23 @@ def _child_play(args) -> None:
     pattern[:n] = click
     pattern += 0.02 * np.sin(2 * np.pi * np.arange(period) * round(220 * period / sr) / period)
     pos = [0]
+    clicks: list[float] = []
 
     def callback(outdata, frames, time_info, status):
         idx = (pos[0] + np.arange(frames)) % period
         outdata[:, 0] = pattern[idx]
+        if pos[0] == 0 or pos[0] + frames > period:
+            # the block holding a click's start is handed to JACK now (a JACK client connected to
+            # this one reads it in the same cycle)
+            clicks.append(time.perf_counter())
         pos[0] = (pos[0] + frames) % period
 
     with sd.OutputStream(device="system", channels=1, samplerate=sr, blocksize=256, callback=callback):
         print("PLAYING", flush=True)
         while True:
-            time.sleep(0.5)
+            time.sleep(0.2)
+            while clicks:
+                print("CLICK", repr(clicks.pop(0)), flush=True)
 
 
 # ---------------------------------------------------------------------------------- the parent side
@@ -212,6 +219,9 @@ def test_live_click_track_drives_onsets_tempo_and_beats(jack_server, monkeypatch
         if player is not None:
             _stop(player)
         audio.close()
+    # the player's own note of when each click sounded, on this machine's perf_counter
+    clicks = np.array([clock.to_clock_time(float(line.split()[1]))
+                       for line in player.stdout.read().splitlines() if line.startswith("CLICK")])
     assert frames_made > 11 * 48000 / 512 * 0.9              # analysis keeps up with real time
     assert audio.dropped_blocks == 0 and queue.dropped == 0
     onsets = np.array(s["onsets"])
@@ -223,6 +233,12 @@ def test_live_click_track_drives_onsets_tempo_and_beats(jack_server, monkeypatch
     assert np.median(np.abs(gaps - 60 / bpm)) < 0.015, np.round(gaps, 3)
     # the event times are engine clock times of now-ish, not of some other time base
     assert abs(s["level"][-1][0] - clock.now()) < 0.5
+    # each onset follows a click closely: click -> JACK -> capture process -> pipe -> analysis
+    lags = np.array([o - clicks[clicks <= o].max() for o in onsets[1:] if (clicks <= o).any()])
+    print(f"click-to-onset-event time stamp: median {1000 * np.median(lags):.1f} ms, max {1000 * lags.max():.1f} ms; "
+          f"callback-to-queue: median {audio.delay_ms(0.5):.2f} ms, 99% {audio.delay_ms(0.99):.2f} ms")
+    assert np.median(lags) < 0.03 and lags.max() < 0.06, np.round(lags, 3)
+    assert audio.delay_ms(0.5) < 10
     # the tempo after 8 s of clicks
     late = [v for t, v in s["tempo"] if t > start + 8.5]
     assert late and max(abs(v - bpm) for v in late) <= 1.5, late[-5:]
@@ -230,6 +246,34 @@ def test_live_click_track_drives_onsets_tempo_and_beats(jack_server, monkeypatch
     beats = np.array([b for b in s["beats"] if b > start + 8.5])
     assert len(beats) >= 3
     assert all(np.min(np.abs(onsets - b)) < 0.05 for b in beats), beats
+
+
+def test_channel_picks_one_input_and_mix_takes_all(jack_server, monkeypatch):
+    inputs, ports = {}, {}
+    player = None
+    try:
+        for key, channel in (("left", 0), ("right", 1), ("mix", None)):
+            before = set(_ports(jack_server)[1])
+            audio, queue, _ = _open_input(jack_server, monkeypatch, device="system", channel=channel)
+            assert _wait_for(lambda: audio.connected, 10), audio.status
+            assert _wait_for(lambda: len(set(_ports(jack_server)[1]) - before) == 2, 5)
+            inputs[key] = (audio, queue)
+            ports[key] = sorted(set(_ports(jack_server)[1]) - before)     # [in_0, in_1]
+        player = _spawn("play", 120, server=jack_server)
+        _wait_line(player, "PLAYING")
+        outputs = _ports(jack_server)[0]
+        for key in inputs:                      # the clicks go to the first channel only
+            _connect_all(jack_server, outputs, ports[key][:1])
+        time.sleep(2.0)
+        got = {key: [e for e in q.iter_pending() if e.address == "audio/onset_event"] for key, (_, q) in inputs.items()}
+    finally:
+        if player is not None:
+            _stop(player)
+        for audio, _ in inputs.values():
+            audio.close()
+    assert len(got["left"]) >= 3 and len(got["mix"]) >= 3
+    assert got["right"] == []
+    assert inputs["right"][0].frames > 100      # it was listening, to silence
 
 
 def test_no_device_at_all_is_a_clear_message(monkeypatch, caplog):
