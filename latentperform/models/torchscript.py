@@ -19,9 +19,13 @@ statically typed subset compiled by torch's own interpreter; it cannot import Py
 call arbitrary Python functions, and the loader does not unpickle Python objects with the
 ordinary `pickle` module (its data.pkl is read by torch's restricted TorchScript unpickler, which
 only rebuilds tensors and TorchScript classes).  So loading a `.pt` runs no Python from the file.
-A TorchScript program can still do anything TorchScript can (allocate memory, loop, call torch
-ops, including file I/O through `torch.save`/`torch.load` ops): treat a model you did not make
-with the care you would give any program, as with any model format that carries code.
+Its forward is still a program: it can loop, allocate memory and call any operator registered
+with torch (and any custom-operator library already loaded in this process), so treat a model
+you did not make with the care you would give any program.  A `torch.save` file (a pickle in a
+zip) is refused here rather than unpickled.
+
+`dtype` is not applied: a TorchScript generator runs in the precision it was exported in (export
+a half-precision module for fp16); its output is returned as float32.
 """
 
 from __future__ import annotations
