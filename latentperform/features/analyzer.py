@@ -145,7 +145,9 @@ class AudioAnalyzer:
         self.onset_min_db = 2.0
         self._prev: tuple[float, float] = (0.0, 0.0)       # onset strength at k-2, k-1
         self._hpss_len = 17
-        self._hpss_hist = np.zeros((self._hpss_len, len(freqs)))
+        # the split looks at bins below 8 kHz only: most of the music's energy, a third of the cost
+        self._hpss_bins = int(np.searchsorted(freqs, min(8000.0, nyquist)))
+        self._hpss_hist = np.zeros((self._hpss_len, self._hpss_bins))
         self._perc_share = 0.0
 
     # ------------------------------------------------------------------ streaming
@@ -267,8 +269,10 @@ class AudioAnalyzer:
         """Median-filter harmonic/percussive split of the newest frame.
 
         Harmonic: the median of each bin over the last 17 frames (steady in time); percussive:
-        the median across 17 neighbouring bins (broadband).  Returns their energy shares.
+        the median across 17 neighbouring bins (broadband).  Returns their energy shares below
+        8 kHz.
         """
+        power = power[:self._hpss_bins]
         self._hpss_hist = np.roll(self._hpss_hist, -1, axis=0)
         self._hpss_hist[-1] = power
         if silent:

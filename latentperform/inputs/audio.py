@@ -124,6 +124,14 @@ class AudioInput:
     # ------------------------------------------------------------------ the analysis thread
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as e:  # a bug here must not pass silently: say so, stop capturing
+            log.exception("audio analysis failed")
+            self._set_status(f"audio: analysis failed ({e!r}); audio input stopped", error=True)
+            self._kill_child()
+
+    def _loop(self) -> None:
         next_try = 0.0
         while not self._stop.is_set():
             if self._child is None:
