@@ -264,3 +264,69 @@ class StyleGAN3Generator(nn.Module):
         load_weights(net, sd, source)
         copy_attributes(net, G)
         return net
+
+
+# ---- building a network from its size (random weights: benchmarks, tests) ------------------------
+
+def _kaiser_lowpass(numtaps: int, cutoff: float, width: float, fs: float) -> torch.Tensor | None:
+    """Windowed-sinc lowpass (Kaiser window sized for the transition width), unit DC gain."""
+    if numtaps == 1:
+        return None
+    nyq = fs / 2
+    atten = 2.285 * (numtaps - 1) * math.pi * (width / nyq) + 7.95
+    if atten > 50:
+        beta = 0.1102 * (atten - 8.7)
+    elif atten > 21:
+        beta = 0.5842 * (atten - 21) ** 0.4 + 0.07886 * (atten - 21)
+    else:
+        beta = 0.0
+    m = np.arange(numtaps) - (numtaps - 1) / 2
+    h = (cutoff / nyq) * np.sinc((cutoff / nyq) * m) * np.kaiser(numtaps, beta)
+    return torch.tensor(h / h.sum(), dtype=torch.float32)
+
+
+def build_stylegan3_t(resolution: int = 1024, *, z_dim: int = 512, w_dim: int = 512,
+                      img_channels: int = 3, channel_base: int = 32768, channel_max: int = 512,
+                      num_layers: int = 14, num_critical: int = 2, margin_size: int = 10,
+                      num_fp16_res: int = 4, mapping_layers: int = 2, seed: int = 0) -> StyleGAN3Generator:
+    """A StyleGAN3-T generator of the given size with random weights (the same cost as a
+    trained one): the layer schedule of the StyleGAN3 paper (cutoffs rising geometrically from 2
+    to resolution/2, the last `num_critical` layers critically sampled, 10-sample margins)."""
+    torch.manual_seed(seed)
+    first_cutoff, first_stopband = 2.0, 2 ** 2.1
+    last_cutoff = resolution / 2
+    last_stopband = last_cutoff * 2 ** 0.3
+    exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
+    cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** exponents
+    stopbands = first_stopband * (last_stopband / first_stopband) ** exponents
+    rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, resolution))))
+    half_widths = np.maximum(stopbands, rates / 2) - cutoffs
+    sizes = rates + margin_size * 2
+    sizes[-2:] = resolution
+    channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
+    channels[-1] = img_channels
+    layers: dict[str, SynthesisLayer] = {}
+    for idx in range(num_layers + 1):
+        prev = max(idx - 1, 0)
+        is_torgb = idx == num_layers
+        kernel = 1 if is_torgb else 3
+        tmp_rate = max(rates[prev], rates[idx]) * (1 if is_torgb else 2)
+        up = int(np.rint(tmp_rate / rates[prev]))
+        down = int(np.rint(tmp_rate / rates[idx]))
+        up_taps = 6 * up if up > 1 and not is_torgb else 1
+        down_taps = 6 * down if down > 1 and not is_torgb else 1
+        in_size, out_size = int(sizes[prev]), int(sizes[idx])
+        pad_total = (out_size - 1) * down + 1 - (in_size + kernel - 1) * up + up_taps + down_taps - 2
+        pad_lo = (pad_total + up) // 2
+        pad_hi = pad_total - pad_lo
+        name = f"L{idx}_{out_size}_{int(channels[idx])}"
+        layers[name] = SynthesisLayer(
+            w_dim, int(channels[prev]), int(channels[idx]), is_torgb=is_torgb, conv_kernel=kernel,
+            up_factor=up, down_factor=down, padding=[pad_lo, pad_hi, pad_lo, pad_hi],
+            up_filter=_kaiser_lowpass(up_taps, cutoffs[prev], half_widths[prev] * 2, tmp_rate),
+            down_filter=_kaiser_lowpass(down_taps, cutoffs[idx], half_widths[idx] * 2, tmp_rate),
+            conv_clamp=256.0, use_fp16=bool(rates[idx] * 2 ** num_fp16_res > resolution))
+    input_layer = SynthesisInput(w_dim, int(channels[0]), int(sizes[0]), float(rates[0]), float(cutoffs[0]))
+    synthesis = SynthesisNetwork(w_dim, input_layer, layers, 0.25)
+    mapping = MappingNetwork(z_dim, 0, w_dim, synthesis.num_ws, mapping_layers)
+    return StyleGAN3Generator(z_dim, 0, w_dim, resolution, img_channels, mapping, synthesis)
