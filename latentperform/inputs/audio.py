@@ -215,7 +215,6 @@ class AudioInput:
             self.analyzer = AudioAnalyzer(rate, hop=self.hop, bands=self.bands)
         self._blocks = queue_module.Queue()
         self._last_block = time.perf_counter() + 0.5     # grace for the first block
-        self._child = child
         threading.Thread(target=_read_blocks, args=(child, self._blocks), name="audio-pipe",
                          daemon=True).start()
         threading.Thread(target=_log_stderr, args=(child,), name="audio-stderr", daemon=True).start()
@@ -225,6 +224,7 @@ class AudioInput:
         mix = "mono mix" if self.channel is None else f"channel {self.channel}"
         self._set_status(f"audio: capturing from {hello['device']!r} ({hello['hostapi']}) at {rate:g} Hz, "
                          f"{hello['channels']} ch ({mix})", error=False)
+        self._child = child                                # last: `connected` is true from here
 
     def _kill_child(self) -> None:
         child, self._child = self._child, None
