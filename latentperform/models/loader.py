@@ -27,6 +27,9 @@ _cache_lock = threading.Lock()
 
 
 def _device(device: str | torch.device) -> torch.device:
+    """A torch device; "auto" is CUDA when there is one, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
@@ -62,7 +65,8 @@ def load_stylegan_pickle(path: str | Path, device: str | torch.device = "cpu",
 
 def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
                    dtype: torch.dtype = torch.float32) -> Generator:
-    """Any kind of generator; see the module docstring.  Raises ModelError (one line) when the
+    """Any kind of generator; see the module docstring.  device "auto" picks CUDA when there is
+    one.  dtype torch.float16 runs a StyleGAN's fp16 layers in half on CUDA.  Raises ModelError (one line) when the
     file is missing, is not a network, is damaged, or holds anything unexpected."""
     spec = str(path_or_spec)
     dev = _device(device)

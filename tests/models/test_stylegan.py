@@ -256,3 +256,45 @@ def test_wrong_ws_shape_is_a_model_error():
     G = StyleGAN2Generator(tiny_config())
     with pytest.raises(ModelError, match="ws must be"):
         G.synthesis(torch.zeros(1, 3, 16))
+
+
+@needs_fixtures
+def test_built_stylegan3_t_reproduces_pickled_schedule_and_filters():
+    """build_stylegan3_t (used by bench/generator.py) lays out the same network as the pickle."""
+    from latentperform.models.stylegan3 import build_stylegan3_t
+    ref = load_generator(FIXTURES / "sg3-t-64.pkl")
+    G = build_stylegan3_t(64, z_dim=64, w_dim=64, channel_base=2048, channel_max=64)
+    assert G.synthesis.layer_names == ref.synthesis.layer_names
+    assert (G.synthesis.input.size, G.synthesis.input.sampling_rate, G.synthesis.input.bandwidth) == \
+        (ref.synthesis.input.size, ref.synthesis.input.sampling_rate, ref.synthesis.input.bandwidth)
+    for name in ref.synthesis.layer_names:
+        a, b = getattr(G.synthesis, name), getattr(ref.synthesis, name)
+        assert (a.up_factor, a.down_factor, a.padding, a.use_fp16, a.conv_kernel) == \
+            (b.up_factor, b.down_factor, b.padding, b.use_fp16, b.conv_kernel), name
+        for f in ("up_filter", "down_filter"):
+            fa, fb = getattr(a, f), getattr(b, f)
+            assert (fa is None) == (fb is None), (name, f)
+            if fa is not None:
+                torch.testing.assert_close(fa, fb, atol=1e-6, rtol=0)
+
+
+def test_accelerate_modes_on_cpu():
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(tiny_config())
+    ws = G.mapping(torch.randn(1, 16))
+    with torch.no_grad():
+        ref = G.synthesis(ws)
+        G.accelerate("graphs")  # CUDA only: a no-op here
+        torch.testing.assert_close(G.synthesis(ws), ref)
+        G.accelerate("eager")
+    with pytest.raises(ValueError, match="accelerate mode"):
+        G.accelerate("warp-speed")
+
+
+def test_device_auto_and_bad_device():
+    G = load_generator("builtin:32", device="auto")
+    assert G.resolution == 32
+    with pytest.raises(ModelError, match="bad device"):
+        load_generator("builtin", device="toaster")
+    with pytest.raises(ModelError, match="builtin resolution"):
+        load_generator("builtin:big")
