@@ -143,12 +143,11 @@ class AudioAnalyzer:
         self.onset_k = 6.0
         self.onset_delta = 0.1
         self.onset_min_db = 2.0
-        self._prev: tuple[float, float] = (0.0, 0.0)       # onset strength at k-2, k-1
+        self._prev = 0.0                                     # flux of the previous frame
         self._hpss_len = 17
         # the split looks at bins below 8 kHz only: most of the music's energy, a third of the cost
         self._hpss_bins = int(np.searchsorted(freqs, min(8000.0, nyquist)))
         self._hpss_hist = np.zeros((self._hpss_len, self._hpss_bins))
-        self._perc_share = 0.0
 
     # ------------------------------------------------------------------ streaming
 
@@ -189,7 +188,6 @@ class AudioAnalyzer:
 
         band_db = {name: float(power_db(power[mask].sum() * 2.0 / self.n_fft))
                    for name, mask in self._band_masks.items()}
-        top = max(band_db.values()) if band_db else SILENT
         bands = {}
         for name, db in band_db.items():
             rng = self._band_ranges[name]
@@ -242,22 +240,22 @@ class AudioAnalyzer:
         )
 
     def _pick_onset(self, flux: float, k: int, silent: bool) -> bool:
-        """Onset on this frame when its flux is a local peak over an adaptive threshold.
+        """Onset on this frame when its flux rises over an adaptive threshold.
 
-        Deciding on the frame itself (no look-ahead) keeps latency at zero; a frame that keeps
-        rising just after a detection cannot fire again within `_min_onset_gap`.
+        Threshold: median + k * median absolute deviation of the last half second of flux, plus
+        a fraction of its recent peak, and never under `onset_min_db`.  Deciding on the frame
+        itself (no look-ahead) keeps latency at zero; the frames after a detection, still
+        rising, cannot fire again within `_min_onset_gap` (60 ms).
         """
         hist = self._onset_hist
         median = float(np.median(hist))
-        peak = self._onset_peak.update(flux)
+        self._onset_peak.update(flux)
         spread = float(np.median(np.abs(hist - median)))
         threshold = max(median + self.onset_k * spread + self.onset_delta * self._onset_peak.peak,
                         self.onset_min_db)
         self._onset_hist = np.roll(hist, -1)
         self._onset_hist[-1] = flux
-        prev2, prev1 = self._prev
-        self._prev = (prev1, flux)
-        del peak
+        prev1, self._prev = self._prev, flux
         if silent or flux < threshold or flux <= prev1:
             return False
         if k - self._last_onset_frame < self._min_onset_gap:
@@ -291,5 +289,3 @@ class AudioAnalyzer:
         share = float((mask_p * power).sum() / e)
         return share, 1.0 - share
 
-
-SILENT = -200.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-SILENCE_DB = -90.0
 
 
 def power_db(power: float | np.ndarray) -> float | np.ndarray:
