@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 def power_db(power: float | np.ndarray) -> float | np.ndarray:
     """10 log10(power), with silence (and anything not finite) at -200 dB."""
     p = np.nan_to_num(np.asarray(power, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
