@@ -90,6 +90,26 @@ class FeatureTrack:
         """The ControlEvents that video frame k sends to the engine, stamped `time` (default k/fps)."""
         return frame_events(self.row(k), k / self.fps if time is None else float(time))
 
+    def summary(self) -> str:
+        """A few lines for a person: length, tempo, beats, onsets, how loud."""
+        tempo = self.column("tempo")
+        settled = tempo[len(tempo) // 2:] if len(tempo) > 1 else tempo
+        lines = [
+            f"{self.duration:.2f} s, {len(self)} frames at {self.fps:g} fps",
+            f"tempo {float(np.median(settled)):.1f} bpm (median of the second half; "
+            f"range {tempo.min():.1f}..{tempo.max():.1f})",
+            f"{len(self.beat_times) or int(self.column('beat').sum())} beats, "
+            f"{len(self.onset_times) or int(self.column('onset_event').sum())} onsets",
+            "mean " + ", ".join(f"{c} {self.column(c).mean():.2f}"
+                                for c in ("level", "bass", "mid", "high", "onset", "centroid")),
+        ]
+        chroma = [self.column(f"chroma_{i}").mean() for i in range(12) if f"chroma_{i}" in self._index]
+        if chroma:
+            names = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+            top = np.argsort(chroma)[::-1][:3]
+            lines.append("strongest pitch classes " + ", ".join(names[i] for i in top))
+        return "\n".join(lines)
+
     def to_csv(self, path: str | os.PathLike) -> None:
         np.savetxt(path, self.data, delimiter=",", header=",".join(self.columns), comments="",
                    fmt="%.6g")

@@ -94,6 +94,14 @@ def test_other_frame_rates():
     assert tr.column("onset_event").sum() == pytest.approx(len(beats), abs=2)
 
 
+def test_summary(track):
+    text = track.summary()
+    assert text.splitlines()[0] == "10.00 s, 300 frames at 30 fps"
+    tempo = float(text.splitlines()[1].split()[1])
+    assert abs(tempo - 120) <= 1.0
+    assert "beats" in text and "onsets" in text
+
+
 def test_csv_round_trip(track, tmp_path):
     path = tmp_path / "features.csv"
     track.to_csv(path)
