@@ -17,17 +17,6 @@ import torch.nn.functional as F
 SQRT2 = math.sqrt(2.0)
 
 
-def lrelu_gain_clamp(x: torch.Tensor, slope: float, gain: float, clamp: float | None) -> torch.Tensor:
-    """leaky ReLU (slope) x gain, clamped to +-clamp.  slope 1 means linear."""
-    if slope != 1.0:
-        x = F.leaky_relu(x, slope)
-    if gain != 1.0:
-        x = x * gain
-    if clamp is not None:
-        x = x.clamp(-clamp, clamp)
-    return x
-
-
 def _depthwise(f: torch.Tensor, channels: int, dtype: torch.dtype) -> torch.Tensor:
     return f.to(dtype)[None, None].expand(channels, 1, *f.shape).contiguous()
 
@@ -102,10 +91,19 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
     """+ bias -> upfirdn2d(up, padding, gain up**2) -> lrelu x gain, clamp -> upfirdn2d(down)."""
     if bias is not None:
         x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
-    if fu is None:
-        fu = torch.ones(1, dtype=x.dtype, device=x.device)
-    x = upfirdn2d(x, fu, up=up, padding=padding, gain=float(up * up))
-    x = lrelu_gain_clamp(x, slope, gain, clamp)
+    if fu is not None or up > 1 or any(padding):
+        if fu is None:
+            fu = torch.ones(1, dtype=x.dtype, device=x.device)
+        x = upfirdn2d(x, fu, up=up, padding=padding, gain=float(up * up))
+    elif bias is None:
+        x = x.clone()  # the in-place ops below must not touch the caller's tensor
+    # x is a fresh tensor here: activation, gain and clamp in place
+    if slope != 1.0:
+        F.leaky_relu(x, slope, inplace=True)
+    if gain != 1.0:
+        x.mul_(gain)
+    if clamp is not None:
+        x.clamp_(-clamp, clamp)
     if fd is not None and (fd.numel() > 1 or down > 1):
         x = upfirdn2d(x, fd, down=down)
     elif down > 1:

@@ -184,6 +184,9 @@ class SafeUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
+            if module.startswith("dnnlib.tflib"):
+                raise ModelError(f"{self.source}: a TensorFlow-era StyleGAN pickle ('{module}.{name}'); "
+                                 "convert it with stylegan2-ada-pytorch's legacy.py first") from None
             raise ModelError(f"{self.source}: refused to load global '{module}.{name}' (not part of a "
                              "StyleGAN network; nothing from the file was run)") from None
 
@@ -216,7 +219,8 @@ def safe_loads(data: bytes, source: str = "pickle") -> Any:
     except RecursionError:
         raise ModelError(f"{source}: pickle nested too deeply") from None
     except Exception as e:  # a malformed stream trips many different errors in the allowed calls
-        raise ModelError(f"{source}: {'damaged' if data[0] == 0x80 else 'not a'} pickle ({type(e).__name__}: {_first_line(e)})") from None
+        what = "damaged" if data[0] == 0x80 else "not a"
+        raise ModelError(f"{source}: {what} pickle ({type(e).__name__}: {_first_line(e)})") from None
 
 
 def safe_load(path: str | Path) -> Any:

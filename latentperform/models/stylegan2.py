@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._ops import SQRT2, lrelu_gain_clamp, upfirdn2d, upsample2d
+from ._ops import SQRT2, upfirdn2d, upsample2d
 from .base import ModelError, truncate
 from .safe_pickle import PersistentObject
 
@@ -166,7 +166,8 @@ class ModulatedConv(nn.Module):
             x = upfirdn2d(x, self.resample_filter, padding=(p0, p1, p0, p1), gain=self.up ** 2)
         else:
             x = F.conv2d(x, run_w, padding=self.padding)
-        x = x * demod.to(dtype)[:, :, None, None]
+        demod = demod.to(dtype)[:, :, None, None]
+        noise = None
         if self.use_noise and noise_mode != "none":
             if noise_mode == "random":
                 noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=dtype)
@@ -175,10 +176,15 @@ class ModulatedConv(nn.Module):
                 noise = (self.noise_const * self.noise_strength).to(dtype)
             else:
                 raise ModelError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
-            x = x + noise
-        x = x + self.bias.to(dtype)[None, :, None, None]
-        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return lrelu_gain_clamp(x, 0.2, self.act_gain * gain, clamp)
+        # x * demod + noise in one pass, then bias, lrelu, gain and clamp in place
+        x = torch.addcmul(noise, x, demod) if noise is not None else x * demod
+        x.add_(self.bias.to(dtype)[None, :, None, None])
+        F.leaky_relu(x, 0.2, inplace=True)
+        x.mul_(self.act_gain * gain)
+        if self.conv_clamp is not None:
+            clamp = self.conv_clamp * gain
+            x.clamp_(-clamp, clamp)
+        return x
 
 
 class ToRGB(nn.Module):
