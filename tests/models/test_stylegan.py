@@ -298,3 +298,18 @@ def test_device_auto_and_bad_device():
         load_generator("builtin", device="toaster")
     with pytest.raises(ModelError, match="builtin resolution"):
         load_generator("builtin:big")
+
+
+def test_bench_generator_smoke(capsys):
+    """bench/generator.py's measuring code runs (tiny network, CPU, one frame)."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[2] / "bench" / "generator.py"
+    spec = importlib.util.spec_from_file_location("bench_generator", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.bench_network("tiny", bench.build_sg2(16, tiny=True), torch.device("cpu"), 2,
+                        ["eager", "graphs"], True)
+    out = capsys.readouterr().out
+    assert out.count("ms/frame") == 4 and "relative error" in out
+    err = float(out.split("relative error")[1].split()[0])
+    assert err < 2e-2
