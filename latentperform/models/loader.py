@@ -40,7 +40,7 @@ def _device(device: str | torch.device) -> torch.device:
 
 
 def load_stylegan_pickle(path: str | Path, device: str | torch.device = "cpu",
-                         dtype: torch.dtype = torch.float32) -> Generator:
+                         dtype: torch.dtype = torch.float32, accelerate: str = "eager") -> Generator:
     """A StyleGAN2 or StyleGAN3 network from an NVlabs pickle, on `device`; dtype float16 runs
     the network's fp16 layers in half on CUDA (fp32 elsewhere)."""
     from .stylegan2 import StyleGAN2Generator
@@ -60,13 +60,19 @@ def load_stylegan_pickle(path: str | Path, device: str | torch.device = "cpu",
                          f"({type(e).__name__}: {e})") from None
     G = G.to(_device(device))
     G.set_precision(dtype)
+    try:
+        G.accelerate(accelerate, batch=1)
+    except ValueError as e:
+        raise ModelError(str(e)) from None
     return G
 
 
 def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
-                   dtype: torch.dtype = torch.float32) -> Generator:
+                   dtype: torch.dtype = torch.float32, *, accelerate: str = "eager") -> Generator:
     """Any kind of generator; see the module docstring.  device "auto" picks CUDA when there is
-    one.  dtype torch.float16 runs a StyleGAN's fp16 layers in half on CUDA.  Raises ModelError (one line) when the
+    one.  dtype torch.float16 runs a StyleGAN's fp16 layers in half on CUDA.  accelerate
+    ("eager", "graphs", "compile") applies to StyleGAN networks: "graphs" replays the batch-1
+    synthesis as a CUDA graph (no-op off CUDA).  Raises ModelError (one line) when the
     file is missing, is not a network, is damaged, or holds anything unexpected."""
     spec = str(path_or_spec)
     dev = _device(device)
@@ -95,13 +101,13 @@ def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
     if not path.is_file():
         raise ModelError(f"{spec}: not a file")
     suffix = path.suffix.lower()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(dev), dtype)
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(dev), dtype, accelerate)
     with _cache_lock:
         cached = _cache.get(key)
     if cached is not None:
         return cached
     if suffix == ".pkl":
-        G = load_stylegan_pickle(path, dev, dtype)
+        G = load_stylegan_pickle(path, dev, dtype, accelerate)
     elif suffix in (".pt", ".ts"):
         from .torchscript import load_torchscript
 
