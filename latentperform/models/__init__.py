@@ -2,6 +2,8 @@
 
 from .base import Generator, ModelError
 from .builtin import BuiltinGenerator
+from .loader import contact_sheet, describe, inspect_model, load_generator
 from .worker import Frame, InferenceWorker
 
-__all__ = ["BuiltinGenerator", "Frame", "Generator", "InferenceWorker", "ModelError"]
+__all__ = ["BuiltinGenerator", "Frame", "Generator", "InferenceWorker", "ModelError", "contact_sheet", "describe",
+           "inspect_model", "load_generator"]
