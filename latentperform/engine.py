@@ -516,3 +516,33 @@ def write_osc_docs(out: str | None) -> int:
     path.write_text(osc_docs_text())
     print(f"wrote {path}")
     return 0
+
+
+def learn(args) -> int:
+    """`latentperform learn PATCH`: move a MIDI control and the mapping is written into the patch."""
+    from .inputs.learn import Learner, write_mapping
+    from .inputs.midi import MidiInput
+
+    patch = _load(args.patch)
+    param = args.param
+    if not param:
+        names = [s.name for s in all_param_specs(patch) if s.kind != "trigger"]
+        print("parameters:\n  " + "\n  ".join(names))
+        param = input("parameter to map: ").strip()
+    clock = WallClock()
+    queue = EventQueue()
+    midi = MidiInput(queue, clock, args.port)
+    learner = Learner(param)
+    print(f"move a control on {args.port!r} to map it to {param} ...")
+    deadline = time.monotonic() + args.timeout
+    try:
+        while time.monotonic() < deadline:
+            found = learner.feed(list(queue.iter_pending()))
+            if found is not None:
+                write_mapping(args.patch, found.source, found.target, **found.options)
+                print(f"mapped {found.source} -> {found.target} in {args.patch}")
+                return 0
+            time.sleep(0.01)
+    finally:
+        midi.close()
+    raise UserError(f"no control moved within {args.timeout:g} s (MIDI: {midi.status})")

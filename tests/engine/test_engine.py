@@ -1,0 +1,84 @@
+"""The engine loop with real parts: EGL offscreen surface, real UDP OSC, the real worker."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from pythonosc.udp_client import SimpleUDPClient
+
+from latentperform.clock import FixedStepClock, WallClock
+from latentperform.config import DEFAULT_PATCH
+from latentperform.engine import Engine
+from latentperform.models import BuiltinGenerator
+from latentperform.patch import load_patch
+from latentperform.render import HeadlessSurface
+
+
+class FlakyGenerator(BuiltinGenerator):
+    """Works, then raises (as a model that runs out of memory would), then works again."""
+
+    fail = False
+
+    def synthesis(self, ws, *a, **k):
+        if self.fail:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+        return super().synthesis(ws, *a, **k)
+
+
+def _engine(generator=None, clock=None, offline=True):
+    patch = load_patch(DEFAULT_PATCH)
+    surface = HeadlessSurface((96, 64))
+    return Engine(patch, surface=surface, clock=clock or FixedStepClock(10), fps=10, offline=offline,
+                  generator=generator or BuiltinGenerator(resolution=48))
+
+
+def test_model_failure_keeps_last_good_frame_and_recovers():
+    G = FlakyGenerator(resolution=48)
+    eng = _engine(G)
+    try:
+        for _ in range(3):
+            good = eng.step()
+        G.fail = True
+        frozen = [eng.step() for _ in range(3)]
+        assert any("out of memory" in e for e in eng.stats.errors), list(eng.stats.errors)
+        for f in frozen:  # the picture stays (feedback may still smooth it, but it is no blank)
+            assert f.std() > 3 and np.abs(f.astype(float) - good).mean() < 20
+        G.fail = False
+        after = [eng.step() for _ in range(5)]
+        assert np.abs(after[-1].astype(float) - frozen[-1]).mean() > 0.2, "the show did not resume"
+    finally:
+        eng.close()
+        eng.surface.close()
+
+
+def test_osc_over_udp_changes_the_picture():
+    eng = _engine(clock=WallClock(), offline=False)
+    try:
+        eng.open_live_inputs(osc_host="127.0.0.1", osc_port=0, audio=False)
+        port = eng.inputs[0].port
+        eng.step()
+        time.sleep(0.3)
+        base = eng.params.get("shader/grade/exposure")
+        client = SimpleUDPClient("127.0.0.1", port)
+        client.send_message("/lp/shader/grade/exposure", 1.5)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and abs(eng.params.get("shader/grade/exposure") - base) < 1e-3:
+            time.sleep(0.02)
+            eng.step()
+        assert abs(eng.params.get("shader/grade/exposure") - min(1.5, eng.specs["shader/grade/exposure"].max)) < 1e-6
+        assert eng.params.newest_input is not None
+        # malformed datagrams do not stop the show
+        import socket
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for junk in (b"", b"\x00\x01garbage", b"/lp/truncation\x00\x00,f\x00\x00\x00"):
+            s.sendto(junk, ("127.0.0.1", port))
+        s.close()
+        for _ in range(5):
+            out = eng.step()
+        assert out is None or out.std() > 0
+        assert eng.inputs[0].alive
+    finally:
+        eng.close()
+        eng.surface.close()
