@@ -152,9 +152,10 @@ class Engine:
             host = osc_host or osc.host
             port = osc.port if osc_port is None else osc_port
             try:
-                self.inputs.append(OscInput(self.add_queue(), self.clock, host=host, port=port,
-                                            specs=list(self.specs.values())))
-                log.info("OSC: listening on %s:%d", host, port)
+                osc_in = OscInput(self.add_queue(), self.clock, host=host, port=port,
+                                  specs=list(self.specs.values()))
+                self.inputs.append(osc_in)
+                log.info("OSC: listening on %s:%d", host, osc_in.port)
             except (OSError, UserError) as e:
                 self.report(f"OSC: cannot listen on {host}:{port}: {e}; carrying on without OSC")
             targets = list(getattr(osc, "targets", []) or [])
