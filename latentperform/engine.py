@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -212,7 +212,7 @@ class Engine:
         self.params = params
 
         request = self.trajectory.step(params, dt)
-        request = _with(request, seq=self.frame_index, time=t, stamp=params.newest_input)
+        request = replace(request, seq=self.frame_index, time=t, stamp=params.newest_input)
         if params.get("engine/freeze") < 0.5:
             self.worker.submit(request)
         frame = self.worker.latest()
@@ -249,9 +249,7 @@ class Engine:
         bpm = params.get("clock/bpm", self.tempo.bpm)
         if abs(bpm - self.tempo.bpm) > 1e-6:
             self.tempo.set_bpm(bpm, t)
-        for _ in params.fired("clock/tap"):
-            pass  # the mapper turns taps into clock/bpm; the downbeat lands on the tap
-        if params.fired("clock/tap"):
+        if params.fired("clock/tap"):  # the mapper turns taps into clock/bpm; the downbeat lands on the tap
             self.tempo.align(t, round(self.tempo.beat(t)))
         return params.evolve(tempo=self.tempo.bpm, beat=self.tempo.beat(t), time=t)
 
@@ -319,11 +317,6 @@ class Engine:
             self.recorder.close()
         if self.event_log is not None:
             self.event_log.close()
-
-
-def _with(request, **changes):
-    from dataclasses import replace
-    return replace(request, **changes)
 
 
 def _as_list(x) -> list:
