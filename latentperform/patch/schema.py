@@ -26,7 +26,8 @@ QUANTIZE = ("none", "beat", "bar")
 TAKEOVER = ("jump", "pickup", "relative")
 ENCODINGS = ("twos", "offset")
 CLOCK_SOURCES = ("internal", "audio", "tap", "midi", "link")
-INTERPOLATION = ("crossfade", "latent")
+INTERPOLATION = ("crossfade", "latent", "hold")
+VIDEO_OUTPUTS = ("ndi", "virtualcam", "spout", "syphon")
 PRECISIONS = ("auto", "fp32", "fp16")
 LOOP_SYNC = ("free", "beat")
 MODEL_SUFFIXES = (".pkl", ".pt", ".pth", ".ts")
@@ -144,6 +145,15 @@ class ModelSection:
         return _to_dict(self)
 
 
+def _monitor(r: Reader, key: str) -> int | str | None:
+    monitor = r.raw(key, None)
+    if monitor is not None and (isinstance(monitor, bool) or not isinstance(monitor, (int, str))
+                                or (isinstance(monitor, int) and monitor < 0)):
+        r.error(key, f"expected a monitor number (0, 1, ...) or name, got {monitor!r}")
+        return None
+    return monitor
+
+
 @dataclass(frozen=True)
 class OutputSection:
     size: tuple[int, int] = (1280, 720)
@@ -152,6 +162,11 @@ class OutputSection:
     fullscreen: bool = False
     monitor: int | str | None = None
     interpolation: str = "crossfade"
+    preview: bool = False                 # a second, windowed preview with the overlay
+    preview_monitor: int | str | None = None
+    overlay: bool = False                 # status overlay shown at start (key h toggles it)
+    vsync: bool = True
+    outputs: tuple[str, ...] = ()         # video out to other programs: "ndi", "virtualcam", ...
 
     @classmethod
     def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("output",)) -> "OutputSection":
@@ -161,15 +176,17 @@ class OutputSection:
         for name in shaders:
             if not _SHADER_NAME.match(name):
                 r.error("shaders", f'expected shader pass names (letters, digits, "_", "-"), got "{name}"')
-        monitor = r.raw("monitor", None)
-        if monitor is not None and (isinstance(monitor, bool) or not isinstance(monitor, (int, str))
-                                    or (isinstance(monitor, int) and monitor < 0)):
-            r.error("monitor", f"expected a monitor number (0, 1, ...) or name, got {monitor!r}")
-            monitor = None
+        outputs = r.strings("outputs", (), allow_single=True)
+        for name in outputs:
+            if name not in VIDEO_OUTPUTS:
+                r.error("outputs", "expected some of " + ", ".join(f'"{o}"' for o in VIDEO_OUTPUTS)
+                        + f', got "{name}"')
         out = cls(size=r.pair("size", (1280, 720), integer=True, lo=16, hi=16384),
                   fps=r.number("fps", 30.0, lo=1.0, hi=240.0), shaders=shaders,
-                  fullscreen=r.boolean("fullscreen", False), monitor=monitor,
-                  interpolation=r.string("interpolation", "crossfade", choices=INTERPOLATION))
+                  fullscreen=r.boolean("fullscreen", False), monitor=_monitor(r, "monitor"),
+                  interpolation=r.string("interpolation", "crossfade", choices=INTERPOLATION),
+                  preview=r.boolean("preview", False), preview_monitor=_monitor(r, "preview_monitor"),
+                  overlay=r.boolean("overlay", False), vsync=r.boolean("vsync", True), outputs=outputs)
         r.finish()
         if own:
             ctx.raise_if_errors()
@@ -207,6 +224,9 @@ class AudioSection:
 
     enabled: bool = False
     device: int | str | None = None
+    channel: int | None = None            # one input channel (0-based); None: mix all to mono
+    samplerate: float | None = None       # None: the device's default
+    blocksize: int = 256                  # frames per audio block
 
     @classmethod
     def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("inputs", "audio")) -> "AudioSection":
@@ -216,7 +236,12 @@ class AudioSection:
         if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
             r.error("device", f"expected a device number or name, got {device!r}")
             device = None
-        out = cls(enabled=r.boolean("enabled", True), device=device)
+        channel = r.raw("channel", None)
+        if channel is not None:
+            channel = r.integer("channel", None, lo=0, hi=63)
+        samplerate = r.number("samplerate", None, lo=8000, hi=384000) if r.has("samplerate") else None
+        out = cls(enabled=r.boolean("enabled", True), device=device, channel=channel, samplerate=samplerate,
+                  blocksize=r.integer("blocksize", 256, lo=32, hi=8192))
         r.finish()
         if own:
             ctx.raise_if_errors()
@@ -254,6 +279,23 @@ class OscSection:
         return _to_dict(self)
 
 
+def _cc14_pairs(r: Reader) -> tuple[tuple[int, int], ...]:
+    raw = r.raw("cc14", [])
+    pairs = []
+    if not isinstance(raw, list):
+        raw = [raw]
+    for item in raw:
+        ok = (isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                 for v in item)
+              and 0 <= item[0] <= 15 and 0 <= item[1] <= 31)
+        if not ok:
+            r.error("cc14", "expected [channel 0..15, MSB controller 0..31] pairs (the LSB is MSB + 32), "
+                    f"got {item!r}")
+            continue
+        pairs.append((item[0], item[1]))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class MidiSection:
     """MIDI ports by name or glob ("nanoKONTROL*"); `in` / `out` in the file."""
@@ -261,13 +303,16 @@ class MidiSection:
     enabled: bool = False
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    cc14: tuple[tuple[int, int], ...] = ()   # (channel, MSB controller 0..31) pairs sent as 14-bit
+    feedback: bool = True                    # send mapped values back to the `out` ports
 
     @classmethod
     def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("inputs", "midi")) -> "MidiSection":
         ctx, own = _ctx(ctx)
         r = Reader(data, path, ctx)
         out = cls(enabled=r.boolean("enabled", True), inputs=r.strings("in", ("*",), allow_single=True),
-                  outputs=r.strings("out", (), allow_single=True))
+                  outputs=r.strings("out", (), allow_single=True), cc14=_cc14_pairs(r),
+                  feedback=r.boolean("feedback", True))
         r.finish()
         if own:
             ctx.raise_if_errors()
@@ -277,6 +322,10 @@ class MidiSection:
         d = {"enabled": self.enabled, "in": list(self.inputs)}
         if self.outputs:
             d["out"] = list(self.outputs)
+        if self.cc14:
+            d["cc14"] = [list(p) for p in self.cc14]
+        if not self.feedback:
+            d["feedback"] = False
         return d
 
 

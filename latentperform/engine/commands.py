@@ -1,0 +1,168 @@
+"""What the command line runs: a live show, an offline render, the device list, the OSC docs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..clock import FixedStepClock, WallClock
+
+from ..events import ParamSpec
+from .core import ENGINE_SPECS, Engine, _clock_specs
+
+
+def _open_surface(*, headless: bool, size, fullscreen: bool = False, monitor=None):
+    from ..render import HeadlessSurface, WindowSurface
+    if headless:
+        return HeadlessSurface(size)
+    return WindowSurface(size, fullscreen=fullscreen, monitor=monitor, title="latentperform")
+
+
+def load_patch_file(patch_path: str):
+    from ..patch import load_patch
+    return load_patch(patch_path)
+
+
+def run_live(args) -> int:
+    """`latentperform run`: perform until the window closes, Ctrl-C, or --seconds."""
+    from ..render.recorder import Recorder, check_writable
+
+    patch = load_patch_file(args.patch)
+    size = args.size or tuple(patch.output.size)
+    fps = args.fps or float(patch.output.fps)
+    if args.record:
+        check_writable(args.record)
+    surface = _open_surface(headless=args.headless, size=size, fullscreen=args.fullscreen or patch.output.fullscreen,
+                            monitor=args.monitor if args.monitor is not None else patch.output.monitor)
+    clock = WallClock()
+    recorder = Recorder(args.record, size, fps) if args.record else None
+    event_log = None
+    if args.log_events:
+        from ..inputs.replay import EventLog
+        check_writable(args.log_events)
+        event_log = EventLog(args.log_events)
+    engine = Engine(patch, surface=surface, clock=clock, fps=fps, recorder=recorder, event_log=event_log)
+    try:
+        engine.open_live_inputs(osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio)
+        engine.run(seconds=args.seconds)
+    finally:
+        engine.close()
+        surface.close()
+    s = engine.stats.summary()
+    print(f"{s['frames']} frames, {s['fps']:.1f} fps, frame time median {s['frame_ms_median']:.1f} ms "
+          f"p99 {s['frame_ms_p99']:.1f} ms, generator {s['gen_ms']:.1f} ms, "
+          f"control-to-photon {s['latency_ms_median']:.1f} ms median")
+    if recorder is not None:
+        print(f"recorded {args.record} ({recorder.written} frames, {recorder.dropped} dropped)")
+    return 0
+
+
+def render_offline(args) -> int:
+    """`latentperform render`: the same engine on a fixed-step clock, every frame rendered in order."""
+    import sys
+
+    from ..render.recorder import VideoWriter, check_writable
+
+    patch = load_patch_file(args.patch)
+    size = args.size or tuple(patch.output.size)
+    fps = args.fps or float(patch.output.fps)
+    check_writable(args.out)
+    track = None
+    if args.audio:
+        from ..features import analyze_file
+        track = analyze_file(args.audio, fps=fps)
+    seconds = args.seconds or (track.duration if track is not None else 10.0)
+    n_frames = max(1, int(round(seconds * fps)))
+    replay = None
+    if args.replay:
+        from ..inputs.replay import ReplayInput
+        replay = ReplayInput(args.replay)
+    surface = _open_surface(headless=True, size=size)
+    engine = Engine(patch, surface=surface, clock=FixedStepClock(fps), fps=fps, offline=True,
+                    feature_track=track, replay=replay)
+    writer = VideoWriter(args.out, size, fps, audio_path=args.audio, duration=n_frames / fps)
+    t0 = time.perf_counter()
+    try:
+        for k in range(n_frames):
+            writer.write(engine.step())
+            if sys.stderr.isatty() or k == n_frames - 1 or k % max(1, n_frames // 10) == 0:
+                done = (k + 1) / n_frames
+                el = time.perf_counter() - t0
+                eta = el / done - el
+                print(f"\rrendering {k + 1}/{n_frames} frames ({done:4.0%}), {(k + 1) / el:.1f} fps, "
+                      f"{eta:.0f} s left ", end="" if sys.stderr.isatty() else "\n", file=sys.stderr, flush=True)
+        writer.close()
+    finally:
+        engine.close()
+        surface.close()
+    print(f"\nwrote {args.out}: {n_frames} frames at {size[0]}x{size[1]}, {fps:g} fps"
+          + (f", audio from {args.audio}" if args.audio else ""), file=sys.stderr)
+    return 0
+
+
+def list_devices() -> str:
+    """What `latentperform devices` prints: everything a show could open, and why not."""
+    lines = ["MIDI ports:"]
+    try:
+        from ..inputs.midi import list_midi_ports
+        ports = list_midi_ports()
+        lines += [f"  in:  {n}" for n in ports.get("inputs", [])] or ["  (no MIDI inputs)"]
+        lines += [f"  out: {n}" for n in ports.get("outputs", [])]
+    except Exception as e:
+        lines.append(f"  unavailable: {e}")
+    lines.append("Audio inputs:")
+    try:
+        import sounddevice as sd
+        found = False
+        for i, d in enumerate(sd.query_devices()):
+            if d.get("max_input_channels", 0) > 0:
+                found = True
+                lines.append(f"  [{i}] {d['name']} ({d['max_input_channels']} ch, {d['default_samplerate']:.0f} Hz)")
+        if not found:
+            lines.append("  (no audio inputs)")
+    except Exception as e:
+        lines.append(f"  unavailable: {e}")
+    lines.append("Monitors:")
+    try:
+        from ..render import list_monitors
+        mons = list_monitors()
+        lines += [f"  [{i}] {m}" for i, m in enumerate(mons)] or ["  (none)"]
+    except Exception as e:
+        lines.append(f"  unavailable: {e}")
+    lines.append("GPUs:")
+    try:
+        import torch
+        if torch.cuda.is_available():
+            lines += [f"  [{i}] {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+        else:
+            lines.append("  (no CUDA GPU: the built-in generator runs on the CPU)")
+    except Exception as e:
+        lines.append(f"  unavailable: {e}")
+    return "\n".join(lines)
+
+
+def all_param_specs(patch=None) -> list[ParamSpec]:
+    """Every parameter a show with this patch answers to (the default patch and every shader
+    pass when none is given): the source of docs/osc.md."""
+    from ..latent import LatentSpace, Trajectory
+    from ..render import shader_param_specs
+    from ..config import DEFAULT_PATCH
+
+    patch = patch or load_patch_file(str(DEFAULT_PATCH))
+    traj = Trajectory(patch.trajectory, patch.keyframes, space=LatentSpace(z_dim=512, w_dim=512, num_ws=16),
+                      directions=None, seed=0)
+    specs = {s.name: s for s in [*ENGINE_SPECS, *traj.param_specs(), *_clock_specs(), *shader_param_specs()]}
+    return sorted(specs.values(), key=lambda s: s.name)
+
+
+def osc_docs_text() -> str:
+    from ..inputs.osc_docs import render_osc_docs
+    return render_osc_docs(all_param_specs())
+
+
+def write_osc_docs(out: str | None) -> int:
+    from ..config import PACKAGE_DIR
+    path = Path(out) if out else PACKAGE_DIR.parent / "docs" / "osc.md"
+    path.write_text(osc_docs_text())
+    print(f"wrote {path}")
+    return 0
