@@ -74,32 +74,50 @@ def _resolve(ctx: Context, text: str) -> Path:
     return p
 
 
-# --------------------------------------------------------------------------------- sections
+class _Section:
+    """The reading routine every section shares: a Reader over its table, the section's own
+    `_read`, unknown keys reported, and (called directly, without a caller's context) raise."""
 
-
-@dataclass(frozen=True)
-class PatchInfo:
-    name: str = ""
-    description: str = ""
-    format: int = FORMAT_VERSION
+    PATH: tuple = ()
 
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("patch",)) -> "PatchInfo":
+    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple | None = None, **options):
         ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
-        out = cls(name=r.string("name", ""), description=r.string("description", ""),
-                  format=r.integer("format", FORMAT_VERSION, lo=1, hi=FORMAT_VERSION))
+        r = Reader(data, cls.PATH if path is None else path, ctx)
+        out = cls._read(r, ctx, **options)
         r.finish()
         if own:
             ctx.raise_if_errors()
         return out
 
+    @classmethod
+    def _read(cls, r: Reader, ctx: Context, **options):
+        raise NotImplementedError
+
     def to_dict(self) -> dict:
         return _to_dict(self)
 
 
+# --------------------------------------------------------------------------------- sections
+
+
 @dataclass(frozen=True)
-class ModelSection:
+class PatchInfo(_Section):
+    name: str = ""
+    description: str = ""
+    format: int = FORMAT_VERSION
+
+    PATH = ("patch",)
+
+    @classmethod
+    def _read(cls, r: Reader, ctx: Context) -> "PatchInfo":
+        out = cls(name=r.string("name", ""), description=r.string("description", ""),
+                  format=r.integer("format", FORMAT_VERSION, lo=1, hi=FORMAT_VERSION))
+        return out
+
+
+@dataclass(frozen=True)
+class ModelSection(_Section):
     """kind: "builtin", a network file (.pkl StyleGAN pickle, .pt/.ts TorchScript; resolved
     against the patch's folder), or "python:package.module:factory"."""
 
@@ -110,10 +128,10 @@ class ModelSection:
     precision: str = "auto"
     truncation_cutoff: int | None = None
 
+    PATH = ("model",)
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("model",)) -> "ModelSection":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
+    def _read(cls, r: Reader, ctx: Context) -> "ModelSection":
         kind = r.string("kind", "builtin")
         if kind != "builtin" and not kind.startswith("python:"):
             if not kind.lower().endswith(MODEL_SUFFIXES):
@@ -136,13 +154,7 @@ class ModelSection:
                   seed=r.integer("seed", 0, lo=0, hi=2**32 - 1), device=device,
                   precision=r.string("precision", "auto", choices=PRECISIONS),
                   truncation_cutoff=r.integer("truncation_cutoff", None, lo=0, hi=64))
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
         return out
-
-    def to_dict(self) -> dict:
-        return _to_dict(self)
 
 
 def _monitor(r: Reader, key: str) -> int | str | None:
@@ -155,7 +167,7 @@ def _monitor(r: Reader, key: str) -> int | str | None:
 
 
 @dataclass(frozen=True)
-class OutputSection:
+class OutputSection(_Section):
     size: tuple[int, int] = (1280, 720)
     fps: float = 30.0
     shaders: tuple[str, ...] = ()
@@ -168,10 +180,10 @@ class OutputSection:
     vsync: bool = True
     outputs: tuple[str, ...] = ()         # video out to other programs: "ndi", "virtualcam", ...
 
+    PATH = ("output",)
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("output",)) -> "OutputSection":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
+    def _read(cls, r: Reader, ctx: Context) -> "OutputSection":
         shaders = r.strings("shaders", ())
         for name in shaders:
             if not _SHADER_NAME.match(name):
@@ -187,39 +199,27 @@ class OutputSection:
                   interpolation=r.string("interpolation", "crossfade", choices=INTERPOLATION),
                   preview=r.boolean("preview", False), preview_monitor=_monitor(r, "preview_monitor"),
                   overlay=r.boolean("overlay", False), vsync=r.boolean("vsync", True), outputs=outputs)
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
         return out
-
-    def to_dict(self) -> dict:
-        return _to_dict(self)
 
 
 @dataclass(frozen=True)
-class ClockSection:
+class ClockSection(_Section):
     source: str = "internal"
     bpm: float = 120.0
     beats_per_bar: int = 4
 
+    PATH = ("clock",)
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("clock",)) -> "ClockSection":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
+    def _read(cls, r: Reader, ctx: Context) -> "ClockSection":
         out = cls(source=r.string("source", "internal", choices=CLOCK_SOURCES),
                   bpm=r.number("bpm", 120.0, lo=MIN_BPM, hi=MAX_BPM),
                   beats_per_bar=r.integer("beats_per_bar", 4, lo=1, hi=32))
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
         return out
-
-    def to_dict(self) -> dict:
-        return _to_dict(self)
 
 
 @dataclass(frozen=True)
-class AudioSection:
+class AudioSection(_Section):
     """Sound input.  Absent section: no audio.  device: a number or part of a device name."""
 
     enabled: bool = False
@@ -228,10 +228,10 @@ class AudioSection:
     samplerate: float | None = None       # None: the device's default
     blocksize: int = 256                  # frames per audio block
 
+    PATH = ("inputs", "audio")
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("inputs", "audio")) -> "AudioSection":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
+    def _read(cls, r: Reader, ctx: Context) -> "AudioSection":
         device = r.raw("device", None)
         if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
             r.error("device", f"expected a device number or name, got {device!r}")
@@ -242,17 +242,11 @@ class AudioSection:
         samplerate = r.number("samplerate", None, lo=8000, hi=384000) if r.has("samplerate") else None
         out = cls(enabled=r.boolean("enabled", True), device=device, channel=channel, samplerate=samplerate,
                   blocksize=r.integer("blocksize", 256, lo=32, hi=8192))
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
         return out
-
-    def to_dict(self) -> dict:
-        return _to_dict(self)
 
 
 @dataclass(frozen=True)
-class OscSection:
+class OscSection(_Section):
     """OSC server (on unless enabled = false) and feedback targets ("host:port")."""
 
     enabled: bool = True
@@ -260,23 +254,17 @@ class OscSection:
     port: int = 9000
     targets: tuple[str, ...] = ()
 
+    PATH = ("inputs", "osc")
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("inputs", "osc")) -> "OscSection":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
+    def _read(cls, r: Reader, ctx: Context) -> "OscSection":
         targets = r.strings("targets", (), allow_single=True)
         for t in targets:
             if not _HOST_PORT.match(t) or not 1 <= int(t.rsplit(":", 1)[1]) <= 65535:
                 r.error("targets", f'expected "host:port" (e.g. "127.0.0.1:9001"), got "{t}"')
         out = cls(enabled=r.boolean("enabled", True), host=r.string("host", "127.0.0.1"),
                   port=r.integer("port", 9000, lo=1, hi=65535), targets=targets)
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
         return out
-
-    def to_dict(self) -> dict:
-        return _to_dict(self)
 
 
 def _cc14_pairs(r: Reader) -> tuple[tuple[int, int], ...]:
@@ -297,7 +285,7 @@ def _cc14_pairs(r: Reader) -> tuple[tuple[int, int], ...]:
 
 
 @dataclass(frozen=True)
-class MidiSection:
+class MidiSection(_Section):
     """MIDI ports by name or glob ("nanoKONTROL*"); `in` / `out` in the file."""
 
     enabled: bool = False
@@ -306,16 +294,13 @@ class MidiSection:
     cc14: tuple[tuple[int, int], ...] = ()   # (channel, MSB controller 0..31) pairs sent as 14-bit
     feedback: bool = True                    # send mapped values back to the `out` ports
 
+    PATH = ("inputs", "midi")
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("inputs", "midi")) -> "MidiSection":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
+    def _read(cls, r: Reader, ctx: Context) -> "MidiSection":
         out = cls(enabled=r.boolean("enabled", True), inputs=r.strings("in", ("*",), allow_single=True),
                   outputs=r.strings("out", (), allow_single=True), cc14=_cc14_pairs(r),
                   feedback=r.boolean("feedback", True))
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
         return out
 
     def to_dict(self) -> dict:
@@ -330,30 +315,26 @@ class MidiSection:
 
 
 @dataclass(frozen=True)
-class InputsSection:
+class InputsSection(_Section):
     audio: AudioSection = field(default_factory=AudioSection)
     osc: OscSection = field(default_factory=OscSection)
     midi: MidiSection = field(default_factory=MidiSection)
 
+    PATH = ("inputs",)
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("inputs",)) -> "InputsSection":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
-        audio = AudioSection.from_dict(r.table["audio"], ctx, path + ("audio",)) if r.has("audio") else AudioSection()
-        osc = OscSection.from_dict(r.table["osc"], ctx, path + ("osc",)) if r.has("osc") else OscSection()
-        midi = MidiSection.from_dict(r.table["midi"], ctx, path + ("midi",)) if r.has("midi") else MidiSection()
-        r.read.update({"audio", "osc", "midi"})
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
-        return cls(audio=audio, osc=osc, midi=midi)
+    def _read(cls, r: Reader, ctx: Context) -> "InputsSection":
+        parts = {}
+        for key, section in (("audio", AudioSection), ("osc", OscSection), ("midi", MidiSection)):
+            parts[key] = section.from_dict(r.raw(key), ctx, r.path + (key,)) if r.has(key) else section()
+        return cls(**parts)
 
     def to_dict(self) -> dict:
         return {"audio": self.audio.to_dict(), "osc": self.osc.to_dict(), "midi": self.midi.to_dict()}
 
 
 @dataclass(frozen=True)
-class TrajectorySection:
+class TrajectorySection(_Section):
     """How the latent point moves.  None = the trajectory's default (latent/trajectory.py)."""
 
     loop_beats: float | None = None       # beats per keyframe step of the loop
@@ -376,10 +357,10 @@ class TrajectorySection:
     mix_keyframe: int | None = None       # keyframe whose latent the mix uses
     mix_seed: int | None = None           # ... or a seed for it
 
+    PATH = ("trajectory",)
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("trajectory",)) -> "TrajectorySection":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
+    def _read(cls, r: Reader, ctx: Context) -> "TrajectorySection":
         grid = r.pair("xy_grid", None, integer=True, lo=2, hi=16)
         seeds = r.raw("xy_seeds", None)
         if seeds is not None:
@@ -421,17 +402,11 @@ class TrajectorySection:
         )
         if out.mix_keyframe is not None and out.mix_seed is not None:
             r.error("mix_seed", "give mix_keyframe or mix_seed, not both")
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
         return out
-
-    def to_dict(self) -> dict:
-        return _to_dict(self)
 
 
 @dataclass(frozen=True)
-class Keyframe:
+class Keyframe(_Section):
     """A point of the loop: a seed (z drawn from numpy's default_rng(seed)) or a saved z (.npy).
     beats: this step's length (to the next keyframe), overriding [trajectory] loop_beats."""
 
@@ -440,10 +415,10 @@ class Keyframe:
     name: str = ""
     beats: float | None = None
 
+    PATH = ("keyframes", 0)
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("keyframes", 0)) -> "Keyframe":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
+    def _read(cls, r: Reader, ctx: Context) -> "Keyframe":
         seed = r.integer("seed", None, lo=0, hi=2**32 - 1)
         file_text = r.string("file", None)
         file = None
@@ -459,9 +434,6 @@ class Keyframe:
             r.error(None, "expected seed = <integer> or file = \"<name>.npy\"")
         out = cls(seed=seed, file=file, name=r.string("name", ""),
                   beats=r.number("beats", None, lo=0.0, hi=4096.0, lo_open=True))
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
         return out
 
     def to_dict(self) -> dict:
@@ -472,7 +444,7 @@ class Keyframe:
 
 
 @dataclass(frozen=True)
-class Mapping:
+class Mapping(_Section):
     """One control rule: source address -> target parameter.  See docs/patch-format.md.
 
     mode None means "trigger" for trigger targets, "value" otherwise; range None means the
@@ -510,11 +482,10 @@ class Mapping:
             return self.mode
         return "trigger" if is_trigger(self.target) else "value"
 
+    PATH = ("mapping", 0)
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, path: tuple = ("mapping", 0),
-                  shader_passes: tuple[str, ...] | None = None) -> "Mapping":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, path, ctx)
+    def _read(cls, r: Reader, ctx: Context, shader_passes: tuple[str, ...] | None = None) -> "Mapping":
         if not r.has("source"):
             r.error(None, 'missing key "source" (a control address, e.g. "midi/cc/0/7")')
         if not r.has("target"):
@@ -566,9 +537,6 @@ class Mapping:
         if r.has("encoding") and out.takeover != "relative":
             r.error("encoding", 'only relative controls have an encoding: add takeover = "relative"')
         out = _fix_range(out, r)
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
         return out
 
     def to_dict(self) -> dict:
@@ -592,7 +560,7 @@ _SECTIONS = ("patch", "model", "output", "clock", "inputs", "trajectory", "keyfr
 
 
 @dataclass(frozen=True)
-class Patch:
+class Patch(_Section):
     info: PatchInfo = field(default_factory=PatchInfo)
     model: ModelSection = field(default_factory=ModelSection)
     output: OutputSection = field(default_factory=OutputSection)
@@ -607,10 +575,10 @@ class Patch:
     def name(self) -> str:
         return self.info.name or (self.source_path.stem if self.source_path else "")
 
+    PATH = ()
+
     @classmethod
-    def from_dict(cls, data: Any, ctx: Context | None = None, source_path: Path | None = None) -> "Patch":
-        ctx, own = _ctx(ctx)
-        r = Reader(data, (), ctx)
+    def _read(cls, r: Reader, ctx: Context, source_path: Path | None = None) -> "Patch":
         info = PatchInfo.from_dict(r.raw("patch", {}), ctx)
         model = ModelSection.from_dict(r.raw("model", {}), ctx)
         output = OutputSection.from_dict(r.raw("output", {}), ctx)
@@ -625,9 +593,6 @@ class Patch:
         if trajectory.mix_keyframe is not None and trajectory.mix_keyframe >= max(len(keyframes), 1):
             ctx.error(("trajectory", "mix_keyframe"),
                       f"expected a keyframe index below {len(keyframes)}, got {trajectory.mix_keyframe}")
-        r.finish()
-        if own:
-            ctx.raise_if_errors()
         return cls(info=info, model=model, output=output, clock=clock, inputs=inputs,
                    trajectory=trajectory, keyframes=keyframes, mappings=mappings, source_path=source_path)
 
