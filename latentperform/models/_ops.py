@@ -109,3 +109,26 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
     elif down > 1:
         x = x[:, :, ::down, ::down]
     return x
+
+
+def conv_transpose2d_portable_half(x: torch.Tensor, w: torch.Tensor, stride: int = 2,
+                                   groups: int = 1) -> torch.Tensor:
+    """A transposed convolution (no padding) rounded the way torch's portable CPU kernel rounds
+    it in float16: every tap's products summed in float32 over the input channels and rounded to
+    half, then the overlapping taps added into the output one tap at a time in half, in (ky, kx)
+    order.  Used only to reproduce renders of the original StyleGAN2-ADA code on the CPU
+    (`precision="reference"`); CUDA and oneDNN kernels round once, like F.conv_transpose2d.
+
+    x (N, G*I, H, W), w (G*I, O, k, k) as for F.conv_transpose2d.
+    """
+    n, gi, h, wd = x.shape
+    o, k = w.shape[1], w.shape[-1]
+    i = gi // groups
+    xs = x.float().reshape(n, groups, i, h, wd)
+    ws = w.float().reshape(groups, i, o, k, k)
+    taps = torch.einsum("ngihw,giokl->ngoklhw", xs, ws).to(x.dtype)  # (N, G, O, k, k, H, W)
+    out = x.new_zeros(n, groups, o, (h - 1) * stride + k, (wd - 1) * stride + k)
+    for ky in range(k):
+        for kx in range(k):
+            out[:, :, :, ky:ky + stride * h:stride, kx:kx + stride * wd:stride] += taps[:, :, :, ky, kx]
+    return out.reshape(n, groups * o, out.shape[-2], out.shape[-1])

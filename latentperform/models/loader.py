@@ -39,10 +39,15 @@ def _device(device: str | torch.device) -> torch.device:
     return dev
 
 
+PRECISIONS = ("fast", "reference")
+
+
 def load_stylegan_pickle(path: str | Path, device: str | torch.device = "cpu",
-                         dtype: torch.dtype = torch.float32, accelerate: str = "eager") -> Generator:
+                         dtype: torch.dtype = torch.float32, accelerate: str = "eager",
+                         precision: str = "fast") -> Generator:
     """A StyleGAN2 or StyleGAN3 network from an NVlabs pickle, on `device`; dtype float16 runs
-    the network's fp16 layers in half on CUDA (fp32 elsewhere)."""
+    the network's fp16 layers in half on CUDA (fp32 elsewhere).  precision="reference": see
+    `load_generator`."""
     from .stylegan2 import StyleGAN2Generator
     from .stylegan3 import StyleGAN3Generator
 
@@ -59,7 +64,13 @@ def load_stylegan_pickle(path: str | Path, device: str | torch.device = "cpu",
         raise ModelError(f"{path.name}: not a StyleGAN network this loader understands "
                          f"({type(e).__name__}: {e})") from None
     G = G.to(_device(device))
-    G.set_precision(dtype)
+    if precision == "reference":
+        if getattr(G, "source_code", None) == "training.networks":
+            G.set_precision(torch.float16, reference=True)  # StyleGAN2-ADA: half on any device
+        else:  # the StyleGAN3 repository's code: half on CUDA only
+            G.set_precision(torch.float16 if G.w_avg.device.type == "cuda" else torch.float32)
+    else:
+        G.set_precision(dtype)
     try:
         G.accelerate(accelerate, batch=1)
     except ValueError as e:
@@ -68,13 +79,23 @@ def load_stylegan_pickle(path: str | Path, device: str | torch.device = "cpu",
 
 
 def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
-                   dtype: torch.dtype = torch.float32, *, accelerate: str = "eager") -> Generator:
+                   dtype: torch.dtype = torch.float32, *, accelerate: str = "eager",
+                   precision: str = "fast") -> Generator:
     """Any kind of generator; see the module docstring.  device "auto" picks CUDA when there is
     one.  dtype torch.float16 runs a StyleGAN's fp16 layers in half on CUDA.  accelerate
     ("eager", "graphs", "compile") applies to StyleGAN networks: "graphs" replays the batch-1
     synthesis as a CUDA graph (no-op off CUDA).  Raises ModelError (one line) when the
-    file is missing, is not a network, is damaged, or holds anything unexpected."""
+    file is missing, is not a network, is damaged, or holds anything unexpected.
+
+    precision "fast" (default) is the engine's arithmetic: float32 on the CPU.  "reference"
+    (StyleGAN pickles; dtype is then ignored) reproduces the precision of the code that wrote the
+    pickle, to compare with renders made by it: StyleGAN2-ADA (`training.networks`) runs the
+    blocks flagged use_fp16 in half even on the CPU, in its own order of operations
+    (StyleGAN2Generator.set_precision(reference=True)); the StyleGAN3 repository's code uses
+    half on CUDA only.  Slow on the CPU; not for shows."""
     spec = str(path_or_spec)
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     dev = _device(device)
     if spec == "builtin" or spec.startswith("builtin:"):
         from .builtin import BuiltinGenerator
@@ -101,13 +122,13 @@ def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
     if not path.is_file():
         raise ModelError(f"{spec}: not a file")
     suffix = path.suffix.lower()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(dev), dtype, accelerate)
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(dev), dtype, accelerate, precision)
     with _cache_lock:
         cached = _cache.get(key)
     if cached is not None:
         return cached
     if suffix == ".pkl":
-        G = load_stylegan_pickle(path, dev, dtype, accelerate)
+        G = load_stylegan_pickle(path, dev, dtype, accelerate, precision)
     elif suffix in (".pt", ".ts"):
         from .torchscript import load_torchscript
 

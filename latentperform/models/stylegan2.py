@@ -16,6 +16,13 @@ Speed (see bench/generator.py):
     channel by 1/(sqrt(fan_in) max|W|) and the styles by 1/max|s| so no product overflows, and
     activations clamped to +-conv_clamp; the mapping, affines and the image accumulator stay fp32.
   - channels_last on CUDA; `accelerate("graphs")` replays the whole synthesis as a CUDA graph.
+
+Reproducing renders of the original code (`load_generator(..., precision="reference")`,
+`set_precision(..., reference=True)`): StyleGAN2-ADA's `training.networks` runs its `use_fp16`
+blocks in half even on the CPU (the StyleGAN3 repository's copy switches to float32 there), so a
+CPU render made with it carries fp16 rounding (about 1e-3 relative) that no float32 pass has.
+The reference mode computes each layer in that code's order and precision (`forward_reference`);
+it is slow on the CPU and exists for comparisons, never for shows.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._ops import SQRT2, upfirdn2d, upsample2d
+from ._ops import SQRT2, conv_transpose2d_portable_half, upfirdn2d, upsample2d
 from .base import ModelError, truncate
 from .safe_pickle import PersistentObject
 
@@ -148,6 +155,64 @@ class ModulatedConv(nn.Module):
             self._cache.key, self._cache.value = key, (run, wsq)
         return self._cache.value
 
+    def _noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
+        """The noise input in float32 (N, 1, H, W) or (H, W), or None."""
+        if not self.use_noise or noise_mode == "none":
+            return None
+        if noise_mode == "random":
+            return torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device) * self.noise_strength
+        if noise_mode == "const":
+            return self.noise_const * self.noise_strength
+        raise ModelError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, groups: int) -> torch.Tensor:
+        """The (grouped) convolution of `forward_reference`; weight (G*O, I, k, k)."""
+        if self.up == 1:
+            return F.conv2d(x, weight, padding=self.padding, groups=groups)
+        o, i, k = weight.shape[0] // groups, weight.shape[1], weight.shape[-1]
+        wt = weight.reshape(groups, o, i, k, k).transpose(1, 2).reshape(groups * i, o, k, k)
+        if x.dtype == torch.float16 and x.device.type == "cpu":
+            x = conv_transpose2d_portable_half(x, wt, stride=self.up, groups=groups)
+        else:
+            x = F.conv_transpose2d(x, wt, stride=self.up, groups=groups)
+        fw = self.resample_filter.shape[-1]
+        p0 = self.padding + (fw + self.up - 1) // 2 - (k - 1)
+        p1 = self.padding + (fw - self.up) // 2 - (k - self.up)
+        return upfirdn2d(x, self.resample_filter, padding=(p0, p1, p0, p1), gain=self.up ** 2)
+
+    def forward_reference(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
+                          gain: float = 1.0) -> torch.Tensor:
+        """The layer computed in the order, and in the precision, of the original StyleGAN2-ADA
+        code (`precision="reference"`): in x.dtype; modulation fused into per-sample weights (a
+        grouped conv) in float32 or at batch 1, on the activations (x*s, conv, x*demod + noise)
+        in half above batch 1; fp16 safety pre-scaling of W and s; bias, lrelu, gain and clamp
+        each rounded to x.dtype.  Slow: for reproducing that code's renders, not for shows."""
+        dtype, n = x.dtype, x.shape[0]
+        weight = self.weight.float()
+        s = self.affine(w)
+        if dtype == torch.float16:
+            weight = weight * (1.0 / math.sqrt(weight[0].numel()) /
+                               weight.abs().amax(dim=[1, 2, 3], keepdim=True))
+            s = s / s.abs().amax(dim=1, keepdim=True)
+        wmod = weight.unsqueeze(0) * s[:, None, :, None, None]  # (N, O, I, k, k)
+        demod = (wmod.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # (N, O)
+        noise = self._noise(x, noise_mode)
+        if dtype == torch.float32 or n == 1:
+            wmod = (wmod * demod[:, :, None, None, None]).reshape(-1, *weight.shape[1:])
+            x = self._conv(x.reshape(1, -1, *x.shape[2:]), wmod.to(dtype), groups=n)
+            x = x.reshape(n, -1, *x.shape[2:])
+            if noise is not None:
+                x = x.add_(noise)  # float32 noise into x's dtype
+        else:
+            x = self._conv(x * s.to(dtype)[:, :, None, None], weight.to(dtype), groups=1)
+            d = demod.to(dtype)[:, :, None, None]
+            x = torch.addcmul(noise.to(dtype), x, d) if noise is not None else x * d
+        x = F.leaky_relu(x + self.bias.to(dtype)[None, :, None, None], 0.2)
+        x = x * (self.act_gain * gain)
+        if self.conv_clamp is not None:
+            x = x.clamp(-self.conv_clamp * gain, self.conv_clamp * gain)
+        return x
+
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", gain: float = 1.0,
                 channels_last: bool = False) -> torch.Tensor:
         dtype = x.dtype
@@ -167,15 +232,9 @@ class ModulatedConv(nn.Module):
         else:
             x = F.conv2d(x, run_w, padding=self.padding)
         demod = demod.to(dtype)[:, :, None, None]
-        noise = None
-        if self.use_noise and noise_mode != "none":
-            if noise_mode == "random":
-                noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=dtype)
-                noise = noise * self.noise_strength.to(dtype)
-            elif noise_mode == "const":
-                noise = (self.noise_const * self.noise_strength).to(dtype)
-            else:
-                raise ModelError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+        noise = self._noise(x, noise_mode)
+        if noise is not None:
+            noise = noise.to(dtype)
         # x * demod + noise in one pass, then bias, lrelu, gain and clamp in place
         x = torch.addcmul(noise, x, demod) if noise is not None else x * demod
         x.add_(self.bias.to(dtype)[None, :, None, None])
@@ -200,11 +259,17 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels), requires_grad=False)
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype
+    def forward(self, x: torch.Tensor, w: torch.Tensor, reference: bool = False) -> torch.Tensor:
+        dtype, n = x.dtype, x.shape[0]
         s = self.affine(w) * self.weight_gain
-        x = x * s.to(dtype)[:, :, None, None]
-        x = F.conv2d(x, self.weight.to(dtype), padding=self.weight.shape[-1] // 2)
+        pad = self.weight.shape[-1] // 2
+        if reference and (dtype == torch.float32 or n == 1):  # see ModulatedConv.forward_reference
+            wmod = (self.weight.unsqueeze(0) * s[:, None, :, None, None]).reshape(-1, *self.weight.shape[1:])
+            x = F.conv2d(x.reshape(1, -1, *x.shape[2:]), wmod.to(dtype), padding=pad, groups=n)
+            x = x.reshape(n, -1, *x.shape[2:])
+        else:
+            x = x * s.to(dtype)[:, :, None, None]
+            x = F.conv2d(x, self.weight.to(dtype), padding=pad)
         x = x + self.bias.to(dtype)[None, :, None, None]
         if self.conv_clamp is not None:
             x = x.clamp(-self.conv_clamp, self.conv_clamp)
@@ -220,7 +285,10 @@ class SkipUp(nn.Module):
         self.weight_gain = 1.0 / math.sqrt(in_channels)
         self.register_buffer("resample_filter", _blur_filter())
 
-    def forward(self, x: torch.Tensor, gain: float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, gain: float, reference: bool = False) -> torch.Tensor:
+        if reference:  # the original order: upsample, 1x1 conv, then the gain
+            x = upsample2d(x, self.resample_filter)
+            return F.conv2d(x, (self.weight * self.weight_gain).to(x.dtype)) * gain
         x = F.conv2d(x, (self.weight * (self.weight_gain * gain)).to(x.dtype))
         return upsample2d(x, self.resample_filter)
 
@@ -248,7 +316,9 @@ class SynthesisBlock(nn.Module):
         self.register_buffer("resample_filter", _blur_filter())
 
     def forward(self, x, img, ws: torch.Tensor, noise_mode: str, dtype: torch.dtype,
-                channels_last: bool):
+                channels_last: bool, reference: bool = False):
+        if reference:
+            return self._forward_reference(x, img, ws, noise_mode, dtype)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         w = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
@@ -272,6 +342,28 @@ class SynthesisBlock(nn.Module):
             img = y if img is None else img + y
         return x, img
 
+    def _forward_reference(self, x, img, ws: torch.Tensor, noise_mode: str, dtype: torch.dtype):
+        """`forward` with every layer in its `forward_reference` form (precision="reference")."""
+        w = iter(ws.unbind(dim=1))
+        if self.in_channels == 0:
+            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.conv1.forward_reference(x, next(w), noise_mode)
+        else:
+            x = x.to(dtype)
+            if self.architecture == "resnet":
+                y = self.skip(x, gain=math.sqrt(0.5), reference=True)
+                x = self.conv0.forward_reference(x, next(w), noise_mode)
+                x = y + self.conv1.forward_reference(x, next(w), noise_mode, gain=math.sqrt(0.5))
+            else:
+                x = self.conv0.forward_reference(x, next(w), noise_mode)
+                x = self.conv1.forward_reference(x, next(w), noise_mode)
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        if self.num_torgb:
+            y = self.torgb(x, next(w), reference=True).float()
+            img = y if img is None else img + y
+        return x, img
+
 
 class SynthesisNetwork(nn.Module):
     """ws (N, num_ws, w_dim) -> image (N, C, H, W) float32: the blocks b4 .. b{resolution}."""
@@ -289,6 +381,7 @@ class SynthesisNetwork(nn.Module):
             prev = ch
         self.run_dtype = torch.float32
         self.channels_last = False
+        self.reference = False  # set_precision(..., reference=True)
         self.graphs: dict = {}
         self.run = self._synthesize
 
@@ -310,7 +403,7 @@ class SynthesisNetwork(nn.Module):
             block = getattr(self, f"b{r}")
             dtype = self.run_dtype if block.use_fp16 else torch.float32
             x, img = block(x, img, ws[:, idx: idx + block.num_conv + block.num_torgb], noise_mode,
-                           dtype, self.channels_last)
+                           dtype, self.channels_last, self.reference)
             idx += block.num_conv
         return img.float().contiguous()
 
@@ -364,6 +457,7 @@ class StyleGAN2Generator(nn.Module):
     """
 
     kind = "stylegan2"
+    source_code: str | None = None  # the NVlabs module a pickle came from (set by from_persistent)
 
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
@@ -387,10 +481,16 @@ class StyleGAN2Generator(nn.Module):
         return self.synthesis(self.mapping(z, c, truncation_psi), noise_mode)
 
     # ---- speed ----------------------------------------------------------------------------------
-    def set_precision(self, dtype: torch.dtype = torch.float16, *, allow_cpu: bool = False) -> None:
+    def set_precision(self, dtype: torch.dtype = torch.float16, *, allow_cpu: bool = False,
+                      reference: bool = False) -> None:
         """Run the `use_fp16` blocks in `dtype` (fp16 where the network was trained in it).  Half
-        falls back to fp32 off CUDA unless allow_cpu (tests); channels_last on CUDA."""
-        set_precision(self, dtype, allow_cpu)
+        falls back to fp32 off CUDA unless allow_cpu (tests); channels_last on CUDA.
+
+        reference=True computes every layer in the order and precision of the original
+        StyleGAN2-ADA code (`ModulatedConv.forward_reference`), in `dtype` on any device: that
+        code runs its fp16 blocks in half even on the CPU, so its CPU renders differ from any
+        float32 forward pass by fp16 rounding.  Slow; for reproducing such renders only."""
+        set_precision(self, dtype, allow_cpu, reference)
 
     def accelerate(self, mode: str = "graphs", batch: int = 1) -> None:
         """'eager' (default), 'graphs' (CUDA-graph replay of synthesis at this batch size, const
@@ -433,6 +533,11 @@ class StyleGAN2Generator(nn.Module):
         net = cls(cfg)
         load_weights(net, sd, source)
         copy_attributes(net, G)
+        # StyleGAN2-ADA's `training.networks` vs the StyleGAN3 repository's `networks_stylegan2`:
+        # only the latter's blocks carry `fused_modconv_default` (and it runs fp32 off CUDA)
+        first = syn.find(f"b{block_res[0]}")
+        net.source_code = ("training.networks_stylegan2" if "fused_modconv_default" in first.state
+                           else "training.networks")
         return net
 
 
@@ -504,15 +609,19 @@ class _GraphedSynthesis:
         return self.static_out.clone()
 
 
-def set_precision(G: nn.Module, dtype: torch.dtype, allow_cpu: bool) -> None:
-    """Shared by StyleGAN2 and StyleGAN3: G.synthesis.run_dtype / channels_last."""
+def set_precision(G: nn.Module, dtype: torch.dtype, allow_cpu: bool, reference: bool = False) -> None:
+    """Shared by StyleGAN2 and StyleGAN3: G.synthesis.run_dtype / channels_last / reference."""
     on_cuda = G.w_avg.device.type == "cuda"
     if dtype not in (torch.float16, torch.bfloat16, torch.float32):
         raise ModelError(f"unsupported precision {dtype}: use torch.float32 or torch.float16")
-    if dtype != torch.float32 and not (on_cuda or allow_cpu):
+    if reference and not hasattr(G.synthesis, "reference"):
+        raise ModelError(f"{type(G).__name__} has no reference arithmetic mode")
+    if dtype != torch.float32 and not (on_cuda or allow_cpu or reference):
         dtype = torch.float32  # half convolutions on the CPU are slow and gain nothing
     G.synthesis.run_dtype = dtype
-    G.synthesis.channels_last = on_cuda
+    G.synthesis.channels_last = on_cuda and not reference
+    if hasattr(G.synthesis, "reference"):
+        G.synthesis.reference = bool(reference)
     G.synthesis.graphs.clear()
 
 

@@ -32,10 +32,11 @@ needs_fixtures = pytest.mark.skipif(not (FIXTURES / "index.json").is_file(),
 CASES = fixture_cases()
 CASE_IDS = [c["name"] for c in CASES]
 
-# sg2ada-skip-64's reference was rendered by StyleGAN2-ADA, which runs the blocks flagged
-# use_fp16 in half precision even on the CPU (the StyleGAN3 repository's copy does not): its
-# images differ from any float32 forward pass by ~1e-3 relative (the residual correlates with our
-# own fp16-minus-fp32 difference).  Its ws match exactly; its images are held to fp16 accuracy.
+# sg2ada-skip-64's reference was rendered by StyleGAN2-ADA's own code on the CPU, which runs the
+# blocks flagged use_fp16 (8..64 px here) in half even there (the StyleGAN3 repository's copy
+# does not).  Its ws match to 1e-5; its images differ from any float32 forward pass by fp16
+# rounding: measured max abs 2.6e-2 (psi 1) / 1.5e-2 (psi 0.7), relative (L2) 1.1e-3, on
+# outputs of magnitude up to 22, where one fp16 step is 1.6e-2.  The float32 path is held to that.
 FP16_REFERENCE = {"sg2ada-skip-64": 5e-2}
 
 
@@ -84,17 +85,85 @@ def test_images_match_reference(case, generators):
         assert err < tol, f"psi {psi}: max abs error {err:.3g}"
 
 
+def _rel_err(a: torch.Tensor, b: np.ndarray) -> float:
+    a = a.detach().cpu().numpy().astype(np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
 @needs_fixtures
 @pytest.mark.parametrize("case", [c for c in CASES if c["name"] in FP16_REFERENCE],
                          ids=[n for n in CASE_IDS if n in FP16_REFERENCE])
-@pytest.mark.xfail(reason="reference rendered with fp16 blocks on the CPU (see FP16_REFERENCE)",
-                   strict=False)
-def test_fp16_reference_to_float32_tolerance(case, generators):
-    G = generators(case["name"])
+def test_reference_precision_reproduces_fp16_render(case):
+    """load_generator(precision="reference") runs StyleGAN2-ADA's fp16 blocks in half on the CPU,
+    in that code's order of operations, and comes closer to its render than float32 does.
+
+    Measured on this project's machines (torch 2.13 CPU): max abs 1.9e-2 / 1.4e-2 and relative
+    6.3e-4 / 6.1e-4 at psi 1 / 0.7, against 2.6e-2 / 1.5e-2 and 1.06e-3 / 1.11e-3 for float32.
+    1e-4 is out of reach without the very kernels that rendered it: two fp16 renders that differ
+    only in the float32 summation order inside the convolutions (oneDNN vs the portable kernel)
+    already differ by max 1.4e-2..2.0e-2, relative 3.3e-4..4.6e-4; and the output's last fp16 step
+    is 1.6e-2 at its magnitude (22)."""
     ref = np.load(FIXTURES / f"{case['name']}.npz")
+    G = load_generator(FIXTURES / f"{case['name']}.pkl", precision="reference")
+    fast = load_generator(FIXTURES / f"{case['name']}.pkl")
+    assert G is not fast and G.synthesis.reference and G.synthesis.run_dtype == torch.float16
+    assert not fast.synthesis.reference and fast.synthesis.run_dtype == torch.float32
+    z = torch.from_numpy(ref["z"])
+    for psi in case["psis"]:
+        expected = ref[f"img_psi{psi}"]
+        with torch.no_grad():
+            img = G(z, truncation_psi=psi)
+            img32 = fast(z, truncation_psi=psi)
+        assert img.dtype == torch.float32
+        err, rel, rel32 = _max_err(img, expected), _rel_err(img, expected), _rel_err(img32, expected)
+        assert err < 2.5e-2 and rel < 8e-4, f"psi {psi}: max abs {err:.3g}, relative {rel:.3g}"
+        assert rel < 0.8 * rel32, f"psi {psi}: reference {rel:.3g} is no closer than float32 {rel32:.3g}"
+
+
+@needs_fixtures
+def test_reference_precision_follows_the_code_that_wrote_the_pickle():
+    """Only StyleGAN2-ADA pickles get the half-on-CPU arithmetic; the StyleGAN3 repository's
+    StyleGAN2 and StyleGAN3 run float32 on the CPU, so "reference" still matches them to 1e-4."""
+    assert load_generator(FIXTURES / "sg2ada-skip-64.pkl").source_code == "training.networks"
+    for name in ["sg3repo-sg2-skip-64", "sg3-t-64"]:
+        G = load_generator(FIXTURES / f"{name}.pkl", precision="reference")
+        assert G.synthesis.run_dtype == torch.float32, name
+        ref = np.load(FIXTURES / f"{name}.npz")
+        with torch.no_grad():
+            img = G(torch.from_numpy(ref["z"]))
+        assert _max_err(img, ref["img_psi1.0"]) < TOL, name
+    assert load_generator(FIXTURES / "sg3repo-sg2-skip-64.pkl").source_code == "training.networks_stylegan2"
+    with pytest.raises(ModelError, match="precision must be"):
+        load_generator(FIXTURES / "sg3-t-64.pkl", precision="exact")
+
+
+@needs_fixtures
+def test_reference_precision_resnet_conditional_and_batch_one():
+    """The reference arithmetic's float32 path (fused modulation, resnet shortcut in the original
+    order) matches the resnet fixture to 1e-4; at batch 1 the fp16 blocks take the fused form."""
+    ref = np.load(FIXTURES / "sg2ada-resnet-32-cond.npz")
+    G = load_generator(FIXTURES / "sg2ada-resnet-32-cond.pkl", precision="reference")
+    z, c = torch.from_numpy(ref["z"]), torch.from_numpy(ref["c"])
     with torch.no_grad():
-        img = G(torch.from_numpy(ref["z"]), truncation_psi=1.0)
-    assert _max_err(img, ref["img_psi1.0"]) < TOL
+        for psi in (1.0, 0.5):
+            assert _max_err(G(z, c, truncation_psi=psi), ref[f"img_psi{psi}"]) < TOL
+        one = load_generator(FIXTURES / "sg2ada-skip-64.pkl", precision="reference")
+        ref64 = np.load(FIXTURES / "sg2ada-skip-64.npz")
+        img = torch.cat([one(torch.from_numpy(ref64["z"][i:i + 1])) for i in range(3)])
+    assert torch.isfinite(img).all()
+    assert _rel_err(img, ref64["img_psi1.0"]) < 3e-3  # measured 1.15e-3: fp16, fused rounding
+
+
+def test_portable_half_transposed_conv_matches_float32():
+    from latentperform.models._ops import conv_transpose2d_portable_half
+    g = torch.Generator().manual_seed(0)
+    for groups in (1, 2):
+        x = torch.randn(2, 4 * groups, 5, 6, generator=g)
+        w = torch.randn(4 * groups, 3, 3, 3, generator=g) / 6
+        expected = torch.nn.functional.conv_transpose2d(x, w, stride=2, groups=groups)
+        out = conv_transpose2d_portable_half(x.half(), w.half(), stride=2, groups=groups)
+        assert out.dtype == torch.float16 and out.shape == expected.shape
+        torch.testing.assert_close(out.float(), expected, atol=1e-2, rtol=1e-2)
 
 
 @needs_fixtures
