@@ -7,6 +7,8 @@ It knows nothing about the model beyond its latent sizes.  Per tick:
     base z   the keyframe loop (slerp between neighbours; a step lasts loop_beats beats at
              latent/speed 1, or follows the beat grid with loop_sync = "beat"), or a glide to a
              keyframe that was triggered (latent/keyframe <i>, /next, /prev over latent/glide beats)
+    chroma   slerp toward the chroma blend of the keyframes (latent/chroma): pitch class k
+             (latent/chroma/<k>, fed by audio/chroma/<k>) weighs keyframe k mod n
     xy       slerp toward a point of the XY pad: bilinear slerp over a grid of seeds
     walk     smooth noise: three slow sinusoids per z dimension, norm kept
     w_offset Σ latent/direction/<k> · direction_k · direction_scale
@@ -56,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _WALK_HARMONICS = np.array([1.0, 2.13, 3.71])  # incommensurate: the walk never visibly repeats
+PITCH_CLASSES = 12
+CHROMA_SMOOTH_S = 0.15   # one-pole smoothing of the chroma weights (chroma flickers frame to frame)
+CHROMA_SHARPNESS = 2.0   # weights are raised to this power: the strongest pitch classes dominate
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,7 @@ class Trajectory:
         self._glide_t = 1.0
         self._loop_pos_now = 0.0    # where the loop stood at the last step (for next/prev)
         self._last_base: np.ndarray = self.keyframes[0].copy()
+        self.chroma = np.zeros(PITCH_CLASSES)   # smoothed chroma weights
 
     @property
     def num_keyframes(self) -> int:
@@ -208,6 +214,13 @@ class Trajectory:
                       "beats a keyframe trigger takes to glide there (0 = cut)", osc="/lp/glide"),
             ParamSpec("latent/truncation", d["latent/truncation"], 0.0, 2.0,
                       "truncation psi: 0 = the average picture, 1 = the full variety", osc="/lp/truncation"),
+            ParamSpec("latent/chroma", 0.0, 0.0, 1.0,
+                      "chroma -> keyframes: how far the harmony pulls the picture toward the keyframes "
+                      "of its pitch classes (pitch class k -> keyframe k mod n; 0 = off)", osc="/lp/chroma"),
+            *[ParamSpec(f"latent/chroma/{k}", 0.0, 0.0, 1.0,
+                        f"weight of pitch class {k} (C = 0) in the chroma blend; a show with sound "
+                        f"input feeds it from audio/chroma/{k}", osc=f"/lp/chroma/{k}")
+              for k in range(PITCH_CLASSES)],
             ParamSpec("latent/xy", 0.0, 0.0, 1.0,
                       "XY pad: two arguments set latent/xy/x and latent/xy/y at once",
                       osc="/lp/xy", args="ff"),
@@ -251,6 +264,12 @@ class Trajectory:
         self._last_base = base
 
         z = base
+        self._smooth_chroma(params, dt)
+        chroma = min(max(self._get(params, "latent/chroma"), 0.0), 1.0)
+        if chroma > 0.0:
+            target = self.chroma_point(self.chroma)
+            if target is not None:
+                z = slerp(z, target, chroma)
         xy_amount = self._get(params, "latent/xy/amount")
         if xy_amount > 0.0:
             x = min(max(self._get(params, "latent/xy/x", 0.5), 0.0), 1.0)
@@ -336,6 +355,32 @@ class Trajectory:
         i = int(math.floor(pos))
         frac = ease_hold(pos - i, self.loop_hold)
         return slerp(self.keyframes[i % n], self.keyframes[(i + 1) % n], frac)
+
+    def _smooth_chroma(self, params: ParamState, dt: float) -> None:
+        w = np.array([self._get(params, f"latent/chroma/{k}") for k in range(PITCH_CLASSES)])
+        w = np.clip(np.nan_to_num(w, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        a = 1.0 - math.exp(-dt / CHROMA_SMOOTH_S) if dt > 0.0 else 0.0
+        if not np.any(self.chroma) and dt > 0.0:
+            a = 1.0   # the first weights are taken as they are (no fade in from silence)
+        self.chroma += (w - self.chroma) * a
+
+    def chroma_point(self, weights) -> np.ndarray | None:
+        """The keyframes blended by pitch-class weights (12 values, C first): pitch class k
+        weighs keyframe k mod n; the weights are sharpened (CHROMA_SHARPNESS) and normalised, and
+        the blend keeps the keyframes' typical length.  None when every weight is 0."""
+        w = np.clip(np.asarray(weights, dtype=np.float64).reshape(-1)[:PITCH_CLASSES], 0.0, None)
+        w = w ** CHROMA_SHARPNESS
+        n = self.num_keyframes
+        per_key = np.bincount(np.arange(len(w)) % n, weights=w, minlength=n)[:n]
+        total = float(per_key.sum())
+        if not total > 1e-12:
+            return None
+        p = per_key / total
+        mix = p @ self.keyframes
+        length = float(np.linalg.norm(mix))
+        if length < 1e-9:   # opposite keyframes cancel out: fall back to the strongest one
+            return self.keyframes[int(np.argmax(p))].copy()
+        return mix * (float(p @ np.linalg.norm(self.keyframes, axis=1)) / length)
 
     def xy_point(self, x: float, y: float) -> np.ndarray:
         """Bilinear slerp over the XY grid: (0, 0) is the first seed, (1, 1) the last."""

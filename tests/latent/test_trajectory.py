@@ -290,3 +290,67 @@ def test_settings_from_the_patch_dataclass():
     assert np.allclose(tr.keyframes[0], z(3))
     specs = {s.name: s for s in tr.param_specs()}
     assert specs["latent/walk"].default == pytest.approx(0.15)
+
+
+# -- chroma -> keyframes -----------------------------------------------------------------------
+
+def chroma(*pitch_classes: int, level: float = 1.0) -> dict:
+    """Values for a state(): these pitch classes at `level`, the rest silent."""
+    return {f"latent__chroma__{k}": (level if k in pitch_classes else 0.0) for k in range(12)}
+
+
+def test_chroma_pulls_toward_the_keyframe_of_the_pitch_class():
+    seeds = list(range(100, 112))           # 12 keyframes: one per pitch class
+    tr = make({"loop_beats": 1e6}, keyframes=seeds)
+    req = tr.step(state(tr, latent__chroma=1.0, **chroma(7)), 0.01)       # G
+    assert np.allclose(req.z, z(107), atol=1e-5)
+    # four keyframes: pitch class k -> keyframe k mod 4 (F = 5 -> keyframe 1)
+    tr = make({"loop_beats": 1e6})
+    req = tr.step(state(tr, latent__chroma=1.0, **chroma(5)), 0.01)
+    assert np.allclose(req.z, z(SEEDS[1]), atol=1e-5)
+
+
+def test_chroma_amount_and_silence_leave_the_loop_alone():
+    tr, ref = make({"loop_beats": 4}), make({"loop_beats": 4})
+    for _ in range(20):
+        a = tr.step(state(tr, latent__chroma=0.0, **chroma(7)), 0.01)
+        b = ref.step(state(ref), 0.01)
+    assert np.array_equal(a.z, b.z)
+    tr = make({"loop_beats": 1e6})
+    a = tr.step(state(tr, latent__chroma=1.0, **chroma()), 0.01)       # no harmony: no pull
+    assert np.allclose(a.z, z(SEEDS[0]), atol=1e-6)
+    tr = make({"loop_beats": 1e6})
+    half = tr.step(state(tr, latent__chroma=0.5, **chroma(1)), 0.01)
+    assert np.allclose(half.z, slerp(z(SEEDS[0]), z(SEEDS[1]), 0.5).astype(np.float32), atol=1e-5)
+
+
+def test_chord_blends_its_keyframes_and_keeps_the_length():
+    tr = make({"loop_beats": 1e6})
+    req = tr.step(state(tr, latent__chroma=1.0, **chroma(0, 1)), 0.01)   # two equal pitch classes
+    expected = z(SEEDS[0]) + z(SEEDS[1])
+    cos = float(req.z @ expected / (np.linalg.norm(req.z) * np.linalg.norm(expected)))
+    assert cos > 0.999
+    mean_len = 0.5 * (np.linalg.norm(z(SEEDS[0])) + np.linalg.norm(z(SEEDS[1])))
+    assert abs(np.linalg.norm(req.z) - mean_len) < 1e-4
+    # the stronger pitch class dominates (weights are squared: 1.0 vs 0.5 -> 4:1)
+    w = tr.chroma_point([1.0, 0.5] + [0.0] * 10)
+    assert np.linalg.norm(w / np.linalg.norm(w) - z(SEEDS[0]) / np.linalg.norm(z(SEEDS[0]))) < \
+        np.linalg.norm(w / np.linalg.norm(w) - z(SEEDS[1]) / np.linalg.norm(z(SEEDS[1])))
+
+
+def test_chroma_changes_glide_and_replay_exactly():
+    def go():
+        tr = make({"loop_beats": 1e6})
+        out = [tr.step(state(tr, latent__chroma=1.0, **chroma(0)), 0.02).z for _ in range(10)]
+        out += [tr.step(state(tr, latent__chroma=1.0, **chroma(2)), 0.02).z for _ in range(30)]
+        return np.array(out)
+    a, b = go(), go()
+    assert np.array_equal(a, b)
+    target = z(SEEDS[2]) / np.linalg.norm(z(SEEDS[2]))
+    closeness = [float(v @ target / np.linalg.norm(v)) for v in a[9:]]
+    assert all(x < y + 1e-9 for x, y in zip(closeness, closeness[1:]))   # moves toward it steadily
+    assert closeness[1] < 0.9 and closeness[-1] > 0.999                   # smoothly, not in one frame
+    # NaN and out-of-range weights are taken as 0 and 1
+    tr = make({"loop_beats": 1e6})
+    req = tr.step(state(tr, latent__chroma=1.0, **{**chroma(3, level=7.0), "latent__chroma__0": float("nan")}), 0.01)
+    assert np.all(np.isfinite(req.z)) and np.allclose(req.z, z(SEEDS[3]), atol=1e-5)
