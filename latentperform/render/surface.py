@@ -15,6 +15,7 @@ import collections
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 from typing import Iterator
 
 import moderngl
@@ -148,18 +149,42 @@ def _name(raw) -> str:
     return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or "")
 
 
+@dataclass(frozen=True)
+class Monitor:
+    """One monitor as glfw sees it: its index (what `monitor = 1` means), name and desktop area."""
+
+    index: int
+    name: str
+    x: int
+    y: int
+    width: int
+    height: int
+    refresh_rate: int
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.width}x{self.height}@{self.refresh_rate}Hz at ({self.x}, {self.y})"
+
+
+def _monitor_info(glfw, index: int, m) -> Monitor:
+    mode = glfw.get_video_mode(m)
+    x, y = glfw.get_monitor_pos(m)
+    return Monitor(index, _name(glfw.get_monitor_name(m)), int(x), int(y), int(mode.size.width),
+                   int(mode.size.height), int(mode.refresh_rate))
+
+
+def monitors() -> list[Monitor]:
+    """Every monitor glfw sees, primary first."""
+    glfw = _glfw()
+    try:
+        return [_monitor_info(glfw, i, m) for i, m in enumerate(glfw.get_monitors() or [])]
+    finally:
+        if _glfw_users == 0:
+            glfw.terminate()
+
+
 def list_monitors() -> list[str]:
     """'name WxH@Hz at (x, y)' for every monitor glfw sees, primary first."""
-    glfw = _glfw()
-    out = []
-    for m in glfw.get_monitors() or []:
-        mode = glfw.get_video_mode(m)
-        x, y = glfw.get_monitor_pos(m)
-        out.append(f"{_name(glfw.get_monitor_name(m))} {mode.size.width}x{mode.size.height}"
-                   f"@{mode.refresh_rate}Hz at ({x}, {y})")
-    if _glfw_users == 0:
-        glfw.terminate()
-    return out
+    return [str(m) for m in monitors()]
 
 
 def _pick_monitor(glfw, monitor):
@@ -182,13 +207,23 @@ def _pick_monitor(glfw, monitor):
 
 
 class _GlfwLoader:
-    """Lets moderngl use the context glfw made current (glcontext cannot detect EGL contexts)."""
+    """Lets moderngl use the context glfw made current (glcontext cannot detect EGL contexts).
+    `with surface.ctx:` makes the window's context current (and leaves it so)."""
 
     def __init__(self, glfw) -> None:
         self._glfw = glfw
+        self.window = None
 
     def load_opengl_function(self, name: str) -> int:
         return self._glfw.get_proc_address(name) or 0
+
+    def __enter__(self):
+        if self.window is not None:
+            self._glfw.make_context_current(self.window)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
 
     def release(self) -> None:
         pass
@@ -201,10 +236,17 @@ class WindowSurface(Surface):
     is resized or toggled fullscreen.  Keys arrive through `poll_keys()` as lowercase names.
     Frame pacing is the caller's job: `vsync` asks the driver to wait for the display's refresh
     (Xvfb has none), `swap_interval` says what was asked.
+
+    Windowed with a `monitor`, the window opens in the middle of that monitor (or at `position`,
+    desktop coordinates).  With `share` (another WindowSurface), the two GL contexts share
+    textures and buffers: `ctx.external_texture(tex.glo, ...)` shows the other window's texture
+    without a copy.  Each window has its own `ctx`; `make_current()` (or `with surface.ctx:`)
+    selects it before drawing when more than one window is open.
     """
 
     def __init__(self, size: tuple[int, int], fullscreen: bool = False, monitor=None,
-                 title: str = "latentperform", vsync: bool = True) -> None:
+                 title: str = "latentperform", vsync: bool = True, *,
+                 share: "WindowSurface | None" = None, position: tuple[int, int] | None = None) -> None:
         global _glfw_users
         glfw = _glfw()
         self._g = glfw
@@ -214,11 +256,18 @@ class WindowSurface(Surface):
         self._monitor_choice = monitor
         self._keys: collections.deque[str] = collections.deque(maxlen=64)
         self._close_requested = False
+        self.window = None
+        if share is not None and share.window is None:
+            raise ValueError("cannot share the context of a closed window")
 
         try:
-            mon = _pick_monitor(glfw, monitor) if fullscreen else None
-            self.window, self.context_api = self._create_window(mon)
+            mon = _pick_monitor(glfw, monitor) if (fullscreen or monitor is not None) else None
+            self.window, self.context_api = self._create_window(mon if fullscreen else None, share)
+            if not fullscreen and (mon is not None or position is not None):
+                self._windowed_pos = self._place(mon, position)
         except BaseException:
+            if self.window is not None:
+                glfw.destroy_window(self.window)
             if _glfw_users == 0:  # leave glfw as we found it: the next window may use another display
                 glfw.terminate()
             raise
@@ -226,21 +275,39 @@ class WindowSurface(Surface):
         glfw.make_context_current(self.window)
         self._swap_interval = 1 if vsync else 0
         glfw.swap_interval(self._swap_interval)
-        self.ctx = moderngl.create_context(require=GL_VERSION, context=_GlfwLoader(glfw))
+        loader = _GlfwLoader(glfw)
+        loader.window = self.window
+        self.ctx = moderngl.create_context(require=GL_VERSION, context=loader)
         self.target = self.ctx.detect_framebuffer(0)
         self.size = tuple(glfw.get_framebuffer_size(self.window))
         self.target.viewport = (0, 0, *self.size)
         glfw.set_key_callback(self.window, self._on_key)
         glfw.set_framebuffer_size_callback(self.window, self._on_resize)
-        self.fullscreen = mon is not None
+        self.fullscreen = bool(fullscreen)
+        self.shares_with = share
 
-    def _create_window(self, mon):
+    def _place(self, mon, position) -> tuple[int, int]:
+        """Move the (windowed) window to `position`, or to the middle of monitor `mon`."""
+        glfw = self._g
+        if position is not None:
+            x, y = int(position[0]), int(position[1])
+        else:
+            info = _monitor_info(glfw, 0, mon)
+            w, h = self._windowed_size
+            x = info.x + max((info.width - w) // 2, 0)
+            y = info.y + max((info.height - h) // 2, 0)
+        glfw.set_window_pos(self.window, x, y)
+        return (x, y)
+
+    def _create_window(self, mon, share=None):
         glfw = self._g
         w, h = self._windowed_size
         if mon is not None:
             mode = glfw.get_video_mode(mon)
             w, h = mode.size.width, mode.size.height
-        for api in ("egl", "native"):
+        # Shared contexts must come from the same API (EGL with EGL, GLX with GLX).
+        apis = (share.context_api,) if share is not None else ("egl", "native")
+        for api in apis:
             glfw.default_window_hints()
             glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
             glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
@@ -248,15 +315,22 @@ class WindowSurface(Surface):
             glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
             glfw.window_hint(glfw.CONTEXT_CREATION_API,
                              glfw.EGL_CONTEXT_API if api == "egl" else glfw.NATIVE_CONTEXT_API)
+            # A fullscreen output must stay up when the performer clicks into the preview window
+            # (glfw would otherwise minimise it when it loses focus).
+            glfw.window_hint(glfw.AUTO_ICONIFY, False)
+            if mon is not None:  # keep the monitor's current mode (a projector's refresh rate)
+                glfw.window_hint(glfw.REFRESH_RATE, mode.refresh_rate)
             try:
                 with warnings.catch_warnings():  # a failed try is expected: the next API is tried
                     warnings.simplefilter("ignore", glfw.GLFWError)
-                    win = glfw.create_window(w, h, self.title, mon, None)
+                    win = glfw.create_window(w, h, self.title, mon,
+                                             share.window if share is not None else None)
             except Exception:  # pyglfw raises GLFWError when its error reporting is 'raise'
                 win = None
             if win:
                 return win, api
-        raise UserError(f"cannot open a {w}x{h} OpenGL 3.3 window on display "
+        what = " sharing the output window's context" if share is not None else ""
+        raise UserError(f"cannot open a {w}x{h} OpenGL 3.3 window{what} on display "
                         f"{os.environ.get('DISPLAY', '')!r}: use --headless to render offscreen")
 
     # -- events ---------------------------------------------------------------------------------
@@ -299,6 +373,32 @@ class WindowSurface(Surface):
         return iter(self.poll_keys())
 
     # -- the interface --------------------------------------------------------------------------
+
+    def make_current(self) -> None:
+        """Make this window's GL context the current one (needed when several windows draw)."""
+        self._g.make_context_current(self.window)
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """The window's top-left corner in desktop coordinates."""
+        return tuple(self._g.get_window_pos(self.window))
+
+    def monitor(self) -> Monitor | None:
+        """The monitor the window is fullscreen on, or the one that holds its middle."""
+        glfw = self._g
+        all_monitors = list(glfw.get_monitors() or [])
+        full = glfw.get_window_monitor(self.window)
+        x, y = self.position
+        w, h = glfw.get_window_size(self.window)
+        cx, cy = x + w // 2, y + h // 2
+        for i, m in enumerate(all_monitors):
+            info = _monitor_info(glfw, i, m)
+            if full:
+                if _name(glfw.get_monitor_name(full)) == info.name:
+                    return info
+            elif info.x <= cx < info.x + info.width and info.y <= cy < info.y + info.height:
+                return info
+        return None
 
     def present(self) -> None:
         self._g.swap_buffers(self.window)
@@ -345,6 +445,7 @@ class WindowSurface(Surface):
         global _glfw_users
         if self.window is None:
             return
+        self._g.make_context_current(self.window)
         self.ctx.release()
         self._g.destroy_window(self.window)
         self.window = None
