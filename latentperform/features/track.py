@@ -22,7 +22,9 @@ def frame_events(values: dict[str, float], time: float, source: str = "audio") -
     """The ControlEvents of one frame of features (a FeatureTrack row or FeatureFrame.values()).
 
     audio/<feature> for each continuous feature, audio/chroma/<i>, then the triggers:
-    audio/onset_event (value 1) on an onset frame and clock/beat (value 1) on a beat frame.
+    audio/onset_event (value 1) on an onset frame and audio/beat (value 1) on a frame where the
+    beat tracker puts a beat.  (The show's `clock/beat` comes from its tempo source: with
+    [clock] source = "audio" the engine's beat grid is phase-locked to these beats.)
     """
     events = [ControlEvent(source, f"audio/{name}", float(values[name]), time)
               for name in _CONTINUOUS if name in values]
@@ -31,7 +33,7 @@ def frame_events(values: dict[str, float], time: float, source: str = "audio") -
     if values.get("onset_event", 0.0) > 0:
         events.append(ControlEvent(source, "audio/onset_event", 1.0, time))
     if values.get("beat", 0.0) > 0:
-        events.append(ControlEvent(source, "clock/beat", 1.0, time))
+        events.append(ControlEvent(source, "audio/beat", 1.0, time))
     return events
 
 

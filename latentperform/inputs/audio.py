@@ -4,7 +4,7 @@ ControlEvents on a queue.
 Addresses: those of `latentperform.features.frame_events`: audio/level, audio/bass, audio/mid,
 audio/high, audio/onset, audio/centroid, audio/percussive, audio/harmonic, audio/beat_phase,
 audio/tempo, audio/chroma/<i> on every analysis frame (~94 a second), and the triggers
-audio/onset_event and clock/beat (value 1) on the frames where they fall.  An event's time is the
+audio/onset_event and audio/beat (value 1) on the frames where they fall.  An event's time is the
 engine clock time at which the sound card handed over the block that completed its frame.
 
 Why a capture process: PortAudio lists devices once, when it starts, and cannot be restarted

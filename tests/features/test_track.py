@@ -72,10 +72,10 @@ def test_events_for_frame(track):
         assert by_address[a].source == "audio"
         assert by_address[a].value == pytest.approx(track.row(k)[a.split("/", 1)[1].replace("/", "_")])
     assert by_address["audio/onset_event"].value == 1.0
-    assert by_address["clock/beat"].value == 1.0
+    assert by_address["audio/beat"].value == 1.0
     quiet = int(np.flatnonzero((track.column("beat") == 0) & (track.column("onset_event") == 0))[-1])
     addresses = [e.address for e in track.events_for_frame(quiet)]
-    assert "audio/onset_event" not in addresses and "clock/beat" not in addresses
+    assert "audio/onset_event" not in addresses and "audio/beat" not in addresses
     assert track.events_for_frame(quiet)[0].time == pytest.approx(quiet / 30)
 
 

@@ -165,7 +165,7 @@ def _collect(audio, queue, seconds: float, on_tick=None) -> dict:
         for e in queue.iter_pending():
             if e.address == "audio/onset_event":
                 got["onsets"].append(e.time)
-            elif e.address == "clock/beat":
+            elif e.address == "audio/beat":
                 got["beats"].append(e.time)
             elif e.address == "audio/tempo":
                 got["tempo"].append((e.time, e.value))
