@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import UserError
 from .base import Generator, ModelError
 from .safe_pickle import load_network_pickle
 
@@ -186,6 +187,16 @@ def _to_uint8(img: torch.Tensor) -> np.ndarray:
     return x[:3].permute(1, 2, 0).numpy()
 
 
+def _check_output(path: str | Path) -> Path:
+    """Refuse a contact-sheet path that cannot be written, before anything is rendered."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise UserError(f"cannot write {p}: it is a directory")
+    if not p.parent.is_dir():
+        raise UserError(f"cannot write {p}: the folder {p.parent} does not exist")
+    return p
+
+
 def contact_sheet(G: Generator, seeds, path_png: str | Path, psi: float = 0.7,
                   columns: int | None = None, cell: int = 256) -> Path:
     """Render one picture per seed (z drawn with numpy's RandomState(seed), as NVlabs'
@@ -195,6 +206,7 @@ def contact_sheet(G: Generator, seeds, path_png: str | Path, psi: float = 0.7,
     seeds = list(seeds)
     if not seeds:
         raise ModelError("contact sheet needs at least one seed")
+    path_png = _check_output(path_png)
     columns = columns or min(len(seeds), 4)
     rows = (len(seeds) + columns - 1) // columns
     sheet = Image.new("RGB", (columns * cell, rows * cell), (0, 0, 0))
@@ -209,14 +221,18 @@ def contact_sheet(G: Generator, seeds, path_png: str | Path, psi: float = 0.7,
             img = G(z, c, truncation_psi=psi)
         tile = Image.fromarray(_to_uint8(img[0])).resize((cell, cell), Image.LANCZOS)
         sheet.paste(tile, ((i % columns) * cell, (i // columns) * cell))
-    path_png = Path(path_png)
-    sheet.save(path_png)
+    try:
+        sheet.save(path_png, format="PNG")  # PNG whatever the file is called
+    except OSError as e:
+        raise UserError(f"cannot write {path_png}: {e.strerror or e}") from None
     return path_png
 
 
 def inspect_model(path: str | Path, out_png: str | Path | None = None,
                   seeds=range(8), psi: float = 0.7, device: str = "cpu") -> str:
     """The text `latentperform inspect MODEL` prints; renders a contact sheet if out_png."""
+    if out_png is not None:
+        _check_output(out_png)
     G = load_generator(path, device=device)
     d = describe(G)
     lines = [f"{path}",
