@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._ops import SQRT2, conv_transpose2d_portable_half, upfirdn2d, upsample2d
+from ._runtime import RunCache, SynthesisRuntime, accelerate, set_precision
 from .base import ModelError, truncate
 from .safe_pickle import PersistentObject
 
@@ -110,14 +111,6 @@ def _blur_filter() -> torch.Tensor:
     return f / f.sum()
 
 
-class _RunCache:
-    """Per-(device, dtype) copies of a layer's weight for inference, rebuilt when either changes."""
-
-    def __init__(self) -> None:
-        self.key = None
-        self.value = None
-
-
 class ModulatedConv(nn.Module):
     """A StyleGAN2 synthesis layer: modulated 3x3 conv (optionally up 2x), noise, bias, lrelu."""
 
@@ -138,7 +131,7 @@ class ModulatedConv(nn.Module):
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
             self.noise_strength = nn.Parameter(torch.zeros([]), requires_grad=False)
         self.register_buffer("resample_filter", _blur_filter())
-        self._cache = _RunCache()
+        self._cache = RunCache()
 
     def _run_weights(self, dtype: torch.dtype, channels_last: bool):
         key = (self.weight.device, dtype, channels_last, self.weight._version, self.weight.data_ptr())
@@ -365,7 +358,7 @@ class SynthesisBlock(nn.Module):
         return x, img
 
 
-class SynthesisNetwork(nn.Module):
+class SynthesisNetwork(SynthesisRuntime):
     """ws (N, num_ws, w_dim) -> image (N, C, H, W) float32: the blocks b4 .. b{resolution}."""
 
     def __init__(self, cfg: "StyleGAN2Config") -> None:
@@ -379,17 +372,11 @@ class SynthesisNetwork(nn.Module):
                                    conv_clamp=cfg.conv_clamp, use_fp16=r in cfg.fp16_resolutions)
             self.add_module(f"b{r}", block)
             prev = ch
-        self.run_dtype = torch.float32
-        self.channels_last = False
         self.reference = False  # set_precision(..., reference=True)
-        self.graphs: dict = {}
-        self.run = self._synthesize
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const",
                 transform: torch.Tensor | None = None) -> torch.Tensor:
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ModelError(f"ws must be (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
-        graph = self.graphs.get((tuple(ws.shape), noise_mode)) if transform is None else None
+        graph = self.graph_for(ws, noise_mode, transform)
         img = graph(ws) if graph is not None else self.run(ws, noise_mode)
         if transform is not None:
             img = warp_image(img, transform)
@@ -586,60 +573,3 @@ def copy_attributes(net: nn.Module, po: PersistentObject) -> None:
             if attr in src.state and hasattr(module, attr) and not isinstance(getattr(module, attr), torch.Tensor):
                 value = src.state[attr]
                 setattr(module, attr, None if value is None else float(np.asarray(value)))
-
-
-class _GraphedSynthesis:
-    """Replays one captured CUDA graph of the synthesis for a fixed input shape."""
-
-    def __init__(self, fn, ws_example: torch.Tensor) -> None:
-        self.static_ws = ws_example.clone()
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream), torch.no_grad():
-            for _ in range(3):  # warm up: cuDNN autotune, weight caches
-                fn(self.static_ws)
-        torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph), torch.no_grad():
-            self.static_out = fn(self.static_ws)
-
-    def __call__(self, ws: torch.Tensor) -> torch.Tensor:
-        self.static_ws.copy_(ws)
-        self.graph.replay()
-        return self.static_out.clone()
-
-
-def set_precision(G: nn.Module, dtype: torch.dtype, allow_cpu: bool, reference: bool = False) -> None:
-    """Shared by StyleGAN2 and StyleGAN3: G.synthesis.run_dtype / channels_last / reference."""
-    on_cuda = G.w_avg.device.type == "cuda"
-    if dtype not in (torch.float16, torch.bfloat16, torch.float32):
-        raise ModelError(f"unsupported precision {dtype}: use torch.float32 or torch.float16")
-    if reference and not hasattr(G.synthesis, "reference"):
-        raise ModelError(f"{type(G).__name__} has no reference arithmetic mode")
-    if dtype != torch.float32 and not (on_cuda or allow_cpu or reference):
-        dtype = torch.float32  # half convolutions on the CPU are slow and gain nothing
-    G.synthesis.run_dtype = dtype
-    G.synthesis.channels_last = on_cuda and not reference
-    if hasattr(G.synthesis, "reference"):
-        G.synthesis.reference = bool(reference)
-    G.synthesis.graphs.clear()
-
-
-def accelerate(G: nn.Module, mode: str, batch: int) -> None:
-    """Shared by StyleGAN2 and StyleGAN3; see StyleGAN2Generator.accelerate."""
-    syn = G.synthesis
-    syn.graphs.clear()
-    syn.run = syn._synthesize
-    if mode == "eager":
-        return
-    device = G.w_avg.device
-    if mode == "graphs":
-        if device.type != "cuda":
-            return
-        ws = G.w_avg.reshape(1, 1, -1).expand(batch, G.num_ws, -1).contiguous()
-        syn.graphs[(tuple(ws.shape), "const")] = _GraphedSynthesis(lambda w: syn._synthesize(w, "const"), ws)
-        return
-    if mode == "compile":
-        syn.run = torch.compile(syn._synthesize, dynamic=False)
-        return
-    raise ValueError(f"accelerate mode must be 'eager', 'graphs' or 'compile', got {mode!r}")

@@ -25,8 +25,8 @@ from torch import nn
 from ._ops import SQRT2, filtered_lrelu
 from .base import ModelError
 from .safe_pickle import PersistentObject
-from .stylegan2 import (FullyConnected, MappingNetwork, _RunCache, accelerate, copy_attributes,
-                        load_weights, set_precision)
+from ._runtime import RunCache, SynthesisRuntime, accelerate, set_precision
+from .stylegan2 import FullyConnected, MappingNetwork, copy_attributes, load_weights
 
 
 def _ints(v) -> list[int]:
@@ -111,7 +111,7 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("magnitude_ema", torch.ones([]))
         self.register_buffer("up_filter", up_filter)
         self.register_buffer("down_filter", down_filter)
-        self._cache = _RunCache()
+        self._cache = RunCache()
 
     def _run_weights(self, dtype: torch.dtype, channels_last: bool):
         key = (self.weight.device, dtype, channels_last, self.weight._version, self.weight.data_ptr())
@@ -147,7 +147,7 @@ class SynthesisLayer(nn.Module):
                               self.down_factor, tuple(self.padding), gain, slope, self.conv_clamp)
 
 
-class SynthesisNetwork(nn.Module):
+class SynthesisNetwork(SynthesisRuntime):
     def __init__(self, w_dim: int, input_layer: SynthesisInput, layers: dict[str, SynthesisLayer],
                  output_scale: float) -> None:
         super().__init__()
@@ -158,21 +158,12 @@ class SynthesisNetwork(nn.Module):
             self.add_module(name, layer)
         self.num_ws = len(layers) + 1
         self.output_scale = float(output_scale)
-        self.run_dtype = torch.float32
-        self.channels_last = False
-        self.graphs: dict = {}
-        self.run = self._synthesize
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const",
                 transform: torch.Tensor | None = None) -> torch.Tensor:
         """noise_mode is accepted and ignored: StyleGAN3 has no noise inputs."""
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ModelError(f"ws must be (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
-        if transform is None:
-            graph = self.graphs.get((tuple(ws.shape), "const"))
-            if graph is not None:
-                return graph(ws)
-        return self.run(ws, noise_mode, transform)
+        graph = self.graph_for(ws, "const", transform)
+        return graph(ws) if graph is not None else self.run(ws, noise_mode, transform)
 
     def _synthesize(self, ws: torch.Tensor, noise_mode: str = "const",
                     transform: torch.Tensor | None = None) -> torch.Tensor:

@@ -67,8 +67,8 @@ def test_handwritten_os_system_protocol0(tmp_path):
     marker = tmp_path / "ran"
     data = f"cos\nsystem\n(S'touch {marker}'\ntR.".encode()
     _refused(_write(tmp_path, data), "refused to load global 'os.system'")  # protocol 0: no header
-    data = b"\x80\x02" + f"cos\nsystem\n(X\x00\x00\x00\x00tR.".encode()
-    text = _refused(_write(tmp_path, data, "p2.pkl"), "refused to load global 'os.system'")
+    data = b"\x80\x02" + b"cos\nsystem\n(X\x00\x00\x00\x00tR."
+    _refused(_write(tmp_path, data, "p2.pkl"), "refused to load global 'os.system'")
     assert not marker.exists()
 
 
