@@ -70,8 +70,8 @@ class LinkSession:
 
 
 def open_link(bpm: float, quantum: float = 4.0, wait_s: float = 0.0) -> LinkSession:
-    """Join (or start) the Link session on this network at `bpm` (a session that is already
-    running keeps its tempo).  wait_s: wait that long for a first peer (0: don't wait)."""
+    """Join (or start) the Link session on this network, proposing `bpm` (when two sessions meet,
+    Link settles them on one tempo).  wait_s: wait that long for a first peer (0: don't wait)."""
     try:
         from aalink import Link
     except ImportError:

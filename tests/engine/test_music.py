@@ -351,3 +351,66 @@ def test_click_track_through_jack_drives_a_running_engine(jack_server, monkeypat
     # clock/beat -> feedback zoom and audio/onset -> latent/pulse move on the clicks
     assert zoom[late].max() > 1.012 and zoom[late].min() < 1.005
     assert pulse[late].max() > 0.5 and pulse[late].min() < 0.2
+
+
+def test_engine_follows_a_link_session_in_another_process():
+    pytest.importorskip("aalink", reason="the optional extra: pip install 'latentperform[link]'")
+    import os
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    peer = subprocess.Popen([sys.executable, str(ROOT / "tests" / "inputs" / "test_link.py"), "peer", "100", "15", "133"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    eng = None
+    try:
+        assert peer.stdout.readline().startswith("READY"), peer.stderr.read()[-2000:]
+        eng = _engine(_patch("link", bpm=100), WallClock(), offline=False)
+        eng.open_live_inputs(audio=False)
+        link = eng.music.link
+        assert link is not None and not eng.stats.errors
+        deadline = time.monotonic() + 5
+        while link.peers == 0 and time.monotonic() < deadline:
+            eng.step()
+            time.sleep(0.02)
+        assert link.peers == 1
+        def behind():   # how far the engine's bar is from the session's, in beats
+            bpm, beat = link.state()
+            ours = eng.params.beat + (eng.clock.now() - eng.params.time) * eng.params.tempo / 60
+            return abs((beat - ours + 2) % 4 - 2)
+
+        # joining moves the session's beat: the engine glides over (at most 1.5x its speed)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and (eng.params.tempo != pytest.approx(133.0) or behind() > 0.02):
+            eng.step()
+            time.sleep(0.02)
+        assert eng.params.tempo == pytest.approx(133.0, abs=0.01) and behind() < 0.02
+        # the engine's bar is the session's bar (quantum = beats_per_bar = 4)
+        t = 0.0
+        while time.perf_counter() - float(t) > 0.1:         # skip to a fresh line
+            line = peer.stdout.readline()
+            if line.startswith("PEER"):
+                _, t, bpm, beat, _ = line.split()
+        eng.step()
+        theirs = float(beat) + (eng.clock.to_clock_time(time.perf_counter()) - eng.clock.to_clock_time(float(t))) * float(bpm) / 60
+        ours = eng.params.beat + (eng.clock.now() - eng.params.time) * eng.params.tempo / 60
+        assert abs((ours - theirs + 2) % 4 - 2) < 0.1, (ours, theirs)
+        # a tempo set in the show (OSC /lp/tempo is param/clock/bpm) goes to the session
+        eng.add_queue().put(ControlEvent("osc", "param/clock/bpm", 96.0, eng.clock.now()))
+        for _ in range(10):
+            eng.step()
+            time.sleep(0.02)
+        assert link.tempo == pytest.approx(96.0)
+        deadline = time.monotonic() + 3
+        seen = None
+        while time.monotonic() < deadline:
+            line = peer.stdout.readline()
+            if line.startswith("PEER"):
+                seen = float(line.split()[2])
+                if abs(seen - 96.0) < 1e-6:
+                    break
+        assert seen == pytest.approx(96.0)
+        assert eng.params.tempo == pytest.approx(96.0)
+    finally:
+        if eng is not None:
+            eng.close()
+            eng.surface.close()
+        peer.terminate()
+        peer.wait(5)

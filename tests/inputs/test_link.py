@@ -2,8 +2,10 @@
 find each other over the loopback network, share tempo both ways and agree on the beat within the
 bar; without the extra, one clear message names the install command.
 
-The other peer is this file run as a script: `python tests/inputs/test_link.py peer BPM SECONDS`
-prints `PEER <perf_counter> <tempo> <beat> <peers>` lines, 20 a second.
+The other peer is this file run as a script: `python tests/inputs/test_link.py peer BPM SECONDS
+[PROPOSE_BPM]` prints `PEER <perf_counter> <tempo> <beat> <peers>` lines, 20 a second; with
+PROPOSE_BPM it proposes that tempo once it has found a peer (which tempo wins when two sessions
+meet is Link's choice, so a test that wants a known tempo proposes it after the meeting).
 """
 
 from __future__ import annotations
@@ -24,11 +26,18 @@ def _child_peer(args) -> None:
     from latentperform.inputs.link import open_link
 
     bpm, seconds = float(args[0]), float(args[1])
+    propose = float(args[2]) if len(args) > 2 else None
     session = open_link(bpm, quantum=4)
     print("READY", flush=True)
     end = time.perf_counter() + seconds
+    met = None
     try:
         while time.perf_counter() < end:
+            if propose is not None and session.peers and met is None:
+                met = time.perf_counter()
+            if met is not None and time.perf_counter() - met > 0.3:
+                session.set_tempo(propose)
+                propose = met = None
             tempo, beat = session.state()
             print(f"PEER {time.perf_counter()!r} {tempo!r} {beat!r} {session.peers}", flush=True)
             time.sleep(0.05)
