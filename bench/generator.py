@@ -2,6 +2,7 @@
 512/1024, fp32 vs fp16, eager vs CUDA graphs (and torch.compile with --compile), batch 1.
 
     python bench/generator.py [--frames 200] [--sizes 256 512 1024] [--sg3-sizes 512 1024] [--compile]
+    python bench/generator.py --quick [--device cpu]     seconds: tiny networks and the fixture pickles
 
 Networks are built in our clean-room classes with random weights at the published sizes (config-f:
 512 channels up to 64 px, then 256, 128, 64, 32; StyleGAN3-T: the paper's schedule), so each costs
@@ -9,8 +10,9 @@ what a trained one does.  Each line: median ms/frame and frames/s of the synthes
 already on the GPU), timed with CUDA events after a warm-up; then the fp16 output's relative error
 against fp32 (||fp16 - fp32|| / ||fp32||, same weights and ws).
 
-On a machine without CUDA it says so and runs a tiny smoke version on the CPU (seconds), so the
-script itself stays tested.
+On a machine without CUDA it says so and runs the quick version on the CPU (seconds), so the
+script itself stays tested: tiny networks (fp16 emulated on the CPU) and the shared fixture
+pickles in float32.
 """
 
 from __future__ import annotations
@@ -101,16 +103,40 @@ def bench_network(label: str, G, device: torch.device, frames: int, modes: list[
     print(f"{label:<22} fp16 vs fp32 relative error {err:.2e}", flush=True)
 
 
-def main() -> None:
+def bench_fixture_pickles(device: torch.device, frames: int) -> None:
+    """The shared StyleGAN fixture pickles (64 px and smaller), loaded as an artist's file is."""
+    from pathlib import Path
+
+    from latentperform.models.loader import load_generator
+
+    fixtures = Path(__file__).resolve().parents[1].parent / "shared/fixtures/stylegan"
+    for path in sorted(fixtures.glob("*.pkl")):
+        G = load_generator(path, device=device)
+        c = torch.eye(G.c_dim, device=device)[:1] if G.c_dim else None
+        ws = G.mapping(torch.randn(1, G.z_dim, device=device), c, truncation_psi=0.7)
+        times = time_synthesis(G, ws, frames, warmup=2)
+        med = statistics.median(times)
+        print(f"{path.stem:<22} float32  eager    {med:8.2f} ms/frame {1e3 / med:8.1f} frames/s  "
+              f"(fixture pickle, {G.resolution} px, n={len(times)})", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--sg3-sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny networks and the fixture pickles, a few frames: seconds, on any "
+                             "device (checks the script and the CPU path; not the GPU figures)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    args = parser.parse_args(argv)
 
-    if torch.cuda.is_available():
-        device = torch.device("cuda")
+    cuda = torch.cuda.is_available() and args.device != "cpu"
+    if args.device == "cuda" and not cuda:
+        parser.error("--device cuda: CUDA is not available here")
+    device = torch.device("cuda" if cuda else "cpu")
+    if cuda and not args.quick:
         torch.backends.cudnn.benchmark = True
         print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, batch 1, synthesis only")
         modes = ["eager", "graphs"] + (["compile"] if args.compile else [])
@@ -120,11 +146,15 @@ def main() -> None:
             bench_network(f"StyleGAN3-T {r}", build_sg3(r), device, args.frames, modes, False)
         return
 
-    print(f"torch {torch.__version__}: no CUDA device here. The figures this script exists for need a "
-          "GPU; running a tiny smoke version on the CPU (fp16 emulated on the CPU, graphs are a no-op).")
-    device = torch.device("cpu")
+    if not args.quick:
+        print(f"torch {torch.__version__}: no CUDA device here. The figures this script exists for need a "
+              "GPU; running the quick version on the CPU (--quick).")
+    where = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}, batch 1, synthesis only; quick: tiny networks "
+          f"(fp16 {'on CUDA' if cuda else 'emulated on the CPU'}, graphs a no-op off CUDA)")
     bench_network("StyleGAN2 tiny 32", build_sg2(32, tiny=True), device, 5, ["eager", "graphs"], True)
     bench_network("StyleGAN3-T tiny 32", build_sg3(32, tiny=True), device, 3, ["eager"], True)
+    bench_fixture_pickles(device, 3)
 
 
 if __name__ == "__main__":

@@ -369,16 +369,22 @@ def test_device_auto_and_bad_device():
         load_generator("builtin:big")
 
 
-def test_bench_generator_smoke(capsys):
-    """bench/generator.py's measuring code runs (tiny network, CPU, one frame)."""
+def test_bench_generator_quick_on_cpu(capsys):
+    """`python bench/generator.py --quick --device cpu` runs and prints its figures: tiny networks
+    in fp32 and emulated fp16 (eager and graphs), and every fixture pickle."""
     import importlib.util
     path = Path(__file__).resolve().parents[2] / "bench" / "generator.py"
     spec = importlib.util.spec_from_file_location("bench_generator", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    bench.bench_network("tiny", bench.build_sg2(16, tiny=True), torch.device("cpu"), 2,
-                        ["eager", "graphs"], True)
+    bench.main(["--quick", "--device", "cpu"])
     out = capsys.readouterr().out
-    assert out.count("ms/frame") == 4 and "relative error" in out
-    err = float(out.split("relative error")[1].split()[0])
-    assert err < 2e-2
+    assert out.count("ms/frame") == 4 + 2 + len(CASES)
+    for line in out.splitlines():
+        if "ms/frame" in line:
+            assert float(line.split("ms/frame")[0].split()[-1]) > 0
+        if "relative error" in line:
+            assert float(line.split("relative error")[1].split()[0]) < 2e-2, line
+    assert out.count("relative error") == 2
+    for case in CASES:
+        assert case["name"] in out
