@@ -156,16 +156,23 @@ seed = 2
 """
 
 
-@pytest.mark.parametrize("name", ["sg2ada-skip-64", "sg3-t-64"])
-def test_render_patch_naming_a_pickle(tmp_path, capsys, monkeypatch, name):
+@pytest.mark.parametrize("name, relative", [("sg2ada-skip-64", True), ("sg3-t-64", False)])
+def test_render_patch_naming_a_pickle(tmp_path, capsys, monkeypatch, name, relative):
+    """StyleGAN2 (named relative to the patch's folder) and StyleGAN3 (an absolute path)."""
     import imageio_ffmpeg
 
     from latentperform.render.recorder import probe_video
 
     monkeypatch.setenv("LATENTPERFORM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("DISPLAY", raising=False)
+    model = FIXTURES / f"{name}.pkl"
+    if relative:
+        (tmp_path / "nets").mkdir()
+        (tmp_path / "nets" / "mine.pkl").write_bytes(model.read_bytes())
+        model = "nets/mine.pkl"
+        monkeypatch.chdir(tmp_path / "nets")  # resolved against the patch, not the working folder
     patch = tmp_path / "show.toml"
-    patch.write_text(PATCH.format(name=name, model=FIXTURES / f"{name}.pkl"))
+    patch.write_text(PATCH.format(name=name, model=model))
     out = tmp_path / "x.mp4"
     code, _, err = run_cli(capsys, "render", patch, "--out", out, "--seconds", "1", "--size", "128x128")
     assert code == 0, err
@@ -185,3 +192,15 @@ def test_render_patch_naming_a_pickle(tmp_path, capsys, monkeypatch, name):
     assert np.abs(frames[0] - frames[-1]).mean() > 2, "the picture does not move"
     # the PCA directions were computed for this model file and cached where we said
     assert list((tmp_path / "cache").glob("directions-*.npz"))
+
+
+def test_render_patch_naming_a_damaged_pickle_fails_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    data = (FIXTURES / "sg3-t-64.pkl").read_bytes()
+    (tmp_path / "broken.pkl").write_bytes(data[:100_000])
+    patch = tmp_path / "show.toml"
+    patch.write_text(PATCH.format(name="broken", model="broken.pkl"))
+    out = tmp_path / "x.mp4"
+    code, _, err = run_cli(capsys, "render", patch, "--out", out, "--seconds", "1", "--size", "64x64")
+    assert_one_line_error(code, err, "broken.pkl", "truncated")
+    assert not out.exists()
