@@ -333,6 +333,18 @@ class InputsSection(_Section):
         return {"audio": self.audio.to_dict(), "osc": self.osc.to_dict(), "midi": self.midi.to_dict()}
 
 
+def _directions_file(r: Reader, ctx: Context) -> Path | None:
+    text = r.string("directions_file", None)
+    if text is None:
+        return None
+    path = _resolve(ctx, text)
+    if not text.lower().endswith(".npy"):
+        r.error("directions_file", f'expected a .npy file of direction vectors, got "{text}"')
+    elif ctx.base_dir is not None and not path.is_file():
+        r.error("directions_file", f"directions file not found: {path}")
+    return path
+
+
 @dataclass(frozen=True)
 class TrajectorySection(_Section):
     """How the latent point moves.  None = the trajectory's default (latent/trajectory.py)."""
@@ -348,6 +360,7 @@ class TrajectorySection(_Section):
     xy_seeds: tuple[int, ...] | None = None  # row-major seeds of that grid
     xy_amount: float | None = None        # initial latent/xy/amount
     directions: int | None = None         # random directions made when the model has none
+    directions_file: Path | None = None   # your own direction vectors (.npy, (k, w_dim)) instead
     direction_scale: float | None = None  # w-space distance of latent/direction/<k> = 1
     pulse_direction: int | None = None    # direction pushed along by latent/pulse
     pulse_strength: float | None = None   # w-space distance of a full pulse
@@ -391,6 +404,7 @@ class TrajectorySection(_Section):
             xy_grid=grid, xy_seeds=seeds,
             xy_amount=r.number("xy_amount", None, lo=0.0, hi=1.0),
             directions=r.integer("directions", None, lo=1, hi=64),
+            directions_file=_directions_file(r, ctx),
             direction_scale=r.number("direction_scale", None, lo=0.0, hi=100.0),
             pulse_direction=r.integer("pulse_direction", None, lo=0, hi=63),
             pulse_strength=r.number("pulse_strength", None, lo=0.0, hi=100.0),
