@@ -1,13 +1,315 @@
 """Video out to other programs (NDI, a virtual camera, Spout/Syphon) and the preview window, as
-parts of a show.  `attach_outputs` is what `latentperform run` calls."""
+parts of a show.  `attach_outputs` is what `latentperform run` calls.
+
+Both read the finished picture after it is presented:
+- video outputs take `engine.last_pixels` ((H, W, 3) uint8, filled every frame because the part
+  sets `wants_pixels = True`) and send it on their own thread; a headless engine feeds them too.
+- the preview is a second, windowed glfw window whose GL context shares objects with the output
+  window's: it draws `engine.output_texture` (the final picture) with no copy, plus the status
+  overlay.  When the output is headless (no window to share with) it uploads `engine.last_pixels`.
+
+While the engine does not provide `last_pixels`/`output_texture` yet, these parts fall back to
+what it does have: an offscreen surface's framebuffer (read back), and the generated frame's
+texture (`engine.texture`, before the shader chain) for the preview.
+"""
 
 from __future__ import annotations
 
+import logging
 
-def attach_outputs(engine, *, outputs=(), preview: bool = False, preview_monitor=None) -> None:
+import moderngl
+import numpy as np
+
+from .core import EnginePart
+
+log = logging.getLogger("latentperform.engine")
+
+
+def frame_pixels(engine) -> np.ndarray | None:
+    """The picture just presented, (H, W, 3) uint8 top row first, or None when it cannot be had."""
+    pixels = getattr(engine, "last_pixels", None)
+    if pixels is not None:
+        return pixels
+    if hasattr(engine, "last_pixels"):  # the engine has it, but not for this frame
+        return None
+    from ..render import WindowSurface
+    surface = engine.surface
+    if isinstance(surface, WindowSurface):  # a window's back buffer is gone after present()
+        return None
+    return surface.read_pixels()  # an offscreen framebuffer keeps the frame
+
+
+class VideoOutputPart(EnginePart):
+    """One video output (NDI, virtual camera...): frames go to a FrameSender, never blocking the tick."""
+
+    wants_pixels = True
+
+    def __init__(self, sender) -> None:
+        self.sender = sender
+        self._reported = False
+
+    @property
+    def label(self) -> str:
+        return self.sender.sink.label
+
+    def after_frame(self, engine, params, t: float) -> None:
+        if not self.sender.alive:
+            if self.sender.error and not self._reported:
+                self._reported = True
+                engine.report(f"video output stopped: {self.sender.error}")
+            return
+        pixels = frame_pixels(engine)
+        if pixels is None:
+            if not self._reported and not hasattr(engine, "last_pixels"):
+                self._reported = True
+                engine.report(f"{self.label}: this engine does not read its window's pixels back "
+                              f"(engine.last_pixels); nothing is sent")
+            return
+        self.sender.push(pixels)
+
+    def status_lines(self, engine) -> list[str]:
+        return [self.sender.status()]
+
+    def close(self) -> None:
+        self.sender.close()
+
+
+# -- the preview window ---------------------------------------------------------------------------
+
+_PREVIEW_FRAGMENT = """#version 330 core
+in vec2 v_uv;
+out vec4 f_color;
+uniform sampler2D u_image;
+void main() {
+    f_color = vec4(texture(u_image, v_uv).rgb, 1.0);
+}
+"""
+
+
+def _fit(src: tuple[int, int], dst: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The largest viewport with the aspect of `src` centred in `dst` (letterbox/pillarbox)."""
+    sw, sh = max(src[0], 1), max(src[1], 1)
+    dw, dh = dst
+    scale = min(dw / sw, dh / sh)
+    w, h = max(1, round(sw * scale)), max(1, round(sh * scale))
+    return ((dw - w) // 2, (dh - h) // 2, w, h)
+
+
+def default_overlay_lines(engine) -> list[str]:
+    """Status lines for the preview when the engine has no `overlay_lines()` of its own."""
+    s = engine.stats.summary()
+    lines = [f"{s['fps']:.0f} fps   frame {s['frame_ms_median']:.1f} ms (p99 {s['frame_ms_p99']:.1f})   "
+             f"generator {s['gen_ms']:.0f} ms",
+             f"control-to-photon {s['latency_ms_median']:.0f} ms (p99 {s['latency_ms_p99']:.0f})"]
+    for part in engine.parts:
+        more = getattr(part, "status_lines", None)
+        if callable(more):
+            lines.extend(more(engine) or ())
+    lines.extend(f"! {e}" for e in list(engine.stats.errors)[-3:])
+    return lines
+
+
+class PreviewPart(EnginePart):
+    """A windowed preview of the output, with the status overlay, on `monitor` (index or name).
+
+    With an output window, the preview's GL context shares the output's objects and draws the
+    final picture straight from its texture; with a headless output it uploads the read-back
+    pixels.  Drawing never waits for the display (no vsync on the preview).  Key presses in
+    the preview go to the show as if pressed on the output (`engine.handle_key`); closing the
+    preview window closes only the preview.
+    """
+
+    def __init__(self, engine, monitor=None, size: tuple[int, int] | None = None, overlay: bool = True,
+                 keep_pixels: bool = False) -> None:
+        from ..render import Hud, WindowSurface
+        from ..render.shaders import VERTEX_SHADER
+
+        self.engine = engine
+        main = engine.surface
+        self.shared = isinstance(main, WindowSurface) and main.window is not None
+        out_w, out_h = main.size
+        if size is None:
+            size = (640, max(1, round(640 * out_h / max(out_w, 1))))
+        self.window = WindowSurface(size, monitor=monitor, title="latentperform preview", vsync=False,
+                                    share=main if self.shared else None)
+        # Shared: the engine draws its final picture into `output_texture` for us.  Without a
+        # shared context the picture arrives as pixels read back by the engine.
+        self.wants_texture = self.shared
+        self.wants_pixels = not self.shared
+        ctx = self.window.ctx
+        self.program = ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=_PREVIEW_FRAGMENT)
+        self.vao = ctx.vertex_array(self.program, [])
+        self.hud = Hud(ctx) if overlay else None
+        self.keep_pixels = keep_pixels
+        self.last_pixels: np.ndarray | None = None  # what the preview showed (keep_pixels only)
+        self.source = "none"  # which picture the preview shows: output, frame or pixels
+        self._external: tuple[tuple, moderngl.Texture] | None = None
+        self._uploaded: moderngl.Texture | None = None
+        self._restore_main()
+
+    # -- where the picture comes from -----------------------------------------------------------
+
+    def _shared_texture(self, tex) -> moderngl.Texture:
+        """The output context's texture `tex` as an object of the preview's context (no copy)."""
+        key = (tex.glo, tuple(tex.size), tex.components, tex.dtype)
+        if self._external is None or self._external[0] != key:
+            # external textures are views: dropping one never deletes the output's texture
+            self._external = (key, self.window.ctx.external_texture(tex.glo, tuple(tex.size),
+                                                                    tex.components, 0, tex.dtype))
+        return self._external[1]
+
+    def _pixel_texture(self, pixels: np.ndarray) -> moderngl.Texture:
+        h, w = pixels.shape[:2]
+        if self._uploaded is None or self._uploaded.size != (w, h):
+            if self._uploaded is not None:
+                self._uploaded.release()
+            self._uploaded = self.window.ctx.texture((w, h), 3, alignment=1)
+            self._uploaded.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self._uploaded.write(np.ascontiguousarray(pixels[::-1]))  # GL row order, as FrameTexture does
+        return self._uploaded
+
+    def _picture(self, engine) -> moderngl.Texture | None:
+        if self.shared:
+            out = getattr(engine, "output_texture", None)
+            if out is not None:
+                self.source = "output"
+                return self._shared_texture(out)
+            frame = getattr(getattr(engine, "texture", None), "texture", None)
+            if frame is not None:  # an engine without output_texture: the frame before the shaders
+                self.source = "frame"
+                return self._shared_texture(frame)
+        pixels = frame_pixels(engine)
+        if pixels is not None:
+            self.source = "pixels"
+            return self._pixel_texture(pixels)
+        return None
+
+    # -- the hooks --------------------------------------------------------------------------------
+
+    def after_frame(self, engine, params, t: float) -> None:
+        if self.window.window is None:
+            return
+        if self.window.should_close():  # the performer closed the preview: the show goes on
+            say = getattr(engine, "notice", None) or engine.report
+            say("preview window closed (the output goes on)")
+            self.close()
+            return
+        keys = self.window.poll_keys()
+        try:
+            self.window.make_current()
+            self.draw(engine)
+        finally:
+            self._restore_main()
+        for key in keys:
+            self._forward_key(engine, key)
+
+    def draw(self, engine) -> None:
+        ctx = self.window.ctx
+        target = self.window.target
+        target.use()
+        target.viewport = (0, 0, *self.window.size)
+        ctx.clear(0.0, 0.0, 0.0)
+        tex = self._picture(engine)
+        if tex is not None:
+            target.viewport = _fit(tex.size, self.window.size)
+            tex.use(0)
+            self.vao.render(moderngl.TRIANGLES, vertices=3)
+            target.viewport = (0, 0, *self.window.size)
+        if self.hud is not None:
+            lines_of = getattr(engine, "overlay_lines", None)
+            lines = lines_of() if callable(lines_of) else default_overlay_lines(engine)
+            self.hud.draw(lines, target, (0, 0, *self.window.size))
+        if self.keep_pixels:
+            self.last_pixels = self.window.read_pixels()
+        self.window._g.swap_buffers(self.window.window)
+
+    def _restore_main(self) -> None:
+        """Give the GL context back to the output (a window, or an offscreen EGL context)."""
+        main = self.engine.surface
+        if hasattr(main, "make_current"):
+            main.make_current()
+        else:
+            main.ctx.__enter__()  # moderngl's standalone context: eglMakeCurrent on its own context
+
+    def _forward_key(self, engine, key: str) -> None:
+        """A key pressed in the preview does what it does on the output: the parts get it in order."""
+        handle = getattr(engine, "handle_key", None)
+        if callable(handle):
+            handle(key)
+            return
+        for part in engine.parts:
+            try:
+                if part.on_key(engine, key):
+                    return
+            except Exception as e:
+                engine.report(f"{type(part).__name__}: key {key!r}: {e!r}")
+
+    def on_key(self, engine, key: str) -> bool:
+        if key == "p" and self.hud is not None:  # the preview's overlay (h is the output's)
+            self.hud.toggle()
+            return True
+        return False
+
+    def close(self) -> None:
+        if self.window.window is None:
+            return
+        try:
+            self.window.make_current()
+            self._external = None
+            if self._uploaded is not None:
+                self._uploaded.release()
+            if self.hud is not None:
+                self.hud.release()
+            self.vao.release()
+            self.program.release()
+        finally:
+            self.window.close()
+            if self.engine.surface is not None:
+                try:
+                    self._restore_main()
+                except Exception:
+                    pass
+
+
+# -- what `latentperform run` calls -------------------------------------------------------------------
+
+
+def _preview_monitor(engine, preview_monitor):
+    """The preview goes where asked; else on a monitor the fullscreen output does not cover."""
+    if preview_monitor is not None:
+        return preview_monitor
+    from ..render import WindowSurface
+    from ..render.surface import monitors
+    surface = engine.surface
+    if not (isinstance(surface, WindowSurface) and surface.fullscreen):
+        return None
+    covered = surface.monitor()
+    others = [m for m in monitors() if covered is None or m.name != covered.name]
+    return others[0].index if others else None
+
+
+def attach_outputs(engine, *, outputs=(), preview: bool = False, preview_monitor=None) -> list[EnginePart]:
     """Attach the video outputs the patch (or command line) names, and the preview window.
-    A missing optional extra or device is reported with what to install; the show goes on."""
-    for name in outputs:
-        engine.report(f"video output {name!r}: not available yet")
+    A missing optional extra or device is reported with what to install; the show goes on.
+    Returns the parts attached."""
+    from ..config import UserError
+    from ..render.outputs import FrameSender, OutputUnavailable, make_sink
+
+    attached: list[EnginePart] = []
+    size, fps = tuple(engine.surface.size), float(engine.fps)
+    for spec in outputs:
+        try:
+            sink = make_sink(spec)
+            sink.open(size, fps)
+        except (OutputUnavailable, ValueError) as e:
+            engine.report(str(e))
+            continue
+        log.info("video output: %s (%dx%d)", sink.label, *size)
+        attached.append(engine.add_part(VideoOutputPart(FrameSender(sink))))
     if preview:
-        engine.report("preview window: not available yet")
+        try:
+            monitor = _preview_monitor(engine, preview_monitor)
+            attached.append(engine.add_part(PreviewPart(engine, monitor=monitor)))
+        except UserError as e:
+            engine.report(f"preview window: {e}")
+    return attached
