@@ -24,6 +24,7 @@ DEFAULT_BANDS: dict[str, tuple[float, float]] = {
     "mid": (250.0, 2000.0),
     "high": (2000.0, 16000.0),
 }
+ACCENT_MAX_HZ = 1500.0   # flux below this (kick, snare body, bass) tells the beat tracker where accents are
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -110,6 +111,8 @@ class AudioAnalyzer:
         idx = np.clip(np.searchsorted(freqs, edges), 1, len(freqs) - 1)
         idx = np.unique(idx)
         self._flux_bins = idx
+        # the low sub-bands (kick, snare body, bass): the beat tracker's accents
+        self._flux_low = freqs[idx[:-1]] < ACCENT_MAX_HZ
         # chroma needs semitone resolution down low: its own window, 4 times longer (~190 ms);
         # bins between 65 Hz and 5 kHz, weighted by closeness to the pitch centre
         self.n_chroma = 4 * n
@@ -203,9 +206,11 @@ class AudioAnalyzer:
         sub_db = power_db(sub)
         sub_db = np.maximum(sub_db, max(self._level.peak, -100.0) - 80.0)
         if self._prev_flux_db is None:
-            flux = 0.0
+            flux = accent = 0.0
         else:
-            flux = float(np.mean(np.maximum(sub_db - self._prev_flux_db, 0.0)))
+            rise = np.maximum(sub_db - self._prev_flux_db, 0.0)
+            flux = float(np.mean(rise))
+            accent = float(np.mean(rise[self._flux_low]))
         self._prev_flux_db = sub_db
         onset = self._onset_range.update(flux)
 
@@ -229,7 +234,7 @@ class AudioAnalyzer:
 
         percussive, harmonic = self._hpss(power, silent)
 
-        beat = self.beat_tracker.push(flux if not silent else 0.0)
+        beat = self.beat_tracker.push(flux if not silent else 0.0, accent if not silent else 0.0)
         return FeatureFrame(
             index=k, time=time, level=level, bass=bands.get("bass", 0.0), mid=bands.get("mid", 0.0),
             high=bands.get("high", 0.0), onset=onset, onset_event=onset_event, centroid=centroid,

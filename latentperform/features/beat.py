@@ -7,15 +7,21 @@ Phase: the beat grid of that period that collects the most onset strength over t
 seconds; a free-running oscillator follows it with a gentle phase correction, and a beat is the
 moment the oscillator wraps.  All in frames of the analyzer, so timing is exact offline.
 
-Known limit: the octave.  Steady clicks are counted at their own rate from 60 to 200 bpm, and a
-kick/snare/hat backbeat at its quarter notes from ~100 bpm up; a slow backbeat (70-85 bpm) with
-hats on every eighth is reported at the eighth-note pulse (twice the tempo), as many listeners
-would tap it.  The beat grid then still falls on the beats (and on the off-beats).
+The octave: a slow backbeat (60-90 bpm, kick/snare on the beats, hats on every eighth) has as
+much periodicity at the eighth-note pulse as at the beat, and the prior around 120 bpm favours
+the double tempo.  So when the winner is fast enough to be a doubled pulse, the grid of half that
+tempo is checked for accents in the low-frequency onset strength (below ACCENT_MAX_HZ: kick,
+snare body, bass; hats hardly reach it): if it is more than ACCENT_RATIO times stronger on the
+grid's beats than half way between them, the beats are the accented ones and the tempo is halved.
+Steady clicks and fast backbeats (kick and snare alternate on the half-tempo grid) keep their
+tempo; bench/features.py --octave prints the ratios measured on both kinds.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+ACCENT_RATIO = 1.45   # on-beat / off-beat onset strength above which a doubled pulse is halved
 
 
 class BeatTracker:
@@ -25,6 +31,7 @@ class BeatTracker:
         self.frame_rate = float(frame_rate)
         self.size = int(round(window_s * frame_rate))
         self.env = np.zeros(self.size)
+        self.accents = np.zeros(self.size)    # low-frequency onset strength (see _accent_ratio)
         self.count = 0                       # frames seen
         self.update_every = max(1, int(round(update_s * frame_rate)))
         self.start_after = int(round(start_after_s * frame_rate))
@@ -44,10 +51,13 @@ class BeatTracker:
         """Frames per beat."""
         return 60.0 * self.frame_rate / self.bpm
 
-    def push(self, strength: float) -> bool:
-        """Add one frame's onset strength; returns True when a beat falls on this frame."""
+    def push(self, strength: float, accent: float | None = None) -> bool:
+        """Add one frame's onset strength (and, optionally, its low-frequency part, which decides
+        between a tempo and its double); returns True when a beat falls on this frame."""
         self.env = np.roll(self.env, -1)
         self.env[-1] = strength
+        self.accents = np.roll(self.accents, -1)
+        self.accents[-1] = strength if accent is None else accent
         self.count += 1
         self._position += 1.0 / self.period
         if self.count >= self.start_after and self.count % self.update_every == 0:
@@ -95,6 +105,11 @@ class BeatTracker:
             score += np.where(ok, np.interp(m * lags, np.arange(n), ac), 0.0) / m ** 0.5
         score = np.maximum(score, 0.0) * self.prior
         best = float(self.bpm_grid[int(np.argmax(score))])
+        if best / 2.0 >= self.bpm_grid[0] - 0.5:     # (a 60 bpm backbeat is found at 119.7)
+            n_acc = min(self.count, self.size)
+            accents = np.convolve(self.accents[-n_acc:], [0.25, 0.5, 0.25], mode="same")
+            if self._accent_ratio(accents, 60.0 * self.frame_rate / best) > ACCENT_RATIO:
+                best /= 2.0
         if not self.locked:
             self.bpm, self.locked = best, True
         elif abs(best - self.bpm) / self.bpm < 0.03:
@@ -106,6 +121,23 @@ class BeatTracker:
         else:
             self._pending_bpm = best
         self._align(env)
+
+    def _accent_ratio(self, env: np.ndarray, period: float) -> float:
+        """Onset strength on the beats of a grid of 2 * period (its best phase) over the strength
+        half way between them, over the last ~6 s; 1.0 when too little is known."""
+        n = len(env)
+        slow = 2.0 * period
+        beats = int(min(n - 2, 6.0 * self.frame_rate) // slow)
+        if beats < 2:
+            return 1.0
+        peaks = np.maximum(np.maximum(env[:-2], env[1:-1]), env[2:])   # a peak a frame off still counts
+        step = 0.5
+        offsets = np.arange(0.0, slow, step)
+        positions = (len(peaks) - 1) - offsets[:, None] - slow * np.arange(beats)[None, :]
+        sums = np.interp(positions, np.arange(len(peaks)), peaks).sum(axis=1)
+        on = int(np.argmax(sums))
+        off = (on + int(round(period / step))) % len(offsets)
+        return float(sums[on] / sums[off]) if sums[off] > 1e-12 else float("inf")
 
     def _align(self, env: np.ndarray) -> None:
         """Move the oscillator toward the beat grid that collects the most onset strength."""

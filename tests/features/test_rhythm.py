@@ -62,11 +62,12 @@ def test_tempo_agrees_with_librosa(click_frames, bpm):
     assert abs(ours - theirs) < 0.03 * bpm
 
 
-@pytest.mark.parametrize("bpm", [100, 128, 174])
+@pytest.mark.parametrize("bpm", [70, 75, 80, 85, 100, 128, 174])
 def test_backbeat_tempo_and_beats(bpm):
     # kick/snare/hat: accents differ between beats and the hats double the pulse; the tracker must
-    # still count quarter notes (below ~90 bpm it reports the eighth-note pulse: see beat.py)
-    x, truth = backbeat(bpm, 12.0)
+    # still count quarter notes, slow backbeats too (their eighth-note hats are not the beat: the
+    # accent check of beat.py halves the doubled pulse)
+    x, truth = backbeat(bpm, 12.0 if bpm >= 100 else 16.0)
     frames = analyze_frames(x, SR)
     late = np.array([f.tempo for f in frames if f.time >= 8.0])
     assert np.all(np.abs(late - bpm) <= 1.0), (late.min(), late.max())
