@@ -262,8 +262,12 @@ class MusicPart(EnginePart):
         """Serve a new MusicalTime (a reloaded patch changed [clock]): the old one lets go of Link."""
         if music is self.music:
             return
-        self.music.close()
-        self.music = music
+        old, self.music = self.music, music
+        old.close()
+        # the beat goes on from where it was (a new source locks from there, forward only)
+        music.tempo.bpm, music.tempo.origin, music.tempo.beat_at_origin = (
+            old.tempo.bpm, old.tempo.origin, old.tempo.beat_at_origin)
+        music._last_t, music._last_beat, music._written_bpm = old._last_t, old._last_beat, old._written_bpm
         self._next_beat = None
         music._start(engine, self)
 
