@@ -57,3 +57,101 @@ class FrameTexture:
 
     def release(self) -> None:
         self.texture.release()
+
+
+_BLEND_FRAGMENT = """#version 330 core
+in vec2 v_uv;
+out vec4 f_color;
+uniform sampler2D u_from;
+uniform sampler2D u_to;
+uniform float u_mix;
+void main() {
+    f_color = vec4(mix(texture(u_from, v_uv).rgb, texture(u_to, v_uv).rgb, u_mix), 1.0);
+}
+"""
+
+
+class FrameBlend:
+    """In-between frames for a generator slower than the display: a crossfade from the picture
+    that was on screen when the newest frame arrived to that newest frame.
+
+        blend.arrived(newest)              the newest frame's texture is about to be overwritten
+                                           with a new frame: keep what is on screen now
+        source = blend.source(newest, mix) per display frame: the picture to show (`newest`
+                                           itself at mix >= 1: no extra pass)
+
+    The snapshot is what was *shown*, not the previous generator frame, so a frame that arrives
+    before the last crossfade finished goes on from where the picture stands: no jump.  The
+    first frame fades in from the black the texture starts with.  Buffers are RGBA8, made on
+    first use; the snapshot keeps its own size, so a frame of another size blends too.
+    """
+
+    def __init__(self, ctx: moderngl.Context) -> None:
+        from .shaders import VERTEX_SHADER
+
+        self.ctx = ctx
+        self.program = ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=_BLEND_FRAGMENT)
+        self.program["u_from"].value = 0
+        self.program["u_to"].value = 1
+        self.vao = ctx.vertex_array(self.program, [])
+        self._snap: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
+        self._out: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
+        self._has_snapshot = False
+        self.mix = 1.0  # the mix of the last picture given out by source()
+        self.blends = 0  # frames drawn by the blend pass
+
+    def _buffer(self, buf, size: tuple[int, int]):
+        if buf is not None and buf[0].size == tuple(size):
+            return buf
+        if buf is not None:
+            buf[1].release()
+            buf[0].release()
+        tex = self.ctx.texture(tuple(size), 4)
+        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        tex.repeat_x = tex.repeat_y = False
+        return tex, self.ctx.framebuffer(color_attachments=[tex])
+
+    def _draw(self, a: moderngl.Texture, b: moderngl.Texture, mix: float, buf) -> None:
+        tex, fbo = buf
+        fbo.use()
+        fbo.viewport = (0, 0, *tex.size)
+        self.ctx.disable(moderngl.BLEND)
+        self.program["u_mix"].value = float(min(max(mix, 0.0), 1.0))
+        a.use(0)
+        b.use(1)
+        self.vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def arrived(self, newest: moderngl.Texture) -> None:
+        """Call before a new frame replaces `newest`'s contents."""
+        if self._has_snapshot and self.mix < 1.0 and self._out is not None:
+            self._snap, self._out = self._out, self._snap  # the last blend is what is on screen
+        else:
+            self._snap = self._buffer(self._snap, newest.size)
+            self._draw(newest, newest, 1.0, self._snap)  # a copy of the frame on screen
+        self._has_snapshot = True
+        self.mix = 0.0
+
+    def source(self, newest: moderngl.Texture, mix: float) -> moderngl.Texture:
+        """The picture to show: the snapshot crossfaded toward `newest` by mix (0..1)."""
+        if mix >= 1.0 or not self._has_snapshot:
+            self.mix = 1.0
+            return newest
+        self.mix = max(float(mix), 0.0)
+        self._out = self._buffer(self._out, newest.size)
+        self._draw(self._snap[0], newest, self.mix, self._out)
+        self.blends += 1
+        return self._out[0]
+
+    def reset(self) -> None:
+        """Forget the snapshot: the next picture is shown as it is."""
+        self._has_snapshot = False
+        self.mix = 1.0
+
+    def release(self) -> None:
+        for buf in (self._snap, self._out):
+            if buf is not None:
+                buf[1].release()
+                buf[0].release()
+        self._snap = self._out = None
+        self.vao.release()
+        self.program.release()

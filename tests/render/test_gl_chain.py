@@ -330,3 +330,41 @@ def test_passes_work_at_the_frame_aspect_scaled_to_the_output(gl):
     assert chain.work_size == (90, 90)  # letterboxed: the picture is 90 pixels square on screen
     _, chain = run_chain(gl, ["grade"], frame, (160, 90), values={"shader/output/fit": 1})
     assert chain.work_size == (160, 160)  # filled: cropped from a 160 square
+
+
+def _flat(value: int, size=(8, 8)) -> np.ndarray:
+    return np.full((size[1], size[0], 3), value, np.uint8)
+
+
+def _read(tex) -> np.ndarray:
+    w, h = tex.size
+    comps = tex.components
+    return np.frombuffer(tex.read(), np.uint8).reshape(h, w, comps)[..., :3]
+
+
+def test_crossfade_goes_from_the_picture_on_screen_to_the_newest_frame(gl):
+    from latentperform.render.upload import FrameBlend
+
+    tex = FrameTexture(gl)
+    blend = FrameBlend(gl)
+    try:
+        tex.upload(_flat(0))
+        assert blend.source(tex.texture, 0.3) is tex.texture  # nothing to fade from yet
+        blend.arrived(tex.texture)
+        tex.upload(_flat(200))
+        assert abs(_read(blend.source(tex.texture, 0.0)).mean() - 0) < 1
+        assert abs(_read(blend.source(tex.texture, 0.5)).mean() - 100) < 2
+        # a frame arrives before the fade finished: it goes on from what is on screen (100), no jump
+        blend.arrived(tex.texture)
+        tex.upload(_flat(40))
+        assert abs(_read(blend.source(tex.texture, 0.0)).mean() - 100) < 2
+        assert abs(_read(blend.source(tex.texture, 0.5)).mean() - 70) < 2
+        assert blend.source(tex.texture, 1.0) is tex.texture  # done: the frame itself, no extra pass
+        # a frame of another size still fades from the picture on screen
+        blend.arrived(tex.texture)
+        tex.upload(_flat(240, size=(16, 12)))
+        out = blend.source(tex.texture, 0.25)
+        assert out.size == (16, 12) and abs(_read(out).mean() - (40 + 0.25 * 200)) < 2
+    finally:
+        blend.release()
+        tex.release()
