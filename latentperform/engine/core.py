@@ -20,9 +20,25 @@ ENGINE_SPECS = [
 ]
 
 
+BLACKOUT_FADE_S = 0.5   # engine/blackout moves at most this fast, full range (a fade, not a cut)
+MAX_CROSSFADE_S = 1.0   # in-between frames never stretch a crossfade longer than this
+OVERLAY_EVERY_S = 0.25  # the overlay's text is rebuilt at most this often
+
+
 class EnginePart:
     """Something attached to a show besides the core path (controllers and their feedback, a
-    tempo source, a video output...).  Every hook is optional; none may block the tick."""
+    tempo source, a video output, the stage keys...).  Every hook is optional; none may block
+    the tick.
+
+    Attributes a part may set (read by the engine every tick):
+      wants_pixels   True: the engine reads the output back every frame into `engine.last_pixels`
+                     ((H, W, 3) uint8, top row first, without the overlay) before after_frame
+      wants_texture  True: the chain draws into an offscreen texture, `engine.output_texture`,
+                     copied to the surface; another window sharing the GL context can draw it
+    """
+
+    wants_pixels: bool = False
+    wants_texture: bool = False
 
     def param_specs(self) -> Iterable[ParamSpec]:
         """Extra parameters this part adds to the show (mappable, reachable over OSC)."""
@@ -33,37 +49,82 @@ class EnginePart:
         return []
 
     def after_frame(self, engine: "Engine", params: ParamState, t: float) -> None:
-        """After the frame is presented: feedback, outputs."""
+        """After the frame is presented: feedback, outputs (`engine.last_pixels`,
+        `engine.output_texture` hold this frame when the part asked for them)."""
 
     def on_key(self, engine: "Engine", key: str) -> bool:
         """A key press; True when this part used it."""
         return False
 
+    def status_lines(self, engine: "Engine") -> list[str]:
+        """Lines this part adds to the status overlay (called a few times a second)."""
+        return []
+
     def close(self) -> None:
         pass
 
 
+def _pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
+
+
 @dataclass
 class Stats:
-    """Rolling figures for the overlay, OSC feedback and benchmarks."""
+    """Rolling figures for the overlay, OSC feedback and benchmarks.
+
+    frame_times   seconds between presented frames (the live loop fills it)
+    latencies     control-to-photon, seconds: for each new input, from the newest control event
+                  that shaped a frame to that frame's presentation (once per input, not per frame)
+    gen_ms        the newest frame's inference time; gen_periods: seconds between new generator
+                  frames reaching the engine (the generator's real rate, latest wins)
+    event_rates   events per second per source over the last second; last_input (source,
+                  address, value, time) of the newest event
+    """
 
     frame_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=240))
     latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=240))
     gen_ms: float = 0.0
+    gen_periods: collections.deque = field(default_factory=lambda: collections.deque(maxlen=16))
+    gen_frames: int = 0
     frames: int = 0
     errors: collections.deque = field(default_factory=lambda: collections.deque(maxlen=8))
+    event_rates: dict = field(default_factory=dict)
+    last_input: tuple | None = None
+    _counts: dict = field(default_factory=dict)
+    _count_since: float | None = None
 
-    @staticmethod
-    def _pct(values, q):
-        return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+    _pct = staticmethod(_pct)
 
     @property
     def fps(self) -> float:
-        med = self._pct(self.frame_times, 50)
+        med = _pct(self.frame_times, 50)
         return 1.0 / med if med and med == med and med > 0 else 0.0
 
+    @property
+    def stutter(self) -> float:
+        """Frame-time p99 / median: 1.0 is perfectly even pacing."""
+        med = _pct(self.frame_times, 50)
+        return _pct(self.frame_times, 99) / med if med and med == med and med > 0 else float("nan")
+
+    @property
+    def gen_period(self) -> float:
+        """Median seconds between new generator frames (nan before two have arrived)."""
+        return _pct(self.gen_periods, 50)
+
+    def count_events(self, events: Iterable[ControlEvent], now: float) -> None:
+        for ev in events:
+            self._counts[ev.source] = self._counts.get(ev.source, 0) + 1
+            self.last_input = (ev.source, ev.address, ev.value, ev.time)
+        if self._count_since is None:
+            self._count_since = now
+        elif now - self._count_since >= 1.0:
+            span = now - self._count_since
+            self.event_rates = {src: n / span for src, n in self._counts.items()}
+            self._counts = {src: 0 for src in self._counts}  # a source that went quiet shows 0/s
+            self._count_since = now
+
     def summary(self) -> dict:
-        ft50, ft99 = self._pct(self.frame_times, 50), self._pct(self.frame_times, 99)
+        ft50, ft99 = _pct(self.frame_times, 50), _pct(self.frame_times, 99)
         return {
             "frames": self.frames,
             "fps": self.fps,
@@ -71,24 +132,42 @@ class Stats:
             "frame_ms_p99": ft99 * 1e3,
             "stutter": ft99 / ft50 if ft50 and ft50 == ft50 else float("nan"),
             "gen_ms": self.gen_ms,
-            "latency_ms_median": self._pct(self.latencies, 50) * 1e3,
-            "latency_ms_p99": self._pct(self.latencies, 99) * 1e3,
+            "gen_period_ms": self.gen_period * 1e3,
+            "latency_ms_median": _pct(self.latencies, 50) * 1e3,
+            "latency_ms_p99": _pct(self.latencies, 99) * 1e3,
+            "latency_samples": len(self.latencies),
         }
 
 
 class Engine:
     """A show: one patch, one generator, one output surface, any number of inputs.
 
-    Build it with `Engine.live(...)` or `Engine.offline(...)`; drive it with `step()` (one tick)
-    or `run()`.  Nothing in here raises into the loop: input, model and shader failures become
-    messages in `stats.errors` and the show goes on with the last good state.
+    Build it with `Engine(patch, surface=..., clock=..., fps=...)`; drive it with `step()` (one
+    tick) or `run()`.  Nothing in here raises into the loop: input, model and shader failures
+    become messages in `stats.errors` and the show goes on with the last good state.
+
+    What parts (and tests) may read after each frame:
+      last_pixels     (H, W, 3) uint8 of this frame's output, top row first, without the overlay;
+                      set when a part has `wants_pixels`, a recorder runs, or offline (else None)
+      output_texture  the chain's final picture as a moderngl texture in `surface.ctx`, the size
+                      of the surface; set when a part has `wants_texture` (else None)
+      stats           figures (Stats); `hud_visible` whether the overlay is drawn
+
+    interpolation   "crossfade" | "latent" | "hold" (default: the patch's [output]): what fills
+                    the display frames between two generator frames when the generator is slower
+                    than the display (live only; offline every frame is rendered)
+    overlay         the status overlay shown at start (default: the patch's [output] overlay);
+                    it is drawn after the read-back, so never in recordings or `last_pixels`
+                    unless `overlay_in_output` is set
     """
 
     def __init__(self, patch, *, surface, clock, fps: float, generator=None, offline: bool = False,
-                 feature_track=None, replay=None, recorder=None, event_log=None) -> None:
-        from ..latent import LatentSpace, Trajectory
+                 feature_track=None, replay=None, recorder=None, event_log=None,
+                 interpolation: str | None = None, overlay: bool | None = None) -> None:
+        from ..latent import LatentSpace
         from ..models import InferenceWorker, load_generator
         from ..render import FrameTexture, ShaderChain
+        from ..render.upload import FrameBlend
         from .music import MusicalTime
 
         self.patch = patch
@@ -100,14 +179,32 @@ class Engine:
         self.replay = replay
         self.recorder = recorder
         self.event_log = event_log
+        self.interpolation = str(interpolation or getattr(patch.output, "interpolation", "crossfade"))
         self.stats = Stats()
         self.queues: list[EventQueue] = []
         self.inputs: list = []  # objects with close()
         self.parts: list[EnginePart] = []
         self.feedback = None
         self.frame_index = -1
+        self.last_pixels: np.ndarray | None = None
+        self.output_texture = None
+        self.overlay_in_output = False
+        self.hud_visible = bool(getattr(patch.output, "overlay", False) if overlay is None else overlay)
+        self.hud = None
+        self._hud_at = -1e9
+        self._hud_dirty = True
+        self._overlay_version = 0  # bumped whenever something new is to be shown
+        self._overlay_cache: tuple | None = None
+        self._notices: list[tuple[str, float, bool]] = []  # (text, until, shown even with the overlay off)
+        self._out_target = None  # (texture, framebuffer) when a part wants the output as a texture
         self._last_shown_seq = -1
+        self._last_arrival: float | None = None
+        self._started_at: float | None = None
+        self._measured_stamp = -float("inf")
         self._last_tick_wall: float | None = None
+        self._tick_period = 1.0 / self.fps
+        self._blackout = 0.0
+        self._stop = False
         self._error_times: dict[str, float] = {}
 
         if generator is None:
@@ -119,28 +216,41 @@ class Engine:
             dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
             generator = load_generator(_model_spec(patch), device=device, dtype=dtype)
         self.generator = generator
-        space = LatentSpace(z_dim=generator.z_dim, w_dim=generator.w_dim, num_ws=generator.num_ws)
-        self.trajectory = Trajectory(patch.trajectory, patch.keyframes, space=space,
-                                     directions=_directions_for(generator, patch), seed=patch.model.seed,
-                                     cutoff=patch.model.truncation_cutoff)
+        self.space = LatentSpace(z_dim=generator.z_dim, w_dim=generator.w_dim, num_ws=generator.num_ws)
+        self.trajectory = self._make_trajectory(patch)
         self.worker = InferenceWorker(generator, synchronous=offline)
 
         ctx = surface.ctx
         self.texture = FrameTexture(ctx)
+        self.blend = FrameBlend(ctx)
         self.chain = ShaderChain(ctx, list(patch.output.shaders), size=surface.size)
         for msg in self.chain.errors:
             self.report(msg)
 
-        self.specs: dict[str, ParamSpec] = {}
-        for spec in [*ENGINE_SPECS, *self.trajectory.param_specs(), *self.chain.param_specs(),
-                     *_clock_specs(float(patch.clock.bpm))]:
-            self.specs[spec.name] = spec
         self.music = MusicalTime(patch.clock)
+        self.specs: dict[str, ParamSpec] = self._core_specs()
         self._build_mapper()
         for msg in self._unknown_targets():
             self.report(msg)
         self.params = ParamState(values={n: s.default for n, s in self.specs.items() if s.kind != "trigger"},
                                  tempo=self.music.tempo.bpm, beats_per_bar=int(patch.clock.beats_per_bar))
+        self.stage = None
+        if not offline:
+            from .stage import StagePart
+            self.stage = self.add_part(StagePart())
+
+    def _make_trajectory(self, patch):
+        from ..latent import Trajectory
+        return Trajectory(patch.trajectory, patch.keyframes, space=self.space,
+                          directions=_directions_for(self.generator, patch), seed=patch.model.seed,
+                          cutoff=patch.model.truncation_cutoff)
+
+    def _core_specs(self) -> dict[str, ParamSpec]:
+        specs: dict[str, ParamSpec] = {}
+        for spec in [*ENGINE_SPECS, *self.trajectory.param_specs(), *self.chain.param_specs(),
+                     *_clock_specs(float(self.patch.clock.bpm))]:
+            specs[spec.name] = spec
+        return specs
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -186,22 +296,59 @@ class Engine:
         if self.replay is not None:
             events.extend(self.replay.events_until(now))
         for part in self.parts:
-            events.extend(part.poll(self, now))
+            try:
+                events.extend(part.poll(self, now))
+            except Exception as e:  # a part's bug must not end the show
+                self.report(f"{type(part).__name__}: {e!r}")
         if len(self.queues) > 1 or self.replay is not None:
             events.sort(key=lambda e: e.time)
         if self.event_log is not None and events:
             self.event_log.write_many(events)
+        self.stats.count_events(events, now)
         from ..inputs.osc import coalesce
         return coalesce(events)
+
+    # -- what parts ask for -------------------------------------------------------------------
+
+    @property
+    def wants_pixels(self) -> bool:
+        """True when this frame's output is read back (offline, recording, or a part asks)."""
+        return self.offline or self.recorder is not None or any(p.wants_pixels for p in self.parts)
+
+    @property
+    def wants_texture(self) -> bool:
+        return any(p.wants_texture for p in self.parts)
+
+    def _offscreen_target(self):
+        size = tuple(self.surface.size)
+        if self._out_target is None or self._out_target[0].size != size:
+            self._release_offscreen()
+            tex = self.surface.ctx.texture(size, 4)
+            tex.filter = (_gl().LINEAR, _gl().LINEAR)
+            self._out_target = (tex, self.surface.ctx.framebuffer(color_attachments=[tex]))
+        return self._out_target
+
+    def _release_offscreen(self) -> None:
+        if self._out_target is not None:
+            self._out_target[1].release()
+            self._out_target[0].release()
+            self._out_target = None
 
     # -- the tick -----------------------------------------------------------------------------
 
     def step(self) -> np.ndarray | None:
-        """One tick.  Returns the output pixels when something reads them back (offline, recording)."""
+        """One tick.  Returns the output pixels when something reads them back (offline,
+        recording, a part with `wants_pixels`), else None."""
         t = self.clock.tick()
         self.frame_index += 1
-        dt = 1.0 / self.fps if self.offline or self._last_tick_wall is None else max(t - self._last_tick_wall, 0.0)
+        if self.offline or self._last_tick_wall is None:
+            dt = 1.0 / self.fps
+        else:
+            dt = max(t - self._last_tick_wall, 0.0)
+            self._tick_period += (min(dt, 1.0) - self._tick_period) * 0.1
         self._last_tick_wall = t
+        if self._started_at is None:
+            self._started_at = t
 
         events = self._drain(t)
         try:
@@ -214,30 +361,36 @@ class Engine:
 
         request = self.trajectory.step(params, dt)
         request = replace(request, seq=self.frame_index, time=t, stamp=params.newest_input)
-        if params.get("engine/freeze") < 0.5:
+        frozen = params.get("engine/freeze") >= 0.5
+        if not frozen:
             self.worker.submit(request)
         frame = self.worker.latest()
+        new_frame = None
         if frame is not None and frame.seq != self._last_shown_seq:
             self._last_shown_seq = frame.seq
             if frame.error:
                 self.report(frame.error)
             else:
-                self.stats.gen_ms = frame.gen_ms
-                self.texture.upload(frame.pixels)
-                self._shown_stamp = frame.stamp
+                new_frame = frame
+                self._frame_arrived(frame, t, frozen)
 
-        target = self.surface.target
-        self.chain.render(self.texture.texture, params, t, target, self.surface.viewport())
-        pixels = None
-        if self.recorder is not None or self.offline:
-            pixels = self.surface.read_pixels()
+        source = self.texture.texture
+        if self.interpolation == "crossfade" and not self.offline and self._last_arrival is not None:
+            period = self.stats.gen_period
+            period = self._tick_period if period != period else min(period, MAX_CROSSFADE_S)
+            mix = (t - self._last_arrival + self._tick_period) / max(period, self._tick_period, 1e-6)
+            source = self.blend.source(source, mix)
+
+        render_params = self._blackout_fade(params, dt)
+        pixels = self._render_output(source, render_params, t)
         self.surface.present()
         photon = self.clock.now()
-        stamp = getattr(self, "_shown_stamp", None)
-        if stamp is not None and frame is not None and not frame.error:
-            self.stats.latencies.append(max(photon - stamp, 0.0))
+        if new_frame is not None and new_frame.stamp is not None and new_frame.stamp > self._measured_stamp:
+            # the first frame shaped by a new input reaches the screen: one latency sample
+            self._measured_stamp = new_frame.stamp
+            self.stats.latencies.append(max(photon - new_frame.stamp, 0.0))
         if self.recorder is not None and pixels is not None:
-            self.recorder.push(pixels)
+            self._record(pixels)
         for part in self.parts:
             try:
                 part.after_frame(self, params, photon)
@@ -246,6 +399,53 @@ class Engine:
         self.stats.frames += 1
         return pixels
 
+    def _frame_arrived(self, frame, t: float, frozen: bool) -> None:
+        self.stats.gen_ms = frame.gen_ms
+        self.stats.gen_frames += 1
+        since = self._last_arrival if self._last_arrival is not None else self._started_at
+        if since is not None and not frozen:  # the first frame: the time since the first request
+            self.stats.gen_periods.append(min(max(t - since, 0.0), MAX_CROSSFADE_S))
+        if self.interpolation == "crossfade" and not self.offline:
+            self.blend.arrived(self.texture.texture)
+        self._last_arrival = t
+        self.texture.upload(frame.pixels)
+
+    def _blackout_fade(self, params: ParamState, dt: float) -> ParamState:
+        """engine/blackout as shown: it follows the parameter at most 1 / BLACKOUT_FADE_S per second."""
+        want = min(max(params.get("engine/blackout"), 0.0), 1.0)
+        step = dt / BLACKOUT_FADE_S
+        self._blackout += min(max(want - self._blackout, -step), step)
+        if abs(self._blackout - want) < 1e-9:
+            self._blackout = want
+            return params
+        return params.evolve(values={**params.values, "engine/blackout": self._blackout})
+
+    def _render_output(self, source, params: ParamState, t: float) -> np.ndarray | None:
+        surface = self.surface
+        if self.wants_texture:
+            tex, fbo = self._offscreen_target()
+            self.chain.render(source, params, t, fbo, (0, 0, *tex.size))
+            self.surface.ctx.copy_framebuffer(surface.target, fbo)
+            self.output_texture = tex
+        else:
+            self.chain.render(source, params, t, surface.target, surface.viewport())
+            self.output_texture = None
+        pixels = surface.read_pixels() if self.wants_pixels else None
+        if self._hud_wanted():
+            self._draw_hud()
+            if self.overlay_in_output:
+                pixels = surface.read_pixels()
+        self.last_pixels = pixels
+        return pixels
+
+    def _record(self, pixels: np.ndarray) -> None:
+        size = getattr(self.recorder, "size", None)
+        if size is not None and (pixels.shape[1], pixels.shape[0]) != tuple(size):
+            self.report(f"recording: the output is now {pixels.shape[1]}x{pixels.shape[0]}, the video "
+                        f"{size[0]}x{size[1]}: those frames are left out (r twice starts a new file)")
+            return
+        self.recorder.push(pixels)
+
     def _musical_time(self, params: ParamState, t: float) -> ParamState:
         return self.music.update(params, t)
 
@@ -253,15 +453,213 @@ class Engine:
     def tempo(self):
         return self.music.tempo
 
+    # -- the status overlay -------------------------------------------------------------------
+
+    def _mark_dirty(self) -> None:
+        self._hud_dirty = True
+        self._overlay_version += 1
+
+    def toggle_overlay(self, visible: bool | None = None) -> None:
+        self.hud_visible = (not self.hud_visible) if visible is None else bool(visible)
+        self._mark_dirty()
+
+    def notice(self, text: str, seconds: float = 3.0, urgent: bool = False) -> None:
+        """A message on the overlay for a few seconds (urgent: shown even when the overlay is
+        off, e.g. the quit confirmation); also logged."""
+        log.info("%s", text)
+        self._notices = [n for n in self._notices if n[0] != text]
+        self._notices.append((text, time.monotonic() + seconds, urgent))
+        self._mark_dirty()
+
+    def clear_notice(self, text: str) -> None:
+        self._notices = [n for n in self._notices if n[0] != text]
+        self._mark_dirty()
+
+    def _hud_wanted(self) -> bool:
+        if self.offline and not self.overlay_in_output:
+            return False
+        now = time.monotonic()
+        if self._notices and any(until < now for _, until, _ in self._notices):
+            self._notices = [n for n in self._notices if n[1] >= now]
+            self._mark_dirty()
+        return self.hud_visible or any(urgent for _, _, urgent in self._notices)
+
+    def _draw_hud(self) -> None:
+        from ..render import Hud
+        if self.hud is None:
+            self.hud = Hud(self.surface.ctx, min_interval=0.0)
+        now = time.monotonic()
+        lines = None
+        if self._hud_dirty or now - self._hud_at >= OVERLAY_EVERY_S:
+            self._hud_at, self._hud_dirty = now, False
+            if self.hud_visible:
+                lines = self.overlay_lines(fresh=True)
+            else:
+                lines = [text for text, _, urgent in self._notices if urgent]
+            self.hud.update(lines, force=True)
+        self.hud.draw(None, self.surface.target, self.surface.viewport())
+
+    def overlay_lines(self, fresh: bool = False) -> list[str]:
+        """The status overlay's text.  It is rebuilt at most every OVERLAY_EVERY_S seconds (or
+        when something new is to be shown); in between, the last lines are returned."""
+        now = time.monotonic()
+        cached = self._overlay_cache
+        if (not fresh and cached is not None and cached[1] == self._overlay_version
+                and now - cached[0] < OVERLAY_EVERY_S):
+            return cached[2]
+        lines = self._build_overlay_lines()
+        self._overlay_cache = (now, self._overlay_version, lines)
+        return lines
+
+    def _build_overlay_lines(self) -> list[str]:
+        s = self.stats
+        ft50, ft99 = _pct(s.frame_times, 50) * 1e3, _pct(s.frame_times, 99) * 1e3
+        lat50, lat99 = _pct(s.latencies, 50) * 1e3, _pct(s.latencies, 99) * 1e3
+        gp = s.gen_period
+        name = getattr(self.patch, "name", "") or "patch"
+        lines = [f"latentperform  {name}",
+                 f"fps {s.fps:5.1f}  frame {_ms(ft50)} median  {_ms(ft99)} p99  stutter {_num(s.stutter, 2)}",
+                 f"generator {s.gen_ms:5.1f} ms"
+                 + (f", a new frame every {gp * 1e3:.0f} ms" if gp == gp else "")
+                 + f"  ({self.interpolation})",
+                 f"latency {_ms(lat50)} median  {_ms(lat99)} p99  (control to photon)"]
+        rates = "  ".join(f"{src} {r:.0f}/s" for src, r in sorted(s.event_rates.items())) or "none yet"
+        lines.append(f"inputs  {rates}")
+        if s.last_input is not None:
+            src, addr, value, when = s.last_input
+            v = ", ".join(f"{x:.3g}" for x in value) if isinstance(value, tuple) else f"{float(value):.3g}"
+            ago = self.clock.now() - when
+            lines.append(f"last    {addr} {v}  ({ago:.1f} s ago)")
+        p = self.params
+        bpb = max(int(p.beats_per_bar), 1)
+        beat = int(p.beat // 1)
+        dots = "".join("#" if i == beat % bpb else "." for i in range(bpb))
+        tempo_at = len(lines)
+        lines.append(f"tempo {p.tempo:6.1f} bpm  bar {beat // bpb + 1} beat {beat % bpb + 1}  {dots}"
+                     f"  keyframe {self.trajectory.current_keyframe()}")
+        state = []
+        if p.get("engine/freeze") >= 0.5:
+            state.append("FROZEN")
+        if p.get("engine/blackout") > 0.0 or self._blackout > 0.0:
+            state.append(f"BLACKOUT {self._blackout:.0%}")
+        if state:
+            lines.append("  ".join(state))
+        for part in self.parts:
+            try:
+                lines.extend(part.status_lines(self))
+                extra = getattr(part, "overlay_lines", None)  # the name some parts use
+                if callable(extra):
+                    lines.extend(extra())
+            except Exception as e:
+                lines.append(f"{type(part).__name__}: {e!r}")
+        if any(line.startswith("tempo") for line in lines[tempo_at + 1:]):  # a tempo source says more
+            lines[tempo_at] = f"keyframe {self.trajectory.current_keyframe()}  {dots}"
+        for err in list(s.errors)[-3:]:
+            lines.append("! " + (err if len(err) <= 110 else err[:107] + "..."))
+        lines.extend(text for text, _, _ in self._notices)
+        return lines
+
+    # -- a running show's patch ---------------------------------------------------------------
+
+    def apply_patch(self, new) -> list[str]:
+        """Apply an edited patch to the running show, as far as that can be done without a
+        restart: mappings (the mapper keeps its memory), trajectory and keyframes (the loop
+        keeps its place), shader passes, clock, fps and interpolation.  A changed model, inputs
+        or window are reported as needing a restart and keep their running values.
+        Returns the messages (also logged)."""
+        from ..render import ShaderChain
+
+        old = self.patch
+        changed: list[str] = []
+        restart: list[str] = []
+        if new.model != old.model:
+            restart.append("[model]")
+            new = replace(new, model=old.model)
+        if new.inputs != old.inputs:
+            restart.append("[inputs]")
+            new = replace(new, inputs=old.inputs)
+        o_old, o_new = old.output, new.output
+        for key in ("size", "fullscreen", "monitor", "preview", "preview_monitor", "vsync", "outputs"):
+            if getattr(o_new, key, None) != getattr(o_old, key, None):
+                restart.append(f"output.{key}")
+        live_out = replace(o_old, shaders=o_new.shaders, fps=o_new.fps, interpolation=o_new.interpolation)
+        new = replace(new, output=live_out)
+        old_specs = dict(self.specs)
+        self.patch = new
+
+        if new.trajectory != old.trajectory or new.keyframes != old.keyframes:
+            try:
+                traj = self._make_trajectory(new)
+                _carry_trajectory(self.trajectory, traj)
+                self.trajectory = traj
+                changed.append("trajectory")
+            except Exception as e:
+                self.patch = new = replace(new, trajectory=old.trajectory, keyframes=old.keyframes)
+                self.report(f"patch: trajectory not changed: {e}")
+        if tuple(o_new.shaders) != tuple(o_old.shaders):
+            chain = ShaderChain(self.surface.ctx, list(o_new.shaders), size=self.surface.size)
+            for msg in chain.errors:
+                self.report(msg)
+            self.chain.release()
+            self.chain = chain
+            changed.append("shaders")
+        if o_new.fps != o_old.fps:
+            self.fps = float(o_new.fps)
+            changed.append("fps")
+        if o_new.interpolation != o_old.interpolation:
+            self.interpolation = str(o_new.interpolation)
+            self.blend.reset()
+            changed.append("interpolation")
+        if new.clock != old.clock:
+            from .music import MusicalTime
+            if (new.clock.source, new.clock.beats_per_bar) != (old.clock.source, old.clock.beats_per_bar):
+                self.music = MusicalTime(new.clock)
+            changed.append("clock")
+        if new.mappings != old.mappings:
+            changed.append("mappings")
+
+        specs = self._core_specs()
+        for part in self.parts:
+            for spec in part.param_specs():
+                specs.setdefault(spec.name, spec)
+        self.specs = specs
+        self._build_mapper()
+        values = {}
+        for name, spec in specs.items():
+            if spec.kind == "trigger":
+                continue
+            before = old_specs.get(name)
+            current = self.params.values.get(name)
+            untouched = before is None or current is None or abs(current - before.default) < 1e-12
+            values[name] = spec.default if untouched else min(max(current, spec.min), spec.max)
+        self.params = self.params.evolve(values=values, beats_per_bar=int(new.clock.beats_per_bar))
+        for msg in self._unknown_targets():
+            self.report(msg)
+
+        where = getattr(new, "source_path", None) or "the patch"
+        messages = [f"patch reloaded from {where}: " + (", ".join(changed) if changed else "no change to apply")]
+        if restart:
+            messages.append("patch: " + ", ".join(restart) + " changed: takes effect after a restart")
+        for m in messages:
+            self.notice(m, seconds=5.0)
+        return messages
+
     # -- running ------------------------------------------------------------------------------
 
+    def request_stop(self) -> None:
+        """End `run()` after this tick (and close the window)."""
+        self._stop = True
+        self.surface.request_close()
+
     def run(self, seconds: float | None = None, on_frame: Callable[[int], None] | None = None) -> None:
-        """Live loop: paced to `fps` (the surface's vsync, when it has one, paces it too)."""
+        """Live loop, paced to `fps` by its own clock (a vsynced surface's swap paces it too).
+        The generator never holds it up: latest wins, and in-between frames are filled per
+        `interpolation`."""
         period = 1.0 / self.fps
         deadline = time.perf_counter()
         start = deadline
         last = None
-        while not self.surface.should_close():
+        while not self._stop and not self.surface.should_close():
             self.handle_keys()
             self.step()
             now = time.perf_counter()
@@ -272,6 +670,8 @@ class Engine:
                 on_frame(self.stats.frames)
             if seconds is not None and now - start >= seconds:
                 break
+            if period != 1.0 / self.fps:  # a reloaded patch changed the rate
+                period = 1.0 / self.fps
             deadline += period
             sleep = deadline - time.perf_counter()
             if sleep > 0:
@@ -280,16 +680,21 @@ class Engine:
                 deadline = time.perf_counter()
 
     def handle_keys(self) -> None:
+        """Keys pressed on the surface go to the parts in order (the stage part has f, h, r, s,
+        b, space, left, right, q and escape); a key no part takes is ignored."""
         for key in self.surface.poll_keys():
-            if any(part.on_key(self, key) for part in self.parts):
-                continue
-            if key == "escape" or key == "q":
-                self.surface.request_close()
-            elif key == "f":
-                self.surface.toggle_fullscreen()
-            elif key == "b":
-                v = 1.0 - round(self.params.get("engine/blackout"))
-                self.params = self.params.evolve(values={**self.params.values, "engine/blackout": v})
+            self.handle_key(key)
+
+    def handle_key(self, key: str) -> bool:
+        """One key (from the surface, or from another window such as a preview): offered to the
+        parts in order; True when one took it."""
+        for part in self.parts:
+            try:
+                if part.on_key(self, key):
+                    return True
+            except Exception as e:
+                self.report(f"{type(part).__name__}: key {key!r}: {e!r}")
+        return False
 
     def report(self, message: str) -> None:
         """Show a problem once in a while (not every frame), and keep it for the overlay."""
@@ -298,6 +703,7 @@ class Engine:
             log.warning("%s", message)
             self._error_times[message] = now
             self.stats.errors.append(message)
+            self._mark_dirty()
             if self.feedback is not None:
                 try:
                     self.feedback.send_error(message)
@@ -319,6 +725,40 @@ class Engine:
             self.recorder.close()
         if self.event_log is not None:
             self.event_log.close()
+        if self.hud is not None:
+            self.hud.release()
+            self.hud = None
+        self._release_offscreen()
+        self.blend.release()
+
+
+def _gl():
+    import moderngl
+    return moderngl
+
+
+def _ms(v: float) -> str:
+    return f"{v:5.1f} ms" if v == v else "   -- ms"
+
+
+def _num(v: float, digits: int) -> str:
+    return f"{v:.{digits}f}" if v == v else "--"
+
+
+def _carry_trajectory(old, new) -> None:
+    """Keep the loop's place, walk phase and pulse when a reloaded patch rebuilds the trajectory."""
+    n = new.num_keyframes
+    for attr in ("beat_offset", "walk_time", "hit"):
+        if hasattr(old, attr) and hasattr(new, attr):
+            setattr(new, attr, getattr(old, attr))
+    if hasattr(old, "pos") and hasattr(new, "pos"):
+        new.pos = float(old.pos) % n
+        if hasattr(new, "_loop_pos_now"):
+            new._loop_pos_now = new.pos
+        if hasattr(new, "_last_base"):
+            new._last_base = new.keyframe_blend(new.pos)  # a glide triggered next starts here
+    if getattr(old, "beat_offset", None) is not None and hasattr(new, "loop_total"):
+        new.beat_offset = float(old.beat_offset) % new.loop_total
 
 
 def _as_list(x) -> list:

@@ -150,6 +150,7 @@ class Recorder:
     def __init__(self, path: str | os.PathLike, size: tuple[int, int], fps: float, *, queue_size: int = 8,
                  encoder=None, crf: int = 20, preset: str = "ultrafast") -> None:
         self.path = Path(path)
+        self.size = (int(size[0]), int(size[1]))
         self._encoder = encoder if encoder is not None else VideoWriter(path, size, fps, crf=crf, preset=preset)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.pushed = 0
