@@ -55,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-audio", action="store_true", help="do not open the sound card")
     run.add_argument("--log-events", default=None, metavar="FILE.jsonl",
                      help="log every control event, to re-render the show later")
+    run.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=None,
+                     help="start with the status overlay shown (key h toggles it; default: the patch's)")
+    run.add_argument("--interpolation", choices=("crossfade", "latent", "hold"), default=None,
+                     help="in-between frames when the network is slower than the display (default: the patch's)")
+    run.add_argument("--vsync", action=argparse.BooleanOptionalAction, default=None,
+                     help="wait for the display's refresh (default: the patch's)")
+    run.add_argument("--preview", action=argparse.BooleanOptionalAction, default=None,
+                     help="a windowed preview with the overlay besides the output (default: the patch's)")
+    run.add_argument("--preview-monitor", default=None, help="monitor index or name for the preview")
+    run.add_argument("--output", action="append", choices=("ndi", "virtualcam", "spout", "syphon"), default=None,
+                     help="video out to other programs (repeat for several; default: the patch's)")
+    run.add_argument("--no-watch", dest="watch", action="store_false",
+                     help="do not follow edits of the patch file")
 
     render = sub.add_parser("render", help="render offline to a video file, deterministic")
     patch_arg(render)

@@ -11,11 +11,11 @@ from ..events import ParamSpec
 from .core import ENGINE_SPECS, Engine, _clock_specs
 
 
-def _open_surface(*, headless: bool, size, fullscreen: bool = False, monitor=None):
+def _open_surface(*, headless: bool, size, fullscreen: bool = False, monitor=None, vsync: bool = True):
     from ..render import HeadlessSurface, WindowSurface
     if headless:
         return HeadlessSurface(size)
-    return WindowSurface(size, fullscreen=fullscreen, monitor=monitor, title="latentperform")
+    return WindowSurface(size, fullscreen=fullscreen, monitor=monitor, title="latentperform", vsync=vsync)
 
 
 def load_patch_file(patch_path: str):
@@ -23,37 +23,68 @@ def load_patch_file(patch_path: str):
     return load_patch(patch_path)
 
 
+def _pick(cli_value, patch_value):
+    return patch_value if cli_value is None else cli_value
+
+
 def run_live(args) -> int:
-    """`latentperform run`: perform until the window closes, Ctrl-C, or --seconds."""
+    """`latentperform run`: perform until the window closes (q twice), Ctrl-C, or --seconds."""
     from ..render.recorder import Recorder, check_writable
+    from .outputs import attach_outputs
+    from .stage import PatchWatcher
 
     patch = load_patch_file(args.patch)
-    size = args.size or tuple(patch.output.size)
-    fps = args.fps or float(patch.output.fps)
+    out = patch.output
+    size = args.size or tuple(out.size)
+    fps = args.fps or float(out.fps)
     if args.record:
         check_writable(args.record)
-    surface = _open_surface(headless=args.headless, size=size, fullscreen=args.fullscreen or patch.output.fullscreen,
-                            monitor=args.monitor if args.monitor is not None else patch.output.monitor)
+    surface = _open_surface(headless=args.headless, size=size, fullscreen=args.fullscreen or out.fullscreen,
+                            monitor=_pick(args.monitor, out.monitor),
+                            vsync=_pick(getattr(args, "vsync", None), getattr(out, "vsync", True)))
     clock = WallClock()
-    recorder = Recorder(args.record, size, fps) if args.record else None
+    recorder = Recorder(args.record, surface.size, fps) if args.record else None
     event_log = None
     if args.log_events:
         from ..inputs.replay import EventLog
         check_writable(args.log_events)
         event_log = EventLog(args.log_events)
-    engine = Engine(patch, surface=surface, clock=clock, fps=fps, recorder=recorder, event_log=event_log)
+    engine = None
     try:
+        engine = Engine(patch, surface=surface, clock=clock, fps=fps, recorder=recorder, event_log=event_log,
+                        interpolation=getattr(args, "interpolation", None),
+                        overlay=_pick(getattr(args, "overlay", None), getattr(out, "overlay", False)))
+        if recorder is not None and engine.stage is not None:
+            engine.stage.note_recording_started()
+        if getattr(args, "watch", True):
+            engine.add_part(PatchWatcher(args.patch))
         engine.open_live_inputs(osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio)
+        outputs = tuple(getattr(args, "output", None) or getattr(out, "outputs", ()) or ())
+        attach_outputs(engine, outputs=outputs,
+                       preview=bool(_pick(getattr(args, "preview", None), getattr(out, "preview", False))),
+                       preview_monitor=_pick(getattr(args, "preview_monitor", None),
+                                             getattr(out, "preview_monitor", None)))
         engine.run(seconds=args.seconds)
     finally:
-        engine.close()
+        if engine is not None:
+            recorder = engine.recorder  # the r key may have started or stopped one
+            engine.close()
         surface.close()
     s = engine.stats.summary()
     print(f"{s['frames']} frames, {s['fps']:.1f} fps, frame time median {s['frame_ms_median']:.1f} ms "
-          f"p99 {s['frame_ms_p99']:.1f} ms, generator {s['gen_ms']:.1f} ms, "
-          f"control-to-photon {s['latency_ms_median']:.1f} ms median")
+          f"p99 {s['frame_ms_p99']:.1f} ms, stutter {s['stutter']:.2f}, generator {s['gen_ms']:.1f} ms")
+    if s["latency_samples"]:
+        print(f"control-to-photon latency median {s['latency_ms_median']:.1f} ms, p99 {s['latency_ms_p99']:.1f} ms "
+              f"({s['latency_samples']} inputs)")
+    else:
+        print("control-to-photon latency: no control input during the show")
+    if engine.stage is not None:
+        for path in engine.stage.saved:
+            print(f"screenshot {path}")
+        for path in engine.stage.recordings:
+            print(f"recorded {path}")
     if recorder is not None:
-        print(f"recorded {args.record} ({recorder.written} frames, {recorder.dropped} dropped)")
+        print(f"recorded {recorder.path} ({recorder.written} frames, {recorder.dropped} dropped)")
     return 0
 
 
