@@ -248,6 +248,8 @@ class WindowSurface(Surface):
                  title: str = "latentperform", vsync: bool = True, *,
                  share: "WindowSurface | None" = None, position: tuple[int, int] | None = None) -> None:
         global _glfw_users
+        if share is not None and share.window is None:
+            raise ValueError("cannot share the context of a closed window")
         glfw = _glfw()
         self._g = glfw
         self.title = title
@@ -257,8 +259,6 @@ class WindowSurface(Surface):
         self._keys: collections.deque[str] = collections.deque(maxlen=64)
         self._close_requested = False
         self.window = None
-        if share is not None and share.window is None:
-            raise ValueError("cannot share the context of a closed window")
 
         try:
             mon = _pick_monitor(glfw, monitor) if (fullscreen or monitor is not None) else None

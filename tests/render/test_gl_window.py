@@ -99,3 +99,36 @@ def test_a_display_that_does_not_answer_is_one_clear_user_error(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":9999")
     with pytest.raises(UserError, match=r"^cannot open the display ':9999'.*use --headless"):
         WindowSurface((64, 64))
+
+
+def test_a_second_window_shares_the_first_ones_textures(window):
+    """What the preview relies on: a texture made in one window's context drawn in another's."""
+    red = np.zeros((4, 4, 3), np.uint8)
+    red[..., 0] = 255
+    tex = window.ctx.texture((4, 4), 3, red.tobytes())
+    window.ctx.finish()
+    second = WindowSurface((160, 120), title="second", vsync=False, share=window, position=(400, 300))
+    try:
+        assert second.context_api == window.context_api == "egl"
+        assert second.position == (400, 300) and second.size == (160, 120)
+        view = second.ctx.external_texture(tex.glo, tex.size, 3, 0, "f1")
+        chain = ShaderChain(second.ctx, [], size=second.size)
+        chain.render(view, params(), 0.0, second.target, second.viewport())
+        shown = second.read_pixels()
+        second.present()
+        middle = shown[:, 20:140]  # the square picture, pillarboxed
+        assert middle[..., 0].min() > 200 and middle[..., 1:].max() < 40
+        with window.ctx:  # back to the first window: it still draws
+            window.ctx.clear(0.0, 0.0, 1.0)
+            assert window.read_pixels()[..., 2].min() == 255
+    finally:
+        second.close()
+        window.make_current()
+        tex.release()
+
+
+def test_sharing_with_a_closed_window_is_refused(window):
+    w2 = WindowSurface((64, 64), vsync=False)
+    w2.close()
+    with pytest.raises(ValueError, match="closed window"):
+        WindowSurface((64, 64), share=w2)
