@@ -16,9 +16,14 @@ as before.  `CudaGLUploader.create(ctx)` returns None in that case.
     if not ok: texture.write(tensor.cpu().numpy()[::-1].tobytes())   # the host path
 
 The texture must be (W, H) with the tensor's channel count; it receives the rows bottom first,
-as FrameTexture stores frames.  The tensor must be finished on its stream when `upload` is
-called (the inference worker synchronises before it hands a frame over); the copy runs on
-`stream` (default: the legacy default stream) and is waited for before `upload` returns.
+as FrameTexture stores frames.  A tensor that is already bottom row first
+(`upload(..., bottom_first=True)`, e.g. `u8.flip(0).contiguous()` made by the inference worker)
+goes in one copy; a top-first one is copied row by row (H small copies, no torch call here).
+
+Streams: the copy runs on the uploader's own non-blocking CUDA stream, so it never waits for
+the generator's work in flight on the other streams (the legacy default stream would).  That
+is why the tensor must be finished when `upload` is called: the inference worker synchronises
+its stream before it hands a frame over.  `upload` waits for its own copy before returning.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ _SIGNATURES = {
     "cudaGraphicsResourceGetMappedPointer": (ctypes.POINTER(_VP), ctypes.POINTER(ctypes.c_size_t), _VP),
     "cudaMemcpyAsync": (_VP, _VP, ctypes.c_size_t, ctypes.c_int, _VP),
     "cudaStreamSynchronize": (_VP,),
+    "cudaStreamCreateWithFlags": (ctypes.POINTER(_VP), ctypes.c_uint),
+    "cudaStreamDestroy": (_VP,),
     "cudaGetLastError": (),
 }
 
@@ -168,6 +175,15 @@ class CudaRuntime:
     def synchronize(self, stream: int) -> None:
         self.check(self.lib.cudaStreamSynchronize(_VP(stream)), "cudaStreamSynchronize")
 
+    def create_stream(self) -> int:
+        """A stream that does not wait for the legacy default stream (cudaStreamNonBlocking)."""
+        stream = _VP()
+        self.check(self.lib.cudaStreamCreateWithFlags(ctypes.byref(stream), 1), "cudaStreamCreateWithFlags")
+        return stream.value or 0
+
+    def destroy_stream(self, stream: int) -> None:
+        self.check(self.lib.cudaStreamDestroy(_VP(stream)), "cudaStreamDestroy")
+
 
 # -- when it can be used --------------------------------------------------------------------------------
 
@@ -223,6 +239,7 @@ class CudaGLUploader:
         self._pbo = None
         self._resource: int | None = None
         self._nbytes = 0
+        self.stream = runtime.create_stream()
 
     @classmethod
     def create(cls, ctx) -> "CudaGLUploader | None":
@@ -264,28 +281,35 @@ class CudaGLUploader:
         self._pbo, self._nbytes = pbo, nbytes
         return pbo
 
-    def upload_pointer(self, texture, device_ptr: int, shape: tuple[int, int, int], stream: int = 0) -> None:
-        """Copy (H, W, C) uint8 rows at `device_ptr` (bottom row first, contiguous) into `texture`.
-        Raises on CUDA errors (`upload` turns them into a fallback)."""
+    def upload_pointer(self, texture, device_ptr: int, shape: tuple[int, int, int],
+                       bottom_first: bool = True) -> None:
+        """Copy contiguous (H, W, C) uint8 rows at `device_ptr` into `texture`, bottom row first
+        there.  Raises on CUDA errors (`upload` turns them into a fallback)."""
         h, w, c = (int(x) for x in shape)
         if tuple(texture.size) != (w, h) or texture.components != c:
             raise ValueError(f"the texture is {texture.size} x{texture.components}, the frame {w}x{h} x{c}")
-        nbytes = h * w * c
+        row, nbytes = w * c, h * w * c
         pbo = self._buffer(nbytes)
+        stream = self.stream
         dst, size = self.rt.map(self._resource, stream)
         try:
             if size < nbytes:
                 raise InteropUnavailable(f"the mapped buffer holds {size} bytes, the frame {nbytes}")
-            self.rt.copy_device_to_device(dst, int(device_ptr), nbytes, stream)
+            if bottom_first:
+                self.rt.copy_device_to_device(dst, int(device_ptr), nbytes, stream)
+            else:  # flip while copying: source row i goes to row h-1-i
+                for i in range(h):
+                    self.rt.copy_device_to_device(dst + (h - 1 - i) * row, int(device_ptr) + i * row, row, stream)
         finally:
             self.rt.unmap(self._resource, stream)  # orders the copy before later GL work
         self.rt.synchronize(stream)  # the source may be freed once we return
         texture.write(pbo, alignment=1)  # GL: PBO -> texture, on the GPU
         self.uploads += 1
 
-    def upload(self, texture, tensor, stream: int = 0) -> bool:
-        """Put a (H, W, 3|4) uint8 CUDA tensor (top row first) into `texture`; False when the
-        caller should take the host path (a CPU tensor, a size mismatch, the interop turned off)."""
+    def upload(self, texture, tensor, bottom_first: bool = False) -> bool:
+        """Put a (H, W, 3|4) uint8 contiguous CUDA tensor into `texture` (top row first, or
+        bottom row first with `bottom_first`); False when the caller should take the host path
+        (a CPU tensor, a size mismatch, the interop turned off)."""
         if self.reason is not None or tensor_reason(tensor) is not None:
             return False
         h, w, c = (int(x) for x in tensor.shape)
@@ -295,10 +319,10 @@ class CudaGLUploader:
         if self.gl_devices and device is not None and device not in self.gl_devices:
             self._turn_off(f"the frame is on CUDA device {device}, the OpenGL context on {self.gl_devices}")
             return False
+        if hasattr(tensor, "is_contiguous") and not tensor.is_contiguous():
+            return False  # making it contiguous would be a torch call on this thread: the host path
         try:
-            rows = tensor.flip(0).contiguous()  # GL row order, on the GPU
-            self.upload_pointer(texture, rows.data_ptr(), (h, w, c), stream)
-            del rows
+            self.upload_pointer(texture, tensor.data_ptr(), (h, w, c), bottom_first=bottom_first)
             return True
         except Exception as e:
             self._turn_off(str(e))
@@ -323,5 +347,8 @@ class CudaGLUploader:
     def release(self) -> None:
         try:
             self._release_buffer()
+            if self.stream:
+                stream, self.stream = self.stream, 0
+                self.rt.destroy_stream(stream)
         except Exception as e:
             log.debug("releasing the interop buffer: %s", e)

@@ -41,12 +41,8 @@ class FakeCudaTensor:
         self.array = np.ascontiguousarray(array)
         self.shape = self.array.shape
 
-    def flip(self, dim: int) -> "FakeCudaTensor":
-        assert dim == 0
-        return FakeCudaTensor(self.array[::-1])
-
-    def contiguous(self) -> "FakeCudaTensor":
-        return self
+    def is_contiguous(self) -> bool:
+        return True
 
     def data_ptr(self) -> int:
         return self.array.ctypes.data
@@ -63,6 +59,7 @@ class HostMemoryRuntime:
         self.registered: list[int] = []
         self.unregistered: list[int] = []
         self.mapped: set[int] = set()
+        self.copies = 0
         self._next = 1
 
     def register_buffer(self, gl_buffer: int) -> int:
@@ -92,12 +89,20 @@ class HostMemoryRuntime:
         self._gl_buffer(glo).write(bytes(host))
 
     def copy_device_to_device(self, dst: int, src: int, nbytes: int, stream: int) -> None:
+        assert stream == 77
+        self.copies += 1
         if self.fail_copy:
             raise InteropUnavailable("cudaMemcpyAsync: an illegal memory access was encountered (CUDA error 700)")
         ctypes.memmove(dst, src, nbytes)
 
     def synchronize(self, stream: int) -> None:
-        pass
+        assert stream == 77  # the uploader's own stream, never the legacy default one
+
+    def create_stream(self) -> int:
+        return 77
+
+    def destroy_stream(self, stream: int) -> None:
+        self.destroyed = stream
 
 
 @pytest.fixture
@@ -119,6 +124,7 @@ def uploader_on_host(gl, monkeypatch):
     up = CudaGLUploader(Ctx(), rt, [0])
     yield up, rt
     up.release()
+    assert rt.destroyed == 77
 
 
 def _picture(h=5, w=7, c=3) -> np.ndarray:
@@ -215,6 +221,10 @@ def test_frames_land_in_the_texture_bottom_row_first(gl, uploader_on_host):
     assert up.upload(tex, FakeCudaTensor(pic2))
     assert np.array_equal(_texture_rows(tex), pic2[::-1])
     assert len(rt.registered) == 1 and up.uploads == 2  # one registered buffer for every frame
+    assert rt.copies == 2 * 5  # top row first: flipped row by row while copying
+    rt.copies = 0
+    assert up.upload(tex, FakeCudaTensor(np.ascontiguousarray(pic[::-1])), bottom_first=True)
+    assert np.array_equal(_texture_rows(tex), pic[::-1]) and rt.copies == 1  # one copy
     # RGBA frames into an RGBA texture; a new size makes (and registers) a new buffer
     rgba = _picture(6, 4, 4)
     tex4 = gl.texture((4, 6), 4, alignment=1)
@@ -230,6 +240,9 @@ def test_what_cannot_go_through_is_left_to_the_host_path(gl, uploader_on_host):
     tex = gl.texture((7, 5), 3, alignment=1)
     assert not up.upload(tex, np.zeros((5, 7, 3), np.uint8))  # not a CUDA tensor
     assert not up.upload(tex, FakeCudaTensor(_picture(6, 7)))  # the texture has another size
+    strided = FakeCudaTensor(_picture())
+    strided.is_contiguous = lambda: False
+    assert not up.upload(tex, strided)  # a strided view: no torch call here to fix it
     assert up.active and rt.registered == []
     other = FakeCudaTensor(_picture())
     other.device = type("device", (), {"index": 1})
