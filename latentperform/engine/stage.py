@@ -46,7 +46,7 @@ def _timestamp() -> str:
 
 class StagePart(EnginePart):
     """The stage keys, the recording started by a key, screenshots, and the show's figures over
-    OSC (`/lp/latency_ms` median p99, `/lp/frame_ms` median p99, `/lp/stutter`, `/lp/gen_ms`,
+    OSC (`/lp/latency` median p99 (ms), `/lp/frame_ms` median p99, `/lp/stutter`, `/lp/gen_ms`,
     `/lp/recording`, once a second, to the patch's OSC targets)."""
 
     def __init__(self, folder: str | os.PathLike | None = None) -> None:
@@ -160,7 +160,8 @@ class StagePart(EnginePart):
         s = engine.stats.summary()
         fb = engine.feedback
         try:
-            fb.send("/lp/latency_ms", _f(s["latency_ms_median"]), _f(s["latency_ms_p99"]))
+            if s["latency_samples"]:  # nothing to say before the first input
+                fb.send("/lp/latency", _f(s["latency_ms_median"]), _f(s["latency_ms_p99"]))
             fb.send("/lp/frame_ms", _f(s["frame_ms_median"]), _f(s["frame_ms_p99"]))
             fb.send("/lp/stutter", _f(s["stutter"]))
             fb.send("/lp/gen_ms", _f(s["gen_ms"]))
