@@ -16,7 +16,8 @@ smoothly and never runs backwards.  Only the first lock (or a relock after the s
 may jump forward, by less than one beat (audio) or one bar (midi, link).  A source that goes
 quiet leaves the engine running on at the last tempo.
 
-Events for mappings (source "clock"), made once per tick by `MusicPart.poll`:
+Events for mappings, made once per tick by `MusicPart.poll` (source "music": derived from the
+show's state, not inputs, so an event log need not keep them; a replay makes them again):
 
     clock/beat       on each beat of the show's grid; value: the beat number
                      (source midi: the MIDI input's own clock/beat events are the beats)
@@ -46,6 +47,7 @@ LOCK_TAU_S = 0.35         # time constant of the phase correction
 LOCK_MAX_RATE = 0.5       # the correction changes the beat rate by at most +-50 %
 AUDIO_LOST_BEATS = 6.0    # no tracker beat for this many beats: the audio source is lost
 MIDI_LOST_S = 2.0         # no MIDI clock beat for this long: the MIDI source is lost
+MUSIC = "music"           # the source of the events this module makes
 
 
 def _wrap(x: float, modulo: float) -> float:
@@ -158,7 +160,7 @@ class MusicalTime:
                         self._audio_phase = (e.time, e.scalar())
                 elif a == "audio/beat":
                     self._audio_beat_t = max(e.time, self._audio_beat_t or e.time)
-            elif a.startswith("clock/midi/") or a == "clock/beat":
+            elif e.source != MUSIC and (a.startswith("clock/midi/") or a == "clock/beat"):
                 # clock/beat: the MIDI input's beats (the grid's own are only made when the source
                 # is not midi, and only the midi source reads these)
                 if a == "clock/midi/bpm":
@@ -294,18 +296,18 @@ class MusicPart(EnginePart):
         for e in events:
             if e.address.startswith("audio/chroma/"):
                 latest[e.address[13:]] = e.scalar()
-        return [ControlEvent("audio", f"param/latent/chroma/{i}", v, t) for i, v in latest.items()]
+        return [ControlEvent(MUSIC, f"param/latent/chroma/{i}", v, t) for i, v in latest.items()]
 
     def _clock_events(self, t: float) -> list[ControlEvent]:
         music = self.music
         tempo = music.tempo
         beat = max(tempo.beat(t), music._last_beat if music._last_beat is not None else -math.inf)
         bpb = music.beats_per_bar
-        out = [ControlEvent("clock", "clock/phase", beat % 1.0, t),
-               ControlEvent("clock", "clock/bar_phase", (beat / bpb) % 1.0, t)]
+        out = [ControlEvent(MUSIC, "clock/phase", beat % 1.0, t),
+               ControlEvent(MUSIC, "clock/bar_phase", (beat / bpb) % 1.0, t)]
         if self._last_bpm is None or abs(tempo.bpm - self._last_bpm) > 1e-3:
             self._last_bpm = tempo.bpm
-            out.append(ControlEvent("clock", "clock/bpm", tempo.bpm, t))
+            out.append(ControlEvent(MUSIC, "clock/bpm", tempo.bpm, t))
         n = math.floor(beat + 1e-9)
         if self._next_beat is None:
             self._next_beat = n if abs(beat - n) < 1e-9 else n + 1
@@ -315,9 +317,9 @@ class MusicPart(EnginePart):
             at = tempo.origin + (n - tempo.beat_at_origin) * 60.0 / tempo.bpm
             at = min(at, t)
             if music.source != "midi":      # a MIDI input sends its own clock/beat
-                out.append(ControlEvent("clock", "clock/beat", float(n), at))
+                out.append(ControlEvent(MUSIC, "clock/beat", float(n), at))
             if n % bpb == 0:
-                out.append(ControlEvent("clock", "clock/downbeat", float(n // bpb), at))
+                out.append(ControlEvent(MUSIC, "clock/downbeat", float(n // bpb), at))
         return out
 
     def close(self) -> None:
