@@ -158,3 +158,19 @@ def test_osc_docs_are_current():
     from latentperform.inputs.osc_docs import osc_docs_diff
     diff = osc_docs_diff(str(ROOT / "docs" / "osc.md"), osc_docs_text())
     assert not diff, "docs/osc.md is stale: run `latentperform osc-docs`\n" + str(diff)
+
+
+def test_run_takes_the_stage_options_and_prints_pacing_and_latency(tmp_path):
+    r = lp("run", "--headless", "--seconds", "2", "--size", "96x64", "--no-audio", "--osc-port", "0",
+           "--overlay", "--interpolation", "hold", "--output", "virtualcam", "--no-watch")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "stutter" in r.stdout and "frame time median" in r.stdout
+    assert "control-to-photon latency" in r.stdout  # figures, or that there was no input to measure
+
+
+def test_run_in_a_window_with_the_overlay(xvfb_display, tmp_path):
+    r = lp("run", "--seconds", "2", "--size", "320x240", "--no-audio", "--osc-port", "0", "--overlay",
+           env={"DISPLAY": xvfb_display})
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "frames" in r.stdout
