@@ -16,6 +16,10 @@ Address conventions (what the mapping layer sees):
 - Incoming address patterns (`/lp/direction/*`, `/lp/{freeze,blackout}`, `[0-3]`, `?`) are
   matched against the parameter addresses; every match gets the arguments.
 - Bundles: every message in order, nested bundles depth first; time tags are ignored (immediate).
+- Commands (`COMMANDS`: `/lp/learn <name>`, `/lp/learn/cancel`) are not control events: they
+  take string arguments, which a ControlEvent cannot carry, and they act on the show, not on a
+  parameter.  The router puts them on its `commands` deque (address, args, time) for the engine
+  to pop; exact addresses only (patterns never match a command).
 
 Transport and routing are apart: `OscRouter` turns bytes into events and is tested without a
 socket; `OscInput` is the thin UDP layer around it.  The receive thread blocks in `select`
@@ -24,6 +28,7 @@ socket; `OscInput` is the thin UDP layer around it.  The receive thread blocks i
 
 from __future__ import annotations
 
+import collections
 import errno
 import logging
 import math
@@ -33,6 +38,7 @@ import socket
 import struct
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from ..config import OSC_HOST, OSC_PORT, UserError
@@ -187,6 +193,37 @@ def _pattern_regex(pattern: str) -> re.Pattern:
         raise OscParseError(f"bad address pattern: {e}") from None
 
 
+# -- commands: messages that act on the show (string arguments) -----------------------------------
+
+
+@dataclass(frozen=True)
+class OscCommand:
+    """An address that is a command rather than a parameter.  args: "s" one string (optional
+    when `optional`), "" none (numbers are tolerated: a TouchOSC button sends 1 then 0)."""
+
+    address: str
+    args: str
+    doc: str
+    optional: bool = False
+
+
+COMMANDS = (
+    OscCommand("/lp/learn", "s", "learn mode: arm it for a parameter, by name (`latent/truncation`) or by "
+               "its address (`/lp/truncation`); without an argument, for the parameter changed last over "
+               "OSC or by a mapping. The next MIDI control moved, or OSC address outside `/lp/` sent, "
+               "becomes that parameter's mapping: written into the patch file and live at once",
+               optional=True),
+    OscCommand("/lp/learn/cancel", "", "leave learn mode without mapping anything"),
+)
+
+
+@dataclass(frozen=True)
+class CommandMessage:
+    address: str
+    args: tuple
+    time: float
+
+
 # -- routing: (address, args) -> events ---------------------------------------------------------
 
 
@@ -224,12 +261,17 @@ class _RateLimitedLog:
 class OscRouter:
     """Pure routing: datagram bytes -> ControlEvents, with counters.  No socket, no thread.
 
-    stats: datagrams, received (messages), events, bundles, malformed, bad_args, unknown.
+    stats: datagrams, received (messages), events, bundles, malformed, bad_args, unknown, commands.
+    `commands`: the `OscCommand`s it answers to; the messages wait on `self.commands` (a deque:
+    the receive thread appends, the engine pops from the left).
     """
 
     def __init__(self, specs: Iterable[ParamSpec] = (), *, namespace: str = "/lp/",
-                 report: Callable[[str, str], None] | None = None) -> None:
+                 report: Callable[[str, str], None] | None = None,
+                 commands: Iterable[OscCommand] = ()) -> None:
         self.namespace = namespace
+        self._commands = {c.address: c for c in commands}
+        self.commands: collections.deque[CommandMessage] = collections.deque(maxlen=256)
         self._by_address: dict[str, list[ParamSpec]] = {}
         for s in specs:
             if s.osc:
@@ -237,7 +279,7 @@ class OscRouter:
         self._pattern_cache: dict[str, list[str]] = {}
         self._report = report or _RateLimitedLog(log)
         self.stats = {"datagrams": 0, "received": 0, "events": 0, "bundles": 0,
-                      "malformed": 0, "bad_args": 0, "unknown": 0}
+                      "malformed": 0, "bad_args": 0, "unknown": 0, "commands": 0}
 
     @property
     def addresses(self) -> list[str]:
@@ -260,6 +302,9 @@ class OscRouter:
 
     def route_message(self, address: str, args: Sequence, t: float) -> list[ControlEvent]:
         self.stats["received"] += 1
+        command = self._commands.get(address)
+        if command is not None:
+            return self._command(command, args, t)
         specs = self._by_address.get(address)
         if specs is None and _PATTERN_CHARS.intersection(address):
             matched = self._match(address)
@@ -281,6 +326,21 @@ class OscRouter:
             return self._bad(address, args, "numbers (int, float, true/false)")
         value = 1.0 if not values else values[0] if len(values) == 1 else tuple(values)
         return self._emit([ControlEvent("osc", "osc" + address, value, t)])
+
+    def _command(self, command: OscCommand, args: Sequence, t: float) -> list[ControlEvent]:
+        if command.args == "s":
+            ok = (len(args) == 1 and isinstance(args[0], str) and args[0].strip()) or (command.optional and not args)
+            if not ok:
+                want = "one string" + (" or nothing" if command.optional else "")
+                return self._bad(command.address, args, want)
+            args = tuple(a.strip() for a in args)
+        else:  # buttons send numbers: accepted, not passed on
+            if any(_number(a) is None for a in args):
+                return self._bad(command.address, args, "no arguments")
+            args = ()
+        self.stats["commands"] += 1
+        self.commands.append(CommandMessage(command.address, tuple(args), t))
+        return []
 
     def _match(self, pattern: str) -> list[str] | None:
         hit = self._pattern_cache.get(pattern)
@@ -379,10 +439,11 @@ class OscInput:
     """
 
     def __init__(self, queue: EventQueue, clock, host: str = OSC_HOST, port: int = OSC_PORT,
-                 specs: Iterable[ParamSpec] = (), *, namespace: str = "/lp/") -> None:
+                 specs: Iterable[ParamSpec] = (), *, namespace: str = "/lp/",
+                 commands: Iterable[OscCommand] = ()) -> None:
         self.queue = queue
         self.clock = clock
-        self.router = OscRouter(specs, namespace=namespace)
+        self.router = OscRouter(specs, namespace=namespace, commands=commands)
         if host in ("0.0.0.0", "", "::"):
             log.warning("OSC: listening on every network interface (%s:%d): anyone on the network "
                         "can drive the show", host or "0.0.0.0", port)
@@ -411,6 +472,16 @@ class OscInput:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def pop_commands(self) -> list[CommandMessage]:
+        """Command messages received since the last call, oldest first (never blocks)."""
+        out = []
+        dq = self.router.commands
+        while True:
+            try:
+                out.append(dq.popleft())
+            except IndexError:
+                return out
 
     def _run(self) -> None:
         sock, wake, router, queue, clock = self._sock, self._wake_r, self.router, self.queue, self.clock
@@ -505,6 +576,7 @@ class OscFeedback:
       /lp/param/<name> f       each parameter whose value changed, at most `max_params_per_tick`
                                per tick: the rest wait (latest value) for the next ticks
       /lp/error s              `send_error`
+      /lp/learn/status s       `send_learn_status`: learn mode's state, when it changes
     """
 
     def __init__(self, targets: Iterable, *, max_params_per_tick: int = 64,
@@ -563,6 +635,9 @@ class OscFeedback:
 
     def send_error(self, message: str) -> None:
         self.send("/lp/error", str(message))
+
+    def send_learn_status(self, status: str) -> None:
+        self.send("/lp/learn/status", str(status))
 
     def close(self) -> None:
         self._sock.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..events import ParamSpec
+from .osc import COMMANDS
 
 _TYPE_NAMES = {"f": "float", "i": "int", "s": "string", "T": "true", "F": "false"}
 
@@ -21,6 +22,8 @@ FEEDBACK = [
     ("/lp/keyframe/current", "int", "index of the current keyframe, sent when it changes"),
     ("/lp/param/<name>", "float", "a parameter's value (name as in the table above), sent when it changes"),
     ("/lp/error", "string", "a problem the engine is showing (model, patch, input); at most every 5 s per message"),
+    ("/lp/learn/status", "string", "learn mode's state when it changes: `learning <name>: move a control`, "
+     "`learned <source> -> <name> (saved in <patch>)`, `cancelled`, `timed out`, or why learning failed"),
 ]
 
 
@@ -83,6 +86,21 @@ def render_osc_docs(specs: Iterable[ParamSpec], *, port: int = 9000, host: str =
             args, rng, meaning, names = _arguments(s), _range(s), _cell(s.doc or s.name), s.name
         kind = "trigger" if group[0].kind == "trigger" else "parameter"
         lines.append(f"| `{address}` | {args} | {rng} | {meaning} ({kind} `{names}`) |")
+    lines += [
+        "",
+        "## Commands",
+        "",
+        "Messages that act on the show rather than set a parameter (exact addresses: patterns do",
+        "not reach them).",
+        "",
+        "| Address | Arguments | Meaning |",
+        "|---|---|---|",
+    ]
+    for c in sorted(COMMANDS, key=lambda c: c.address):
+        args = "none" if not c.args else " ".join(_TYPE_NAMES.get(a, a) for a in c.args)
+        if c.optional:
+            args += " (optional)"
+        lines.append(f"| `{c.address}` | {args} | {_cell(c.doc)} |")
     lines += [
         "",
         "## Feedback",

@@ -4,7 +4,8 @@ output; the staleness check."""
 from __future__ import annotations
 
 from latentperform.events import ParamSpec
-from latentperform.inputs.osc_docs import osc_docs_diff, render_osc_docs
+from latentperform.inputs.osc import COMMANDS
+from latentperform.inputs.osc_docs import FEEDBACK, osc_docs_diff, render_osc_docs
 
 SPECS = [
     ParamSpec("latent/truncation", 0.7, 0.0, 1.5, "truncation psi | how typical", osc="/lp/truncation"),
@@ -17,8 +18,8 @@ SPECS = [
 
 def test_table_lists_every_address_once_sorted():
     text = render_osc_docs(SPECS)
-    rows = [line for line in text.splitlines() if line.startswith("| `/lp/") and "/lp/param/" not in line
-            and line.split("`")[1] not in {"/lp/beat", "/lp/tempo", "/lp/fps", "/lp/keyframe/current", "/lp/error"}]
+    params_part = text.split("## Commands")[0]
+    rows = [line for line in params_part.splitlines() if line.startswith("| `/lp/")]
     assert [r.split("`")[1] for r in rows] == ["/lp/keyframe", "/lp/keyframe/next", "/lp/truncation", "/lp/xy"]
     truncation = next(r for r in rows if "`/lp/truncation`" in r)
     assert "| float | 0 … 1.5 (default 0.7) |" in truncation
@@ -28,6 +29,13 @@ def test_table_lists_every_address_once_sorted():
     assert "| float float |" in next(r for r in rows if "`/lp/xy`" in r)
     assert "internal/only" not in text
     assert "/lp/param/<name>" in text  # the feedback section
+    commands = text.split("## Commands")[1].split("## Feedback")[0]
+    assert [l.split("`")[1] for l in commands.splitlines() if l.startswith("| `")] == ["/lp/learn", "/lp/learn/cancel"]
+    assert "| `/lp/learn` | string (optional) |" in commands and "| `/lp/learn/cancel` | none |" in commands
+    assert {c.address for c in COMMANDS} <= set(text.split("`"))
+    feedback = text.split("## Feedback")[1]
+    assert [l.split("`")[1] for l in feedback.splitlines() if l.startswith("| `")] == [a for a, _, _ in FEEDBACK]
+    assert "/lp/learn/status" in feedback
 
 
 def test_output_is_stable_and_the_staleness_check_sees_changes(tmp_path):
