@@ -23,6 +23,13 @@ the backend's port names; a pattern also matches the part after "client:" (JACK 
 missing or goes away is reported once (`status` and one log line) and reopened when it is back.
 A port that vanishes and returns between two looks is not noticed (the backend gives no event).
 The show never stops for MIDI.
+
+Reading: with the rtmidi backends, inputs are read by a Python thread polling RtMidi's own queue
+(`_PolledRtMidiIn`), never by a callback.  A callback runs Python in the MIDI API's thread (JACK's
+real-time process thread), which must then wait for the GIL: the JACK cycle overruns while the
+render loop holds it, and closing the port while that thread waits kills it holding the GIL's
+lock, which deadlocks the interpreter (both seen on a JACK server).  Other mido backends keep
+mido's callback.
 """
 
 from __future__ import annotations
@@ -222,6 +229,75 @@ class MidiTranslator:
         return []
 
 
+# -- reading an input without a callback ------------------------------------------------------------
+
+
+class _PolledRtMidiIn:
+    """An rtmidi input read by a Python thread every `interval` seconds (see the module
+    docstring for why not a callback).  RtMidi queues what arrives in C++ meanwhile (up to
+    `queue_size` messages); each message is passed to `on_message` as a mido.Message."""
+
+    def __init__(self, backend, name: str, on_message: Callable[["mido.Message"], None], *,
+                 virtual: bool = False, interval: float = 0.001, queue_size: int = 4096) -> None:
+        import rtmidi
+        api = getattr(rtmidi, f"API_{backend.api}") if backend.api else rtmidi.API_UNSPECIFIED
+        self._rt = rtmidi.MidiIn(rtapi=api, queue_size_limit=queue_size)
+        try:
+            self._rt.ignore_types(sysex=False, timing=False, active_sense=True)  # keep the clock
+            if virtual:
+                self._rt.open_virtual_port(name)
+            else:
+                ports = self._rt.get_ports()
+                if name not in ports:
+                    raise OSError(f"no MIDI input named {name!r}")
+                self._rt.open_port(ports.index(name))
+        except Exception:
+            self._rt.delete()
+            raise
+        self.name = name
+        self.closed = False
+        self._on_message = on_message
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"midi-in:{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        get = self._rt.get_message
+        while not self._stop.is_set():
+            while True:
+                try:
+                    got = get()
+                except Exception as e:  # the port went away under us: the watcher reopens it
+                    log.debug("MIDI read %s: %s", self.name, e)
+                    got = None
+                if got is None:
+                    break
+                try:
+                    msg = mido.Message.from_bytes(got[0])
+                except (ValueError, TypeError):
+                    continue  # not a complete channel or system message
+                self._on_message(msg)
+            self._stop.wait(self._interval)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+        self._rt.close_port()
+        self._rt.delete()
+
+
+def _open_input(backend, name: str, on_message, *, virtual: bool = False):
+    """An open input port (anything with close()) that passes every message to `on_message`."""
+    if backend.name == "mido.backends.rtmidi":
+        return _PolledRtMidiIn(backend, name, on_message, virtual=virtual)
+    return backend.open_input(name, virtual=virtual, callback=on_message)
+
+
 # -- ports that come and go -------------------------------------------------------------------------
 
 
@@ -314,8 +390,9 @@ class _HotPlugPort:
 class MidiInput:
     """Opens a MIDI input by exact name or glob and puts ControlEvents on `queue`.
 
-    Events are made in the backend's callback thread (no polling).  `virtual=True` creates a
-    port named `port_pattern` that other programs connect to, instead of looking for one.
+    Events are made in a reading thread (rtmidi: polling RtMidi's queue every millisecond; other
+    backends: mido's callback).  `virtual=True` creates a port named `port_pattern` that other
+    programs connect to, instead of looking for one.
     """
 
     def __init__(self, queue: EventQueue, clock, port_pattern: str = "*", *,
@@ -325,14 +402,14 @@ class MidiInput:
         self.translator = MidiTranslator(cc14)
         backend = midi_backend()
         if virtual:
-            self._virtual = backend.open_input(port_pattern, virtual=True, callback=self._on_message)
+            self._virtual = _open_input(backend, port_pattern, self._on_message, virtual=True)
             self._hotplug = None
             self._virtual_status = f"input {port_pattern!r}: virtual port open"
             return
         self._virtual = None
         list_midi_ports()  # a backend that cannot start raises the UserError saying what is missing
         self._hotplug = _HotPlugPort("input", port_pattern, _PortLister(backend, "input"),
-                                     lambda name: backend.open_input(name, callback=self._on_message), poll)
+                                     lambda name: _open_input(backend, name, self._on_message), poll)
 
     def _on_message(self, msg) -> None:
         try:
