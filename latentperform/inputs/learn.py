@@ -90,6 +90,17 @@ class Learner:
         self.result = None
 
 
+def options_for(found: Learned, existing: dict | None = None) -> dict:
+    """The keys to write with a learned source, given the mapping it re-points (as a plain
+    dict, or None for a new one): the learner's hints, and an absolute control replacing a
+    relative one drops `takeover` and `encoding` (they would read its values as steps).
+    A value None means "remove this key" (see `write_mapping`)."""
+    options = dict(found.options)
+    if existing and existing.get("takeover") == "relative" and "takeover" not in options:
+        options.update(takeover=None, encoding=None)
+    return options
+
+
 def _toml_value(v):
     return list(v) if isinstance(v, tuple) else v
 
