@@ -5,12 +5,9 @@ Both read the finished picture after it is presented:
 - video outputs take `engine.last_pixels` ((H, W, 3) uint8, filled every frame because the part
   sets `wants_pixels = True`) and send it on their own thread; a headless engine feeds them too.
 - the preview is a second, windowed glfw window whose GL context shares objects with the output
-  window's: it draws `engine.output_texture` (the final picture) with no copy, plus the status
-  overlay.  When the output is headless (no window to share with) it uploads `engine.last_pixels`.
-
-While the engine does not provide `last_pixels`/`output_texture` yet, these parts fall back to
-what it does have: an offscreen surface's framebuffer (read back), and the generated frame's
-texture (`engine.texture`, before the shader chain) for the preview.
+  window's: it draws `engine.output_texture` (the final picture; the part sets `wants_texture`)
+  with no copy, plus the status overlay.  When the output is headless (no window to share
+  with) it uploads `engine.last_pixels` instead.
 """
 
 from __future__ import annotations
@@ -23,20 +20,6 @@ import numpy as np
 from .core import EnginePart
 
 log = logging.getLogger("latentperform.engine")
-
-
-def frame_pixels(engine) -> np.ndarray | None:
-    """The picture just presented, (H, W, 3) uint8 top row first, or None when it cannot be had."""
-    pixels = getattr(engine, "last_pixels", None)
-    if pixels is not None:
-        return pixels
-    if hasattr(engine, "last_pixels"):  # the engine has it, but not for this frame
-        return None
-    from ..render import WindowSurface
-    surface = engine.surface
-    if isinstance(surface, WindowSurface):  # a window's back buffer is gone after present()
-        return None
-    return surface.read_pixels()  # an offscreen framebuffer keeps the frame
 
 
 class VideoOutputPart(EnginePart):
@@ -58,14 +41,8 @@ class VideoOutputPart(EnginePart):
                 self._reported = True
                 engine.report(f"video output stopped: {self.sender.error}")
             return
-        pixels = frame_pixels(engine)
-        if pixels is None:
-            if not self._reported and not hasattr(engine, "last_pixels"):
-                self._reported = True
-                engine.report(f"{self.label}: this engine does not read its window's pixels back "
-                              f"(engine.last_pixels); nothing is sent")
-            return
-        self.sender.push(pixels)
+        if engine.last_pixels is not None:  # read back for this frame (wants_pixels)
+            self.sender.push(engine.last_pixels)
 
     def status_lines(self, engine) -> list[str]:
         return [self.sender.status()]
@@ -93,20 +70,6 @@ def _fit(src: tuple[int, int], dst: tuple[int, int]) -> tuple[int, int, int, int
     scale = min(dw / sw, dh / sh)
     w, h = max(1, round(sw * scale)), max(1, round(sh * scale))
     return ((dw - w) // 2, (dh - h) // 2, w, h)
-
-
-def default_overlay_lines(engine) -> list[str]:
-    """Status lines for the preview when the engine has no `overlay_lines()` of its own."""
-    s = engine.stats.summary()
-    lines = [f"{s['fps']:.0f} fps   frame {s['frame_ms_median']:.1f} ms (p99 {s['frame_ms_p99']:.1f})   "
-             f"generator {s['gen_ms']:.0f} ms",
-             f"control-to-photon {s['latency_ms_median']:.0f} ms (p99 {s['latency_ms_p99']:.0f})"]
-    for part in engine.parts:
-        more = getattr(part, "status_lines", None)
-        if callable(more):
-            lines.extend(more(engine) or ())
-    lines.extend(f"! {e}" for e in list(engine.stats.errors)[-3:])
-    return lines
 
 
 class PreviewPart(EnginePart):
@@ -142,7 +105,7 @@ class PreviewPart(EnginePart):
         self.hud = Hud(ctx) if overlay else None
         self.keep_pixels = keep_pixels
         self.last_pixels: np.ndarray | None = None  # what the preview showed (keep_pixels only)
-        self.source = "none"  # which picture the preview shows: output, frame or pixels
+        self.source = "none"  # which picture the preview shows: "output" (shared) or "pixels"
         self._external: tuple[tuple, moderngl.Texture] | None = None
         self._uploaded: moderngl.Texture | None = None
         self._restore_main()
@@ -169,16 +132,10 @@ class PreviewPart(EnginePart):
         return self._uploaded
 
     def _picture(self, engine) -> moderngl.Texture | None:
-        if self.shared:
-            out = getattr(engine, "output_texture", None)
-            if out is not None:
-                self.source = "output"
-                return self._shared_texture(out)
-            frame = getattr(getattr(engine, "texture", None), "texture", None)
-            if frame is not None:  # an engine without output_texture: the frame before the shaders
-                self.source = "frame"
-                return self._shared_texture(frame)
-        pixels = frame_pixels(engine)
+        if self.shared and engine.output_texture is not None:
+            self.source = "output"
+            return self._shared_texture(engine.output_texture)
+        pixels = engine.last_pixels
         if pixels is not None:
             self.source = "pixels"
             return self._pixel_texture(pixels)
@@ -215,10 +172,8 @@ class PreviewPart(EnginePart):
             tex.use(0)
             self.vao.render(moderngl.TRIANGLES, vertices=3)
             target.viewport = (0, 0, *self.window.size)
-        if self.hud is not None:
-            lines_of = getattr(engine, "overlay_lines", None)
-            lines = lines_of() if callable(lines_of) else default_overlay_lines(engine)
-            self.hud.draw(lines, target, (0, 0, *self.window.size))
+        if self.hud is not None:  # the engine's status lines (rebuilt a few times a second)
+            self.hud.draw(engine.overlay_lines(), target, (0, 0, *self.window.size))
         if self.keep_pixels:
             self.last_pixels = self.window.read_pixels()
         self.window._g.swap_buffers(self.window.window)
