@@ -295,7 +295,7 @@ class FrameSender:
                 with self._cond:
                     self.error = f"{self.sink.label}: {e}"
                     self._pending.clear()
-                log.warning("video output stopped: %s", self.error)
+                log.debug("video output stopped: %s", self.error)  # the owner reports `error`
                 try:
                     self.sink.close()
                 except Exception:
