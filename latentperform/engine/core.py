@@ -72,7 +72,7 @@ def _pct(values, q) -> float:
 class Stats:
     """Rolling figures for the overlay, OSC feedback and benchmarks.
 
-    frame_times   seconds between presented frames (the live loop fills it)
+    frame_times   seconds between presented frames (from one present to the next)
     latencies     control-to-photon, seconds: for each new input, from the newest control event
                   that shaped a frame to that frame's presentation (once per input, not per frame)
     gen_ms        the newest frame's inference time; gen_periods: seconds between new generator
@@ -200,6 +200,7 @@ class Engine:
         self._last_shown_seq = -1
         self._last_arrival: float | None = None
         self._started_at: float | None = None
+        self._last_present: float | None = None
         self._measured_stamp = -float("inf")
         self._last_tick_wall: float | None = None
         self._tick_period = 1.0 / self.fps
@@ -385,6 +386,10 @@ class Engine:
         pixels = self._render_output(source, render_params, t)
         self.surface.present()
         photon = self.clock.now()
+        presented = time.perf_counter()
+        if self._last_present is not None:
+            self.stats.frame_times.append(presented - self._last_present)
+        self._last_present = presented
         if new_frame is not None and new_frame.stamp is not None and new_frame.stamp > self._measured_stamp:
             # the first frame shaped by a new input reaches the screen: one latency sample
             self._measured_stamp = new_frame.stamp
@@ -658,14 +663,10 @@ class Engine:
         period = 1.0 / self.fps
         deadline = time.perf_counter()
         start = deadline
-        last = None
         while not self._stop and not self.surface.should_close():
             self.handle_keys()
             self.step()
             now = time.perf_counter()
-            if last is not None:
-                self.stats.frame_times.append(now - last)
-            last = now
             if on_frame:
                 on_frame(self.stats.frames)
             if seconds is not None and now - start >= seconds:
