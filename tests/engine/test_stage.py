@@ -502,3 +502,61 @@ def test_offline_render_has_no_stage_and_no_overlay():
     finally:
         eng.close()
         eng.surface.close()
+
+
+def test_a_slow_encoder_drops_and_counts_frames_and_the_show_keeps_its_rate():
+    from latentperform.render import Recorder
+
+    class SlowSink:
+        def __init__(self):
+            self.frames = 0
+
+        def write(self, pixels):
+            time.sleep(0.2)
+            self.frames += 1
+
+        def close(self):
+            pass
+
+    sink = SlowSink()
+    surface = HeadlessSurface((64, 64))
+    rec = Recorder("unused.mp4", surface.size, 30, encoder=sink, queue_size=4)
+    eng = live_engine(FlatGenerator(), surface=surface, recorder=rec)
+    try:
+        eng.run(seconds=1.5)
+        pushed, dropped = rec.pushed, rec.dropped
+        status = "\n".join(eng.overlay_lines(fresh=True))
+    finally:
+        eng.close()
+        surface.close()
+    assert pushed == eng.stats.frames
+    assert dropped > 0 and "dropped" in status  # counted, and shown on the overlay
+    assert eng.stats.frames >= 3 * sink.frames  # the show did not wait for a 200 ms encoder
+    assert rec.written == sink.frames and rec.written + rec.dropped == rec.pushed
+
+
+def test_output_texture_in_a_window(xvfb_display):
+    from latentperform.render import WindowSurface
+
+    class WantsTexture(EnginePart):
+        wants_texture = True
+        wants_pixels = True
+
+    offscreen = HeadlessSurface((8, 8))
+    window = WindowSurface((200, 120), title="latentperform texture test", vsync=False)
+    eng = live_engine(BuiltinGenerator(resolution=32), surface=window)
+    eng.add_part(WantsTexture())
+    try:
+        for _ in range(3):
+            eng.step()
+            eng.worker.wait(timeout=5)
+        eng.step()
+        tex = eng.output_texture
+        assert tex.size == (200, 120)
+        data = np.frombuffer(tex.read(), np.uint8).reshape(120, 200, 4)[::-1, :, :3]
+        assert data.std() > 5
+        assert np.array_equal(data, eng.last_pixels)  # copied to the window: read back from it
+    finally:
+        eng.close()
+        window.close()
+        offscreen.close()
