@@ -83,18 +83,17 @@ class PreviewPart(EnginePart):
     """
 
     def __init__(self, engine, monitor=None, size: tuple[int, int] | None = None, overlay: bool = True,
-                 keep_pixels: bool = False) -> None:
+                 keep_pixels: bool = False, position: tuple[int, int] | None = None) -> None:
         from ..render import Hud, WindowSurface
         from ..render.shaders import VERTEX_SHADER
 
         self.engine = engine
         main = engine.surface
         self.shared = isinstance(main, WindowSurface) and main.window is not None
-        out_w, out_h = main.size
         if size is None:
-            size = (640, max(1, round(640 * out_h / max(out_w, 1))))
+            size = _preview_size(engine)
         self.window = WindowSurface(size, monitor=monitor, title="latentperform preview", vsync=False,
-                                    share=main if self.shared else None)
+                                    share=main if self.shared else None, position=position)
         # Shared: the engine draws its final picture into `output_texture` for us.  Without a
         # shared context the picture arrives as pixels read back by the engine.
         self.wants_texture = self.shared
@@ -229,18 +228,40 @@ class PreviewPart(EnginePart):
 # -- what `latentperform run` calls -------------------------------------------------------------------
 
 
-def _preview_monitor(engine, preview_monitor):
-    """The preview goes where asked; else on a monitor the fullscreen output does not cover."""
+PREVIEW_GAP = 16  # pixels between a windowed output and the preview beside it
+
+
+def _preview_place(engine, preview_monitor, preview_size: tuple[int, int]):
+    """(monitor, position) for the preview: the monitor asked for; else one that a fullscreen
+    output does not cover; else, beside a windowed output (right of it when that fits on the
+    desktop, else left of it)."""
     if preview_monitor is not None:
-        return preview_monitor
+        return preview_monitor, None
     from ..render import WindowSurface
     from ..render.surface import monitors
     surface = engine.surface
-    if not (isinstance(surface, WindowSurface) and surface.fullscreen):
-        return None
-    covered = surface.monitor()
-    others = [m for m in monitors() if covered is None or m.name != covered.name]
-    return others[0].index if others else None
+    if not isinstance(surface, WindowSurface):
+        return None, None
+    all_monitors = monitors()
+    if surface.fullscreen:
+        covered = surface.monitor()
+        others = [m for m in all_monitors if covered is None or m.name != covered.name]
+        return (others[0].index if others else None), None
+    x, y = surface.position
+    w, _ = surface.size
+    pw, _ = preview_size
+    right_edge = max((m.x + m.width for m in all_monitors), default=0)
+    left_edge = min((m.x for m in all_monitors), default=0)
+    if x + w + PREVIEW_GAP + pw <= right_edge:
+        return None, (x + w + PREVIEW_GAP, y)
+    if x - PREVIEW_GAP - pw >= left_edge:
+        return None, (x - PREVIEW_GAP - pw, y)
+    return None, None
+
+
+def _preview_size(engine) -> tuple[int, int]:
+    out_w, out_h = engine.surface.size
+    return (640, max(1, round(640 * out_h / max(out_w, 1))))
 
 
 def attach_outputs(engine, *, outputs=(), preview: bool = False, preview_monitor=None) -> list[EnginePart]:
@@ -263,8 +284,8 @@ def attach_outputs(engine, *, outputs=(), preview: bool = False, preview_monitor
         attached.append(engine.add_part(VideoOutputPart(FrameSender(sink))))
     if preview:
         try:
-            monitor = _preview_monitor(engine, preview_monitor)
-            attached.append(engine.add_part(PreviewPart(engine, monitor=monitor)))
+            monitor, position = _preview_place(engine, preview_monitor, _preview_size(engine))
+            attached.append(engine.add_part(PreviewPart(engine, monitor=monitor, position=position)))
         except UserError as e:
             engine.report(f"preview window: {e}")
     return attached

@@ -173,3 +173,18 @@ def test_keys_in_the_preview_reach_the_show(xorg_two_monitors, egl_first):
     finally:
         engine.close()
         surface.close()
+
+
+def test_beside_a_windowed_output_the_preview_does_not_cover_it(xorg_two_monitors, egl_first):
+    """One screen, the output in a window: the preview opens next to it, not on top of it."""
+    surface = WindowSurface((400, 300), monitor=0, vsync=False)  # the middle of DUMMY0: (440, 210)
+    engine = _engine(surface)
+    try:
+        (preview,) = attach_outputs(engine, preview=True)
+        assert surface.position == (440, 210)
+        assert preview.window.position == (440 + 400 + 16, 210)  # right of the output
+        assert preview.window.size == (640, 480)
+        engine.step()
+    finally:
+        engine.close()
+        surface.close()
