@@ -23,6 +23,7 @@ ENGINE_SPECS = [
 BLACKOUT_FADE_S = 0.5   # engine/blackout moves at most this fast, full range (a fade, not a cut)
 MAX_CROSSFADE_S = 1.0   # in-between frames never stretch a crossfade longer than this
 OVERLAY_EVERY_S = 0.25  # the overlay's text is rebuilt at most this often
+VSYNC_EARLY_S = 0.002   # with vsync, the loop wakes this early and the swap waits for the refresh
 
 
 class EnginePart:
@@ -74,7 +75,10 @@ class Stats:
 
     frame_times   seconds between presented frames (from one present to the next)
     latencies     control-to-photon, seconds: for each new input, from the newest control event
-                  that shaped a frame to that frame's presentation (once per input, not per frame)
+                  that shaped a frame to that frame's presentation (once per input, not per frame).
+                  Measured through the generator, the longest path: a shader parameter shows a
+                  generator time sooner.  Under crossfade, "presented" is the first display frame
+                  the new picture is part of.
     gen_ms        the newest frame's inference time; gen_periods: seconds between new generator
                   frames reaching the engine (the generator's real rate, latest wins)
     event_rates   events per second per source over the last second; last_input (source,
@@ -657,9 +661,12 @@ class Engine:
         self.surface.request_close()
 
     def run(self, seconds: float | None = None, on_frame: Callable[[int], None] | None = None) -> None:
-        """Live loop, paced to `fps` by its own clock (a vsynced surface's swap paces it too).
+        """Live loop, paced to `fps` by its own clock; on a surface with vsync it wakes
+        VSYNC_EARLY_S early and lets the swap wait for the refresh, so the two clocks drifting
+        apart never make it miss one (the display's rate wins when it is lower than `fps`).
         The generator never holds it up: latest wins, and in-between frames are filled per
         `interpolation`."""
+        early = VSYNC_EARLY_S if getattr(self.surface, "swap_interval", 0) else 0.0
         period = 1.0 / self.fps
         deadline = time.perf_counter()
         start = deadline
@@ -674,7 +681,7 @@ class Engine:
             if period != 1.0 / self.fps:  # a reloaded patch changed the rate
                 period = 1.0 / self.fps
             deadline += period
-            sleep = deadline - time.perf_counter()
+            sleep = deadline - early - time.perf_counter()
             if sleep > 0:
                 time.sleep(sleep)
             elif sleep < -period:  # fell behind: don't try to catch up with a burst of frames
