@@ -60,6 +60,7 @@ class StagePart(EnginePart):
         self._threads: list[threading.Thread] = []
         self._feedback_at = -1e9
         self._messages: collections.deque = collections.deque()  # from worker threads: (is_error, text)
+        self._reserved: set[Path] = set()     # names given out (files may not exist yet)
         self.saved: list[Path] = []           # screenshots written (for tests and the overlay)
         self.recordings: list[Path] = []      # videos finished
 
@@ -83,9 +84,10 @@ class StagePart(EnginePart):
         stem = f"latentperform-{_timestamp()}"
         path = folder / f"{stem}{suffix}"
         k = 2
-        while path.exists():
+        while path.exists() or path in self._reserved:  # two presses in one second: two files
             path = folder / f"{stem}-{k}{suffix}"
             k += 1
+        self._reserved.add(path)
         return path
 
     # -- hooks ----------------------------------------------------------------------------------

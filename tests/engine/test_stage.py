@@ -237,9 +237,9 @@ def test_stage_keys_in_a_window(xvfb_display, tmp_path, monkeypatch):
         assert not eng.hud_visible
 
         # s: a screenshot, not blank, the size of the output
-        _press(eng, "s", steps=2)
+        _press(eng, "s", "s", steps=2)
         eng.stage.wait()
-        assert len(eng.stage.saved) == 1
+        assert len(eng.stage.saved) == 2 and len(set(eng.stage.saved)) == 2  # two presses, two files
         from PIL import Image
         shot = np.asarray(Image.open(eng.stage.saved[0]))
         assert shot.shape == (240, 320, 3) and shot.std() > 10
