@@ -27,9 +27,14 @@ show's state, not inputs, so an event log need not keep them; a replay makes the
     clock/bpm        the current tempo, when it changes
 
 The beat tracker's own beats arrive as `audio/beat` (value 1), its tempo and phase as `audio/tempo`
-and `audio/beat_phase`.  The chroma of the sound also reaches the trajectory: each
-`audio/chroma/<i>` sets `latent/chroma/<i>` while `latent/chroma` (the amount of the chroma ->
-keyframes mode) is above 0.
+and `audio/beat_phase`.  The chroma of the sound also reaches the trajectory: while
+`latent/chroma` (the amount of the chroma -> keyframes mode) is above 0, the newest
+`audio/chroma/<i>` sets the weight `latent/chroma/<i>` each tick.
+
+Where the sources' events come from: the sound card's queue and the offline FeatureTrack (read by
+the music part), the MIDI clock (the controllers part passes its clock events), and whatever the
+engine passes to `update(..., events)`; `observe` keeps only the newest word of each, so seeing an
+event twice changes nothing.
 """
 
 from __future__ import annotations
@@ -95,6 +100,8 @@ class MusicalTime:
         self._midi_bpm: float | None = None
         self._midi_beat: tuple[float, float] | None = None      # (time, beat number)
         self._midi_running = True
+        self._chroma: dict[int, tuple[float, float]] = {}   # pitch class -> (time, value), newest
+        self._chroma_used = -math.inf                        # time of the newest chroma applied
 
     @property
     def tempo_sources(self) -> tuple[str, ...]:
@@ -153,7 +160,11 @@ class MusicalTime:
         for e in events:
             a = e.address
             if e.source == "audio":
-                if a == "audio/tempo":
+                if a.startswith("audio/chroma/"):
+                    k = int(a[13:]) if a[13:].isdigit() else -1
+                    if 0 <= k < 12 and (k not in self._chroma or e.time >= self._chroma[k][0]):
+                        self._chroma[k] = (e.time, e.scalar())
+                elif a == "audio/tempo":
                     self._audio_bpm = e.scalar()
                 elif a == "audio/beat_phase":
                     if self._audio_phase is None or e.time >= self._audio_phase[0]:
@@ -225,8 +236,18 @@ class MusicalTime:
         values = params.values
         if abs(values.get("clock/bpm", bpm) - bpm) > 1e-9:
             values = {**values, "clock/bpm": bpm}
+        chroma = self._new_chroma() if values.get("latent/chroma", 0.0) > 0.0 else {}
+        if chroma:   # the weights of the chroma -> keyframes mode follow the sound's chroma
+            values = {**values, **chroma}
         return params.evolve(values=values, tempo=bpm, beat=beat, time=t,
                              beats_per_bar=self.beats_per_bar)
+
+    def _new_chroma(self) -> dict[str, float]:
+        newest = max((tv[0] for tv in self._chroma.values()), default=-math.inf)
+        if newest <= self._chroma_used:
+            return {}
+        self._chroma_used = newest
+        return {f"latent/chroma/{k}": min(max(v, 0.0), 1.0) for k, (_, v) in self._chroma.items() if v == v}
 
     def _follow(self, ref: _Reference, t: float) -> None:
         bpm = min(max(ref.bpm, self.tempo.min_bpm), self.tempo.max_bpm)
@@ -249,10 +270,8 @@ class MusicalTime:
 
 
 class MusicPart(EnginePart):
-    """The show's musical-time events, the sound-card queue and the offline FeatureTrack reader.
-
-    Chroma: while `latent/chroma` is above 0, the newest `audio/chroma/<i>` of each tick also
-    sets `latent/chroma/<i>` (the trajectory's weights)."""
+    """The show's musical-time events, the sound-card queue and the offline FeatureTrack reader
+    (what they say goes to `MusicalTime.observe`)."""
 
     def __init__(self, music: MusicalTime) -> None:
         self.music = music
@@ -286,17 +305,7 @@ class MusicPart(EnginePart):
             # the engine sends the track's events itself; the tempo source and chroma read them here
             seen = own + track.events_for_frame(engine.frame_index, t)
         self.music.observe(seen)
-        out = own + self._clock_events(t)
-        if engine.params.get("latent/chroma") > 0.0:   # only then do the weights shape the picture
-            out += self._chroma(seen, t)
-        return out
-
-    def _chroma(self, events, t: float) -> list[ControlEvent]:
-        latest: dict[str, float] = {}
-        for e in events:
-            if e.address.startswith("audio/chroma/"):
-                latest[e.address[13:]] = e.scalar()
-        return [ControlEvent(MUSIC, f"param/latent/chroma/{i}", v, t) for i, v in latest.items()]
+        return own + self._clock_events(t)
 
     def _clock_events(self, t: float) -> list[ControlEvent]:
         music = self.music

@@ -433,3 +433,28 @@ def test_a_reloaded_clock_section_keeps_the_beat_going():
     finally:
         eng.close()
         eng.surface.close()
+
+
+def test_chroma_of_the_sound_feeds_the_chroma_keyframes_mode():
+    from latentperform.features import analyze_file
+
+    sr, fps = 22050, 30.0
+    t = np.arange(int(4.0 * sr)) / sr
+    chord = sum(0.2 * np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0))   # C E G
+    track = analyze_file(chord.astype(np.float32), fps=fps, sample_rate=sr)
+    eng = _engine(_patch("internal"), FixedStepClock(fps), offline=True, feature_track=track)
+    eng.music.attach(eng)
+    try:
+        for _ in range(30):
+            eng.step()
+        assert all(eng.params.get(f"latent/chroma/{k}") == 0.0 for k in range(12))   # amount 0: left alone
+        eng.params = eng.params.evolve(values={**eng.params.values, "latent/chroma": 1.0})
+        for _ in range(30):
+            eng.step()
+        w = np.array([eng.params.get(f"latent/chroma/{k}") for k in range(12)])
+        assert set(np.argsort(w)[-3:]) == {0, 4, 7}, np.round(w, 2)
+        assert w[[0, 4, 7]].min() > 0.5 and np.delete(w, [0, 4, 7]).max() < 0.3
+        assert np.any(eng.trajectory.chroma > 0.5)           # the trajectory took the weights
+    finally:
+        eng.close()
+        eng.surface.close()

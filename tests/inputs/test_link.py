@@ -10,6 +10,7 @@ meet is Link's choice, so a test that wants a known tempo proposes it after the 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -54,11 +55,7 @@ def test_missing_extra_names_the_install_command(monkeypatch):
     assert "pip install 'latentperform[link]'" in str(err.value)
 
 
-try:
-    import aalink  # noqa: F401
-    HAVE_AALINK = True
-except ImportError:
-    HAVE_AALINK = False
+HAVE_AALINK = importlib.util.find_spec("aalink") is not None
 needs_aalink = pytest.mark.skipif(not HAVE_AALINK, reason="the optional extra: pip install 'latentperform[link]'")
 
 
