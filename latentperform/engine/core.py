@@ -627,10 +627,28 @@ class Engine:
         if new.mappings != old.mappings:
             changed.append("mappings")
 
+        self.refresh_specs(old_specs)
+        self.params = self.params.evolve(beats_per_bar=int(new.clock.beats_per_bar))
+
+        where = getattr(new, "source_path", None) or "the patch"
+        messages = [f"patch reloaded from {where}: " + (", ".join(changed) if changed else "no change to apply")]
+        if restart:
+            messages.append("patch: " + ", ".join(restart) + " changed: takes effect after a restart")
+        for m in messages:
+            self.notice(m, seconds=5.0)
+        return messages
+
+    def refresh_specs(self, old_specs: dict[str, ParamSpec] | None = None) -> bool:
+        """Recollect the show's parameters (trajectory, shader passes, clock, parts) after a
+        reload; the mapper is rebuilt keeping its memory.  A value the performer never moved
+        takes its new default; the others keep theirs (clamped to the new range).  Returns True
+        when the set of parameters or a default changed."""
+        old_specs = dict(self.specs) if old_specs is None else old_specs
         specs = self._core_specs()
         for part in self.parts:
             for spec in part.param_specs():
                 specs.setdefault(spec.name, spec)
+        changed = specs != old_specs
         self.specs = specs
         self._build_mapper()
         values = {}
@@ -641,17 +659,10 @@ class Engine:
             current = self.params.values.get(name)
             untouched = before is None or current is None or abs(current - before.default) < 1e-12
             values[name] = spec.default if untouched else min(max(current, spec.min), spec.max)
-        self.params = self.params.evolve(values=values, beats_per_bar=int(new.clock.beats_per_bar))
+        self.params = self.params.evolve(values=values)
         for msg in self._unknown_targets():
             self.report(msg)
-
-        where = getattr(new, "source_path", None) or "the patch"
-        messages = [f"patch reloaded from {where}: " + (", ".join(changed) if changed else "no change to apply")]
-        if restart:
-            messages.append("patch: " + ", ".join(restart) + " changed: takes effect after a restart")
-        for m in messages:
-            self.notice(m, seconds=5.0)
-        return messages
+        return changed
 
     # -- running ------------------------------------------------------------------------------
 

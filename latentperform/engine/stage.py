@@ -328,6 +328,9 @@ class PatchWatcher(EnginePart):
                 self._shader_check_at = now
                 for msg in engine.chain.reload_changed():
                     engine.report(msg)
+                names = {spec.name: spec for spec in engine.chain.param_specs()}
+                if any(engine.specs.get(n) != spec for n, spec in names.items()):
+                    engine.refresh_specs()  # an edited pass has new @param uniforms
         return []
 
     def close(self) -> None:

@@ -560,3 +560,35 @@ def test_output_texture_in_a_window(xvfb_display):
         eng.close()
         window.close()
         offscreen.close()
+
+
+def test_an_edited_shader_is_reloaded_live_with_its_new_parameters(tmp_path):
+    from latentperform.render import ShaderChain
+
+    shaders = tmp_path / "shaders"
+    shaders.mkdir()
+    (shaders / "output.glsl").write_text("void main() { f_color = vec4(texture(u_tex, v_uv).rgb, 1.0); }\n")
+    tint = shaders / "tint.glsl"
+    tint.write_text('uniform float red; // @param default=0 "red"\n'
+                    "void main() { f_color = vec4(red, texture(u_tex, v_uv).gb, 1.0); }\n")
+    patch_path = tmp_path / "show.toml"
+    patch_path.write_text(DEFAULT_PATCH.read_text())
+    eng = live_engine(FlatGenerator())
+    eng.chain.release()
+    eng.chain = ShaderChain(eng.surface.ctx, ["tint"], shader_dir=shaders, size=eng.surface.size)
+    eng.refresh_specs()
+    watcher = eng.add_part(PatchWatcher(patch_path, interval=0.05))
+    try:
+        assert "shader/tint/red" in eng.specs and "shader/tint/green" not in eng.specs
+        _write(tint, 'uniform float red; // @param default=0 "red"\n'
+                     'uniform float green; // @param default=0.5 "green"\n'
+                     "void main() { f_color = vec4(red, green, texture(u_tex, v_uv).b, 1.0); }\n")
+        assert _until(eng, lambda: "shader/tint/green" in eng.specs)
+        assert eng.params.get("shader/tint/green") == 0.5
+        eng.step()
+        _write(tint, "void main() { f_color = vec4(broken; }\n")  # a broken edit: reported, last good kept
+        assert _until(eng, lambda: any("tint.glsl:1" in e for e in eng.stats.errors))
+        assert watcher.rejected == 0 and "shader/tint/green" in eng.specs
+    finally:
+        eng.close()
+        eng.surface.close()
