@@ -49,6 +49,10 @@ from ..events import ControlEvent, EventQueue
 log = logging.getLogger("latentperform.inputs.midi")
 
 PPQN = 24
+# The client name of our own MIDI outputs.  Their ports are readable by everyone (that is how a
+# controller gets its LEDs), so an input pattern such as "*" would find them: inputs skip ports of
+# this client, or the engine would hear its own feedback (a toggle would flip every frame).
+OWN_CLIENT = "latentperform out"
 
 _backends: dict[str, "mido.Backend"] = {}
 
@@ -83,10 +87,14 @@ class _PortLister:
 
     def __call__(self) -> list[str]:
         if self._rt is not None:
-            return list(self._rt.get_ports())
+            names = list(self._rt.get_ports())
+        elif self._direction == "input":
+            names = list(self._backend.get_input_names())
+        else:
+            names = list(self._backend.get_output_names())
         if self._direction == "input":
-            return list(self._backend.get_input_names())
-        return list(self._backend.get_output_names())
+            names = [n for n in names if not n.startswith(OWN_CLIENT)]
+        return names
 
     def close(self) -> None:
         if self._rt is not None:
@@ -291,6 +299,35 @@ class _PolledRtMidiIn:
         self._rt.delete()
 
 
+class _RtMidiOut:
+    """An rtmidi output connected to the port `name`, from a client named OWN_CLIENT (mido would
+    make a virtual port instead when given a client name)."""
+
+    def __init__(self, backend, name: str) -> None:
+        import rtmidi
+        api = getattr(rtmidi, f"API_{backend.api}") if backend.api else rtmidi.API_UNSPECIFIED
+        self._rt = rtmidi.MidiOut(rtapi=api, name=OWN_CLIENT)
+        try:
+            ports = self._rt.get_ports()
+            if name not in ports:
+                raise OSError(f"no MIDI output named {name!r}")
+            self._rt.open_port(ports.index(name), name="feedback")
+        except Exception:
+            self._rt.delete()
+            raise
+        self.name = name
+        self.closed = False
+
+    def send(self, msg: "mido.Message") -> None:
+        self._rt.send_message(msg.bytes())
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._rt.close_port()
+            self._rt.delete()
+
+
 def _open_input(backend, name: str, on_message, *, virtual: bool = False):
     """An open input port (anything with close()) that passes every message to `on_message`."""
     if backend.name == "mido.backends.rtmidi":
@@ -465,7 +502,12 @@ class MidiFeedback:
             return
         self._virtual = None
         list_midi_ports()
-        self._hotplug = _HotPlugPort("output", port_pattern, _PortLister(backend, "output"), backend.open_output, poll)
+        if backend.name == "mido.backends.rtmidi":
+            def open_output(name):
+                return _RtMidiOut(backend, name)
+        else:
+            open_output = backend.open_output
+        self._hotplug = _HotPlugPort("output", port_pattern, _PortLister(backend, "output"), open_output, poll)
         self._hotplug.on_change = self._last.clear
 
     @property

@@ -273,3 +273,21 @@ def test_feedback_resends_everything_after_the_controller_returns(jack_server):
     finally:
         fb.close()
         leds.close()
+
+
+def test_an_input_never_opens_our_own_feedback_output(jack_server):
+    """Our feedback output is readable like any port: an input pattern that matches it (say "*")
+    must not pick it, or the show would hear its own LEDs."""
+    from latentperform.inputs.midi import OWN_CLIENT, _open_input
+    name = f"lp-leds-{uuid.uuid4().hex[:6]}"
+    leds = _open_input(midi_backend(), name, lambda m: None, virtual=True)
+    fb = MidiFeedback(f"*{name}*")
+    try:
+        assert "connected" in fb.status
+        assert any(n.startswith(OWN_CLIENT) for n in list_midi_ports()["inputs"])  # readable ...
+        for pattern in (f"{OWN_CLIENT}*", "*feedback*"):                           # ... but not for us
+            with MidiInput(EventQueue(), WallClock(), pattern) as inp:
+                assert not inp.connected and "not found" in inp.status, inp.status
+    finally:
+        fb.close()
+        leds.close()
