@@ -135,7 +135,7 @@ class MidiLedFeedback(EnginePart):
         self.holdoff = holdoff
         self._patch = None
         self._specs_len = -1
-        self.table: list[tuple[str, str, int, int, object, ParamSpec]] = []
+        self.table: list[tuple[str, str, int, int, object, ParamSpec, bool]] = []
 
     def _rebuild(self, engine) -> None:
         self._patch, self._specs_len = engine.patch, len(engine.specs)
@@ -150,7 +150,7 @@ class MidiLedFeedback(EnginePart):
             if kind == "cc" and (ch, n) in self.cc14:
                 kind = "cc14"
             seen.add(m.source)
-            self.table.append((m.source, kind, ch, n, m, spec))
+            self.table.append((m.source, kind, ch, n, m, spec, feedback_kind(m) == "value"))
 
     def after_frame(self, engine, params: ParamState, t: float) -> None:
         if engine.patch is not self._patch or len(engine.specs) != self._specs_len:
@@ -162,11 +162,11 @@ class MidiLedFeedback(EnginePart):
             keyframe = engine.trajectory.current_keyframe()
         except Exception:
             pass
-        for address, kind, ch, n, m, spec in self.table:
+        for address, kind, ch, n, m, spec, fader in self.table:
+            if fader and t - self.touched.get(address, -1e9) < self.holdoff:
+                continue
             v = feedback_value(m, spec, params, keyframe)
             if v is None:
-                continue
-            if feedback_kind(m) == "value" and t - self.touched.get(address, -1e9) < self.holdoff:
                 continue
             for out in self.outputs:
                 if kind == "cc14":
@@ -220,6 +220,10 @@ def resolve_param(text: str, specs: dict) -> str:
         for s in specs.values():
             if s.osc == text and len(s.args) <= 1:
                 return s.name
+        several = [s for s in specs.values() if s.osc == text]
+        if several:
+            raise UserError(f"{text} sets {len(several[0].args)} values at once: learn each of them "
+                            f"(e.g. {several[0].name}/x)")
         addresses = sorted(s.osc for s in specs.values() if s.osc)
         close = difflib.get_close_matches(text, addresses, n=1, cutoff=0.6)
         raise UserError(f"no parameter answers to {text}" + (f'; did you mean "{close[0]}"?' if close else ""))

@@ -251,6 +251,37 @@ def test_feedback_kinds_for_toggles_keyframes_and_what_shows_nothing():
                                                                "latent/direction/0": 0.0})) is None
 
 
+class FakeOut:
+    def __init__(self):
+        self.sent = []
+
+    def send_cc(self, ch, n, v):
+        self.sent.append(("cc", ch, n, round(v, 4)))
+
+    def send_cc14(self, ch, n, v):
+        self.sent.append(("cc14", ch, n, round(v, 4)))
+
+    def send_note(self, ch, n, v):
+        self.sent.append(("note", ch, n, round(v, 4)))
+
+
+def test_a_fader_just_moved_gets_no_echo_but_a_button_lights_at_once():
+    mappings = (Mapping("midi/cc/0/7", "latent/truncation", range=(0.0, 2.0)),
+                Mapping("midi/cc/0/1", "latent/walk"),
+                Mapping("midi/note/0/36", "engine/freeze", mode="toggle"),
+                Mapping("midi/cc/0/7", "latent/walk"))          # a second rule on one control: the first shows
+    specs = {n: ParamSpec(n, 0.0, 0.0, 2.0) for n in ("latent/truncation", "latent/walk", "engine/freeze")}
+    engine = SimpleNamespace(patch=SimpleNamespace(mappings=mappings), specs=specs, trajectory=None)
+    touched = {"midi/cc/0/7": 10.0, "midi/note/0/36": 10.0}
+    out = FakeOut()
+    part = MidiLedFeedback([out], cc14=[(0, 1)], touched=touched)
+    state = ParamState(values={"latent/truncation": 1.0, "latent/walk": 0.5, "engine/freeze": 2.0})
+    part.after_frame(engine, state, 10.1)
+    assert out.sent == [("cc14", 0, 1, 0.25), ("note", 0, 36, 1.0)]
+    part.after_frame(engine, state, 10.3)  # the hand has left the fader
+    assert out.sent[2:] == [("cc", 0, 7, 0.5), ("cc14", 0, 1, 0.25), ("note", 0, 36, 1.0)]
+
+
 # -- MIDI into a running show, LEDs back out ----------------------------------------------------------
 
 
