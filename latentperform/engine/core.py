@@ -195,6 +195,7 @@ class Engine:
         self.overlay_in_output = False
         self.hud_visible = bool(getattr(patch.output, "overlay", False) if overlay is None else overlay)
         self.hud = None
+        self._hud_font = 0
         self._hud_at = -1e9
         self._hud_dirty = True
         self._overlay_version = 0  # bumped whenever something new is to be shown
@@ -495,10 +496,15 @@ class Engine:
 
     def _draw_hud(self) -> None:
         from ..render import Hud
+        font = _overlay_font_size(self.surface.size)
+        if self.hud is not None and self._hud_font != font:  # fullscreen on a bigger screen
+            self.hud.release()
+            self.hud = None
         if self.hud is None:
-            self.hud = Hud(self.surface.ctx, min_interval=0.0)
+            self.hud = Hud(self.surface.ctx, font_size=font, min_interval=0.0)
+            self._hud_font = font
+            self._hud_dirty = True
         now = time.monotonic()
-        lines = None
         if self._hud_dirty or now - self._hud_at >= OVERLAY_EVERY_S:
             self._hud_at, self._hud_dirty = now, False
             if self.hud_visible:
@@ -754,6 +760,11 @@ class Engine:
 def _gl():
     import moderngl
     return moderngl
+
+
+def _overlay_font_size(size) -> int:
+    """Text that stays readable from a step back: about 1/45 of the output's height."""
+    return max(12, min(32, int(size[1]) // 45))
 
 
 def _ms(v: float) -> str:
