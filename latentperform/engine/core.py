@@ -23,6 +23,9 @@ ENGINE_SPECS = [
 BLACKOUT_FADE_S = 0.5   # engine/blackout moves at most this fast, full range (a fade, not a cut)
 MAX_CROSSFADE_S = 1.0   # in-between frames never stretch a crossfade longer than this
 OVERLAY_EVERY_S = 0.25  # the overlay's text is rebuilt at most this often
+# Event sources the engine makes itself (musical time): counted, but not a performer's input, so
+# not "the last input" and not a control-to-photon sample.
+INTERNAL_SOURCES = frozenset({"music"})
 VSYNC_EARLY_S = 0.002   # with vsync, the loop wakes this early and the swap waits for the refresh
 
 
@@ -75,7 +78,8 @@ class Stats:
 
     frame_times   seconds between presented frames (from one present to the next)
     latencies     control-to-photon, seconds: for each new input, from the newest control event
-                  that shaped a frame to that frame's presentation (once per input, not per frame).
+                  that shaped a frame to that frame's presentation (once per input, not per frame;
+                  the engine's own musical-time events are not inputs).
                   Measured through the generator, the longest path: a shader parameter shows a
                   generator time sooner.  Under crossfade, "presented" is the first display frame
                   the new picture is part of.
@@ -118,7 +122,8 @@ class Stats:
     def count_events(self, events: Iterable[ControlEvent], now: float) -> None:
         for ev in events:
             self._counts[ev.source] = self._counts.get(ev.source, 0) + 1
-            self.last_input = (ev.source, ev.address, ev.value, ev.time)
+            if ev.source not in INTERNAL_SOURCES:
+                self.last_input = (ev.source, ev.address, ev.value, ev.time)
         if self._count_since is None:
             self._count_since = now
         elif now - self._count_since >= 1.0:
@@ -207,6 +212,7 @@ class Engine:
         self._started_at: float | None = None
         self._last_present: float | None = None
         self._measured_stamp = -float("inf")
+        self._control_stamp: float | None = None  # time of the newest performer's input that moved the show
         self._last_tick_wall: float | None = None
         self._tick_period = 1.0 / self.fps
         self._blackout = 0.0
@@ -357,6 +363,7 @@ class Engine:
             self._started_at = t
 
         events = self._drain(t)
+        newest_before = self.params.newest_input
         try:
             params = self.mapper.apply(events, self.params, t, dt)
         except Exception as e:  # a mapping bug must not end the show
@@ -364,9 +371,13 @@ class Engine:
             params = self.params.evolve(time=t)
         params = self._musical_time(params, t)
         self.params = params
+        if params.newest_input is not None and params.newest_input != newest_before:
+            stamp = params.newest_input
+            if any(ev.time == stamp and ev.source not in INTERNAL_SOURCES for ev in events):
+                self._control_stamp = stamp  # a performer's input moved the show
 
         request = self.trajectory.step(params, dt)
-        request = replace(request, seq=self.frame_index, time=t, stamp=params.newest_input)
+        request = replace(request, seq=self.frame_index, time=t, stamp=self._control_stamp)
         frozen = params.get("engine/freeze") >= 0.5
         if not frozen:
             self.worker.submit(request)
@@ -538,7 +549,8 @@ class Engine:
                  + (f", a new frame every {gp * 1e3:.0f} ms" if gp == gp else "")
                  + f"  ({self.interpolation})",
                  f"latency {_ms(lat50)} median  {_ms(lat99)} p99  (control to photon)"]
-        rates = "  ".join(f"{src} {r:.0f}/s" for src, r in sorted(s.event_rates.items())) or "none yet"
+        rates = "  ".join(f"{src} {r:.0f}/s" for src, r in sorted(s.event_rates.items())
+                          if src not in INTERNAL_SOURCES) or "none yet"
         lines.append(f"inputs  {rates}")
         if s.last_input is not None:
             src, addr, value, when = s.last_input

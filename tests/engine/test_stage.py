@@ -592,3 +592,22 @@ def test_an_edited_shader_is_reloaded_live_with_its_new_parameters(tmp_path):
     finally:
         eng.close()
         eng.surface.close()
+
+
+def test_the_engines_own_beat_is_not_an_input():
+    patch = load_patch(DEFAULT_PATCH)  # maps clock/beat (made by the engine's musical time)
+    patch = replace(patch, inputs=replace(patch.inputs, audio=replace(patch.inputs.audio, enabled=False)))
+    eng = Engine(patch, surface=HeadlessSurface((64, 64)), clock=WallClock(), fps=30,
+                 generator=BuiltinGenerator(resolution=32))
+    try:
+        eng.open_live_inputs(osc_host="127.0.0.1", osc_port=0, audio=False)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.6:  # three beats at 120 bpm
+            eng.step()
+            time.sleep(0.01)
+        assert eng.params.newest_input is not None  # the beat did move the show ...
+        assert len(eng.stats.latencies) == 0  # ... but it is no control-to-photon sample
+        assert eng.stats.last_input is None
+    finally:
+        eng.close()
+        eng.surface.close()
