@@ -29,13 +29,14 @@ def engine_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
 LATENT_CONTINUOUS = (
     "latent/speed", "latent/walk", "latent/walk/rate", "latent/pulse", "latent/glide",
     "latent/truncation", "latent/xy/x", "latent/xy/y", "latent/xy/amount", "latent/mix/amount",
-    "latent/rotate", "latent/translate/x", "latent/translate/y",
+    "latent/rotate", "latent/translate/x", "latent/translate/y", "latent/chroma",
 )
 # ... its triggers ...
 LATENT_TRIGGERS = ("latent/keyframe", "latent/keyframe/next", "latent/keyframe/prev", "latent/pulse/hit")
 # ... and the one two-argument address (/lp/xy x y sets latent/xy/x and latent/xy/y).
 LATENT_VECTORS = ("latent/xy",)
 LATENT_DIRECTION = re.compile(r"^latent/direction/(\d+)$")
+LATENT_CHROMA = re.compile(r"^latent/chroma/(\d+)$")  # pitch-class weights, 0..11
 
 ENGINE_CONTINUOUS = ("clock/bpm", "engine/blackout", "engine/freeze")
 ENGINE_TRIGGERS = ("clock/tap",)
@@ -62,6 +63,9 @@ def target_problem(name: str, shader_passes: tuple[str, ...] | None = None) -> s
         return None
     if name in KNOWN_NAMES or LATENT_DIRECTION.match(name):
         return None
+    chroma = LATENT_CHROMA.match(name)
+    if chroma:
+        return None if int(chroma.group(1)) < 12 else f'expected a pitch class 0..11 in "{name}"'
     return f'unknown parameter "{name}"' + _did_you_mean(name, sorted(KNOWN_NAMES))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from latentperform.latent import LatentSpace, Trajectory
 from latentperform.patch import engine_param_specs
-from latentperform.patch.params import LATENT_CONTINUOUS, LATENT_DIRECTION, LATENT_TRIGGERS, LATENT_VECTORS
+from latentperform.patch.params import (LATENT_CHROMA, LATENT_CONTINUOUS, LATENT_DIRECTION, LATENT_TRIGGERS,
+                                        LATENT_VECTORS)
 
 
 def specs():
@@ -13,7 +14,7 @@ def specs():
 
 
 def test_patch_knows_every_trajectory_parameter():
-    names = {s.name for s in specs() if not LATENT_DIRECTION.match(s.name)}
+    names = {s.name for s in specs() if not (LATENT_DIRECTION.match(s.name) or LATENT_CHROMA.match(s.name))}
     assert names == set(LATENT_CONTINUOUS) | set(LATENT_TRIGGERS) | set(LATENT_VECTORS)
     triggers = {s.name for s in specs() if s.kind == "trigger"}
     assert triggers == set(LATENT_TRIGGERS)
@@ -29,3 +30,10 @@ def test_every_parameter_has_an_osc_address_and_a_sane_range():
         assert s.doc
     assert {s.name: s.osc for s in all_specs}["clock/bpm"] == "/lp/tempo"
     assert [s.default for s in engine_param_specs(128.0) if s.name == "clock/bpm"] == [128.0]
+
+
+def test_chroma_weights_are_targets_for_the_twelve_pitch_classes():
+    from latentperform.patch.params import target_problem
+    assert target_problem("latent/chroma") is None
+    assert all(target_problem(f"latent/chroma/{k}") is None for k in range(12))
+    assert "0..11" in target_problem("latent/chroma/12")
