@@ -14,7 +14,7 @@ import pytest
 from latentperform.clock import WallClock
 from latentperform.config import UserError
 from latentperform.events import EventQueue
-from latentperform.inputs.midi import (MidiClockFollower, MidiFeedback, MidiInput, MidiTranslator,
+from latentperform.inputs.midi import (MidiClockFollower, MidiFeedback, MidiInput, MidiTranslator, _open_input,
                                        list_midi_ports, match_port, midi_backend)
 
 
@@ -190,7 +190,7 @@ def test_real_midi_clock_at_120_bpm(sender):
 def test_led_feedback_reaches_the_controller_only_on_change(jack_server):
     name = f"lp-leds-{uuid.uuid4().hex[:6]}"
     received = []
-    leds = midi_backend().open_input(name, virtual=True, callback=received.append)
+    leds = _open_input(midi_backend(), name, received.append, virtual=True)
     fb = MidiFeedback(f"*{name}*")
     try:
         assert "connected" in fb.status
@@ -256,7 +256,7 @@ def test_a_port_missing_at_start_is_waited_for(jack_server, caplog):
 def test_feedback_resends_everything_after_the_controller_returns(jack_server):
     name = f"lp-leds-{uuid.uuid4().hex[:6]}"
     received = []
-    leds = midi_backend().open_input(name, virtual=True, callback=received.append)
+    leds = _open_input(midi_backend(), name, received.append, virtual=True)
     fb = MidiFeedback(f"*{name}*", poll=0.1)
     try:
         assert fb.send_cc(0, 7, 1.0)
@@ -264,7 +264,7 @@ def test_feedback_resends_everything_after_the_controller_returns(jack_server):
         leds.close()
         assert wait_for(lambda: "went away" in fb.status)
         assert not fb.send_cc(0, 7, 0.5)  # nowhere to send: not sent, not forgotten
-        leds = midi_backend().open_input(name, virtual=True, callback=received.append)
+        leds = _open_input(midi_backend(), name, received.append, virtual=True)
         assert wait_for(lambda: "connected" in fb.status)
         time.sleep(0.05)
         assert fb.send_cc(0, 7, 0.5)
@@ -278,7 +278,7 @@ def test_feedback_resends_everything_after_the_controller_returns(jack_server):
 def test_an_input_never_opens_our_own_feedback_output(jack_server):
     """Our feedback output is readable like any port: an input pattern that matches it (say "*")
     must not pick it, or the show would hear its own LEDs."""
-    from latentperform.inputs.midi import OWN_CLIENT, _open_input
+    from latentperform.inputs.midi import OWN_CLIENT
     name = f"lp-leds-{uuid.uuid4().hex[:6]}"
     leds = _open_input(midi_backend(), name, lambda m: None, virtual=True)
     fb = MidiFeedback(f"*{name}*")
