@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install latentperform and what it needs to run, on Debian/Ubuntu or any machine with pip.
 #   bash scripts/install.sh          the program (GL/EGL and PortAudio system libraries, then pip)
-#   bash scripts/install.sh --test   also what the tests need (Xvfb, JACK, ImageMagick, pytest, librosa)
+#   bash scripts/install.sh --test   also what the tests need (Xvfb, Xorg dummy, JACK, ImageMagick, pytest,
+#                                    librosa) and the optional extras (Ableton Link, NDI, virtual camera)
 # On a machine with an NVIDIA GPU, install the CUDA build of torch first (pytorch.org); this
 # script keeps a torch that is already there.
 set -euo pipefail
@@ -34,7 +35,8 @@ if ! $py -c "import torch" >/dev/null 2>&1; then
   $py -m pip install -q "torch==2.13.0"
 fi
 if [ $want_test = 1 ]; then
-  $py -m pip install -q -e ".[test]"
+  # the optional outputs and Link too, so their tests run for real instead of skipping
+  $py -m pip install -q -e ".[test,link,ndi,virtualcam]"
 else
   $py -m pip install -q -e .
 fi
