@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import uuid
 
 import pytest
@@ -44,6 +43,43 @@ def xvfb_display():
         os.environ["DISPLAY"] = old
 
 
+def _jackd_running() -> bool:
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == "jackd":
+                        return True
+            except OSError:
+                pass
+    return False
+
+
+def _reset_jack_registry_if_idle() -> None:
+    """JACK keeps a machine-wide registry of 8 server slots in /dev/shm; a jackd that was killed
+    (not terminated) never gives its slot back, and after eight of those no server starts
+    ("Too many servers already active").  With no jackd alive, nothing in it is in use."""
+    if _jackd_running():
+        return
+    for f in os.listdir("/dev/shm"):
+        if f == "jack-shm-registry" or f.startswith(("jack-", "jack_db-", "jack_sem.")):
+            path = os.path.join("/dev/shm", f)
+            shutil.rmtree(path, ignore_errors=True)
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()  # SIGTERM lets jackd give its registry slot back; SIGKILL would leak it
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def jack_server():
     """A JACK dummy server (no sound card needed): real MIDI ports and real audio I/O.
@@ -53,6 +89,7 @@ def jack_server():
     """
     if shutil.which("jackd") is None:
         pytest.fail("jackd is not installed (apt-get install jackd2): .ci/run installs it")
+    _reset_jack_registry_if_idle()
     name = f"lp{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000",
                              "-p", "256", "-C", "2", "-P", "2"],
@@ -63,7 +100,7 @@ def jack_server():
     os.environ.update(env)
     ok = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True).returncode == 0
     if not ok:
-        proc.kill()
+        _stop(proc)
         pytest.fail("the JACK dummy server did not start")
     yield name
     try:  # PortAudio must let go of JACK before the server stops, or the interpreter aborts at exit
@@ -72,11 +109,7 @@ def jack_server():
             sys.modules["sounddevice"]._terminate()
     except Exception:
         pass
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    _stop(proc)
     for f in os.listdir("/dev/shm"):
         if name in f:
             shutil.rmtree(os.path.join("/dev/shm", f), ignore_errors=True)
