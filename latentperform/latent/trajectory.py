@@ -428,10 +428,11 @@ class Trajectory:
             return None
         a = math.radians(angle)
         c, s = math.cos(a), math.sin(a)
-        # The picture turns by `angle` and moves by (tx, ty); the generator's matrix maps output
-        # coordinates to where the picture is sampled (StyleGAN3), i.e. the inverse motion.
-        return np.array([[c, s, -(c * tx + s * ty)],
-                         [-s, c, s * tx - c * ty],
+        # The motion the user asks for (the Generator protocol's `transform`, StyleGAN3's
+        # transform_user): turn by `angle` counter-clockwise on screen, move by (tx, ty) in
+        # picture heights.  Turning it into where each pixel samples is the generator's job.
+        return np.array([[c, s, tx],
+                         [-s, c, ty],
                          [0.0, 0.0, 1.0]], dtype=np.float32)
 
 

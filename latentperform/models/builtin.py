@@ -180,8 +180,9 @@ class BuiltinGenerator(nn.Module):
         m = torch.as_tensor(transform, device=device, dtype=dtype)
         if m.shape[-2:] != (3, 3):
             raise ValueError(f"transform must be (3, 3) or (N, 3, 3), got {tuple(m.shape)}")
-        m = m.reshape(-1, 3, 3).expand(n, -1, -1)
-        # StyleGAN3 convention: the matrix maps output coordinates to where the picture is sampled
+        # the matrix is the motion of the picture; each output pixel samples where the inverse
+        # motion takes it
+        m = torch.linalg.inv(m.reshape(-1, 3, 3).to(torch.float32)).to(dtype).expand(n, -1, -1)
         return grid @ m[:, :2, :2].transpose(1, 2) + m[:, None, :2, 2]
 
     def _field(self, ws: torch.Tensor, p: torch.Tensor, probe: int | None = None) -> torch.Tensor:

@@ -223,10 +223,10 @@ def test_transform_only_when_asked():
     assert tr.step(state(tr), 0.01).transform is None
     m = tr.step(state(tr, latent__rotate=90.0, latent__translate__x=0.25), 0.01).transform
     assert m.shape == (3, 3) and m.dtype == np.float32
-    # the matrix maps output coordinates to where the picture is sampled (StyleGAN3): it is the
-    # inverse of the picture's motion (turned 90 degrees, then moved right by 0.25)
-    motion = np.array([[0.0, -1.0, 0.25], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    assert np.allclose(m @ motion, np.eye(3), atol=1e-6)
+    # the matrix is the picture's motion as the user asks for it (the Generator protocol's
+    # transform, StyleGAN3's transform_user): turned 90 degrees, moved right by 0.25
+    from latentperform.models.stylegan3 import rotate_translate
+    assert np.allclose(m, np.asarray(rotate_translate(90.0, 0.25, 0.0), dtype=np.float64), atol=1e-6)
 
 
 def test_request_carries_time_and_stamp():

@@ -138,9 +138,10 @@ def test_transform_translates_and_rotates_the_picture(G):
     shift = torch.eye(3)
     shift[0, 2] = 5 / 64
     moved = G.synthesis(ws, transform=shift)
-    # (the outermost pixel rows and columns differ: the contour lines' gradient is one-sided there)
-    torch.testing.assert_close(moved[..., 1:-1, 1:-6], img[..., 1:-1, 6:-1], atol=1e-4, rtol=0)
-    # a quarter turn of the sampling grid is a quarter turn of the square picture
+    # the matrix is the picture's motion: 5 px to the right (the outermost pixel rows and columns
+    # differ: the contour lines' gradient is one-sided there)
+    torch.testing.assert_close(moved[..., 1:-1, 6:-1], img[..., 1:-1, 1:-6], atol=1e-4, rtol=0)
+    # a quarter turn of the motion is a quarter turn of the square picture
     quarter = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     turned = G.synthesis(ws, transform=quarter)
     inner = (..., slice(1, -1), slice(1, -1))

@@ -3,12 +3,10 @@ trajectory -> LatentRequest.transform -> InferenceWorker -> generator, for every
 
 docs/osc.md promises: translate/x > 0 moves the picture right, rotate > 0 turns it
 counter-clockwise.  Issue 5 defines `synthesis(..., transform=M)` as the motion applied to the
-picture, M = stylegan3.rotate_translate(angle, tx, ty) (the StyleGAN generators feed their input
-layer its inverse).  latent/trajectory.py sends the inverse of a motion whose rotation is
-counter-clockwise only with y pointing up, and the built-in generator samples through that
-matrix.  Measured: the built-in generator moves right but turns clockwise; the StyleGAN kinds
-turn counter-clockwise but move left.  Those cases are strict xfails, so the fix (the trajectory
-sending rotate_translate(angle, tx, ty), the built-in generator inverting it) shows up here.
+picture, M = stylegan3.rotate_translate(angle, tx, ty): the trajectory sends that matrix, the
+StyleGAN generators feed their input layer its inverse, and the built-in generator samples
+through its inverse.  (These were strict xfails until the trajectory and the built-in generator
+agreed on that convention.)
 """
 
 from __future__ import annotations
@@ -25,16 +23,10 @@ from latentperform.models import InferenceWorker
 from latentperform.models.loader import load_generator
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/stylegan"
-WRONG_WAY = pytest.mark.xfail(strict=True, reason=(
-    "the trajectory sends the inverse of the motion with the rotation of a y-up frame; the "
-    "generators disagree on the convention: see the module docstring"))
-
-
-def kinds(wrong: set[str]) -> list:
+def kinds(*names: str) -> list:
     specs = {"builtin": "builtin:64", "stylegan2": FIXTURES / "sg2ada-skip-64.pkl",
              "stylegan3-r": FIXTURES / "sg3-r-64.pkl"}
-    return [pytest.param(spec, id=name, marks=[WRONG_WAY] if name in wrong else [])
-            for name, spec in specs.items()]
+    return [pytest.param(specs[name], id=name) for name in (names or specs)]
 
 
 needs_fixtures = pytest.mark.skipif(not (FIXTURES / "index.json").is_file(),
@@ -71,7 +63,7 @@ def turn_error(a: np.ndarray, b: np.ndarray, k: int) -> float:
 
 
 @needs_fixtures
-@pytest.mark.parametrize("spec", kinds({"stylegan2", "stylegan3-r"}))
+@pytest.mark.parametrize("spec", kinds())
 def test_translate_x_moves_the_picture_right(spec):
     G = load_generator(spec)
     plain = render(G)
@@ -80,7 +72,7 @@ def test_translate_x_moves_the_picture_right(spec):
 
 
 @needs_fixtures
-@pytest.mark.parametrize("spec", kinds({"builtin"}))
+@pytest.mark.parametrize("spec", kinds())
 def test_rotate_turns_the_picture_counter_clockwise(spec):
     G = load_generator(spec)
     plain = render(G)
