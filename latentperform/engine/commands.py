@@ -49,19 +49,21 @@ def run_live(args) -> int:
         from ..inputs.replay import EventLog
         check_writable(args.log_events)
         event_log = EventLog(args.log_events)
+    preview = bool(_pick(getattr(args, "preview", None), getattr(out, "preview", False)))
+    # With a preview, the patch's overlay goes on the preview and the projector stays clean
+    # (h still shows it there); --overlay on the command line puts it on the output as well.
+    overlay = _pick(getattr(args, "overlay", None), getattr(out, "overlay", False) and not preview)
     engine = None
     try:
         engine = Engine(patch, surface=surface, clock=clock, fps=fps, recorder=recorder, event_log=event_log,
-                        interpolation=getattr(args, "interpolation", None),
-                        overlay=_pick(getattr(args, "overlay", None), getattr(out, "overlay", False)))
+                        interpolation=getattr(args, "interpolation", None), overlay=overlay)
         if recorder is not None and engine.stage is not None:
             engine.stage.note_recording_started()
         if getattr(args, "watch", True):
             engine.add_part(PatchWatcher(args.patch))
         engine.open_live_inputs(osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio)
         outputs = tuple(getattr(args, "output", None) or getattr(out, "outputs", ()) or ())
-        attach_outputs(engine, outputs=outputs,
-                       preview=bool(_pick(getattr(args, "preview", None), getattr(out, "preview", False))),
+        attach_outputs(engine, outputs=outputs, preview=preview,
                        preview_monitor=_pick(getattr(args, "preview_monitor", None),
                                              getattr(out, "preview_monitor", None)))
         engine.run(seconds=args.seconds)

@@ -224,8 +224,7 @@ class Engine:
             device = getattr(patch.model, "device", "auto") or "auto"
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
-            # half precision where it is fast (CUDA); float32 on the CPU
-            dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+            dtype = _dtype_for(str(getattr(patch.model, "precision", "auto")), str(device))
             generator = load_generator(_model_spec(patch), device=device, dtype=dtype)
         self.generator = generator
         self.space = LatentSpace(z_dim=generator.z_dim, w_dim=generator.w_dim, num_ws=generator.num_ws)
@@ -246,6 +245,7 @@ class Engine:
             self.report(msg)
         self.params = ParamState(values={n: s.default for n, s in self.specs.items() if s.kind != "trigger"},
                                  tempo=self.music.tempo.bpm, beats_per_bar=int(patch.clock.beats_per_bar))
+        self.music.attach(self)  # clock events, and the file's beats offline (live inputs attach again: a no-op)
         self.stage = None
         if not offline:
             from .stage import StagePart
@@ -315,7 +315,10 @@ class Engine:
         if len(self.queues) > 1 or self.replay is not None:
             events.sort(key=lambda e: e.time)
         if self.event_log is not None and events:
-            self.event_log.write_many(events)
+            # what the engine derives itself (clock events) is made again on replay, not logged
+            logged = [e for e in events if e.source not in INTERNAL_SOURCES]
+            if logged:
+                self.event_log.write_many(logged)
         self.stats.count_events(events, now)
         from ..inputs.osc import coalesce
         return coalesce(events)
@@ -369,7 +372,7 @@ class Engine:
         except Exception as e:  # a mapping bug must not end the show
             self.report(f"mapping failed: {e!r}; keeping the last state")
             params = self.params.evolve(time=t)
-        params = self._musical_time(params, t)
+        params = self._musical_time(params, t, events)
         self.params = params
         if params.newest_input is not None and params.newest_input != newest_before:
             stamp = params.newest_input
@@ -429,7 +432,7 @@ class Engine:
         if self.interpolation == "crossfade" and not self.offline:
             self.blend.arrived(self.texture.texture)
         self._last_arrival = t
-        self.texture.upload(frame.pixels)
+        self.texture.upload(frame.pixels, tensor=frame.tensor)
 
     def _blackout_fade(self, params: ParamState, dt: float) -> ParamState:
         """engine/blackout as shown: it follows the parameter at most 1 / BLACKOUT_FADE_S per second."""
@@ -467,8 +470,8 @@ class Engine:
             return
         self.recorder.push(pixels)
 
-    def _musical_time(self, params: ParamState, t: float) -> ParamState:
-        return self.music.update(params, t)
+    def _musical_time(self, params: ParamState, t: float, events=None) -> ParamState:
+        return self.music.update(params, t, events)
 
     @property
     def tempo(self):
@@ -641,6 +644,7 @@ class Engine:
             from .music import MusicalTime
             if (new.clock.source, new.clock.beats_per_bar) != (old.clock.source, old.clock.beats_per_bar):
                 self.music = MusicalTime(new.clock)
+                self.music.attach(self)  # the musical-time part follows the new source
             changed.append("clock")
         if new.mappings != old.mappings:
             changed.append("mappings")
@@ -820,9 +824,22 @@ def _model_spec(patch) -> str:
     return kind
 
 
+def _dtype_for(precision: str, device: str):
+    """[model] precision: "auto" is half precision where it is fast (CUDA), float32 elsewhere."""
+    import torch
+    if precision == "fp16" or (precision == "auto" and device.startswith("cuda")):
+        return torch.float16
+    return torch.float32
+
+
 def _directions_for(generator, patch):
-    """Semantic directions for the model: PCA of W (cached) for real networks; None lets the
-    trajectory derive a deterministic random set (the built-in generator's W has no semantics)."""
+    """Semantic directions: the patch's own (`[trajectory] directions_file`), else PCA of W
+    (cached) for real networks; None lets the trajectory derive a deterministic random set (the
+    built-in generator's W has no semantics).  A bad directions file is the user's error."""
+    path = getattr(patch.trajectory, "directions_file", None)
+    if path is not None:
+        from ..latent.directions import load_directions
+        return load_directions(path, generator.w_dim)
     kind = str(patch.model.kind)
     if kind == "builtin":
         return None

@@ -41,8 +41,8 @@ class Frame:
     stamp    the request's stamp: engine time of the newest input that shaped this picture
     gen_ms   milliseconds from the start of inference to pixels on the host
     error    one line saying what went wrong, or None
-    tensor   (H, W, 3) uint8 tensor on the generator's device when that is a GPU (for a direct
-             GPU upload), else None
+    tensor   (H, W, 3) uint8 tensor on the generator's device when that is a GPU, bottom row
+             first (OpenGL's order, for a direct GPU-to-texture upload), else None
     """
 
     pixels: np.ndarray | None
@@ -303,8 +303,9 @@ class InferenceWorker:
             return u8.cpu().numpy(), None
         host = self._pinned_buffer(u8.shape)
         host.copy_(u8, non_blocking=True)
-        torch.cuda.current_stream(u8.device).synchronize()
-        return host.numpy(), u8
+        gl_rows = u8.flip(0).contiguous()  # bottom row first, as OpenGL stores a texture
+        torch.cuda.current_stream(u8.device).synchronize()  # both ready before anyone reads them
+        return host.numpy(), gl_rows
 
     def _pinned_buffer(self, shape: torch.Size) -> torch.Tensor:
         """A pinned host buffer of `shape` holding none of the frames someone may still read."""

@@ -32,6 +32,8 @@ class FrameTexture:
         self.texture = self._make((1, 1))
         self.texture.write(bytes(3))
         self.uploads = 0
+        self._cuda = None          # render/interop.CudaGLUploader, made on the first CUDA frame
+        self._cuda_tried = False
 
     def _make(self, size: tuple[int, int]) -> moderngl.Texture:
         tex = self.ctx.texture(size, 3, alignment=1)
@@ -43,7 +45,12 @@ class FrameTexture:
     def size(self) -> tuple[int, int]:
         return self.texture.size
 
-    def upload(self, pixels) -> None:
+    def upload(self, pixels, tensor=None) -> None:
+        """pixels: (H, W, 3) uint8, top row first.  tensor: the same picture on a CUDA device,
+        bottom row first (models.worker.Frame.tensor); when CUDA-OpenGL interop works it goes
+        straight from the GPU into the texture and `pixels` is not read."""
+        if tensor is not None and getattr(tensor, "is_cuda", False) and self._upload_cuda(tensor):
+            return
         array = _to_numpy(pixels)
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
             raise ValueError(f"a frame must be uint8 (H, W, 3), got {array.dtype} {array.shape}")
@@ -55,7 +62,25 @@ class FrameTexture:
         self.texture.write(np.ascontiguousarray(array[::-1]))
         self.uploads += 1
 
+    def _upload_cuda(self, tensor) -> bool:
+        if not self._cuda_tried:
+            self._cuda_tried = True
+            from .interop import CudaGLUploader
+            self._cuda = CudaGLUploader.create(self.ctx)  # None, with one log line, when it cannot
+        if self._cuda is None:
+            return False
+        h, w = int(tensor.shape[0]), int(tensor.shape[1])
+        if (w, h) != self.texture.size:
+            self.texture.release()
+            self.texture = self._make((w, h))
+        if self._cuda.upload(self.texture, tensor, bottom_first=True):
+            self.uploads += 1
+            return True
+        return False
+
     def release(self) -> None:
+        if self._cuda is not None:
+            self._cuda.release()
         self.texture.release()
 
 

@@ -82,3 +82,43 @@ def test_osc_over_udp_changes_the_picture():
     finally:
         eng.close()
         eng.surface.close()
+
+
+def test_model_precision_from_the_patch():
+    from latentperform.engine.core import _dtype_for
+    assert _dtype_for("auto", "cpu") is torch.float32
+    assert _dtype_for("auto", "cuda:0") is torch.float16  # half where it is fast
+    assert _dtype_for("fp16", "cpu") is torch.float16     # asked for: given (slow on a CPU)
+    assert _dtype_for("fp32", "cuda") is torch.float32
+
+
+def test_directions_file_from_the_patch_drives_latent_direction(tmp_path):
+    """`[trajectory] directions_file`: the user's vectors become latent/direction/0..k-1, and
+    moving along one of them changes the latent the generator gets by exactly that vector."""
+    import pytest
+
+    from latentperform.config import UserError
+    G = BuiltinGenerator(resolution=48)
+    vectors = np.zeros((3, G.w_dim), np.float32)
+    vectors[0, 0] = vectors[1, 1] = vectors[2, 2] = 1.0
+    np.save(tmp_path / "dirs.npy", vectors)
+    text = DEFAULT_PATCH.read_text().replace("[trajectory]", '[trajectory]\ndirections_file = "dirs.npy"')
+    (tmp_path / "p.toml").write_text(text)
+    patch = load_patch(tmp_path / "p.toml")
+    surface = HeadlessSurface((64, 48))
+    eng = Engine(patch, surface=surface, clock=FixedStepClock(10), fps=10, offline=True, generator=G)
+    try:
+        names = {s.name for s in eng.specs.values() if s.name.startswith("latent/direction/")}
+        assert names == {"latent/direction/0", "latent/direction/1", "latent/direction/2"}
+        np.testing.assert_allclose(np.asarray(eng.trajectory.directions, np.float32), vectors, atol=1e-6)
+    finally:
+        eng.close()
+        surface.close()
+    (tmp_path / "dirs.npy").write_bytes(b"not a numpy file")
+    surface = HeadlessSurface((64, 48))
+    try:
+        with pytest.raises(UserError, match="dirs.npy: not a numeric .npy array"):
+            Engine(load_patch(tmp_path / "p.toml"), surface=surface, clock=FixedStepClock(10), fps=10,
+                   offline=True, generator=G)
+    finally:
+        surface.close()

@@ -264,3 +264,41 @@ def test_a_cuda_error_turns_it_off_once(gl, uploader_on_host, caplog):
     lines = [r.getMessage() for r in caplog.records if "interop off" in r.getMessage()]
     assert len(lines) == 1 and lines[0].endswith("frames are uploaded through host memory")
     tex.release()
+
+
+def test_frame_texture_takes_the_host_path_when_the_interop_is_not_there(gl, caplog):
+    """FrameTexture.upload(pixels, tensor=<CUDA frame>) on a Mesa context: one log line, and
+    the texture holds the host pixels (top row first in, GL row order in the texture)."""
+    from latentperform.render.upload import FrameTexture
+    caplog.set_level(logging.INFO, logger="latentperform.render")
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    tex = FrameTexture(gl)
+    try:
+        for _ in range(2):
+            tex.upload(pixels, tensor=FakeCudaTensor(pixels[::-1]))
+        assert tex.uploads == 2 and tex.size == (10, 6)
+        stored = np.frombuffer(tex.texture.read(alignment=1), np.uint8).reshape(6, 10, 3)
+        np.testing.assert_array_equal(stored[::-1], pixels)
+        lines = [r.getMessage() for r in caplog.records if "interop" in r.getMessage()]
+        assert len(lines) == 1 and lines[0].startswith("CUDA-OpenGL interop off: ")
+    finally:
+        tex.release()
+
+
+def test_frame_texture_uses_the_uploader_when_there_is_one(gl, uploader_on_host):
+    """The GPU path of FrameTexture with the host-memory stand-in for CUDA: the frame (bottom
+    row first, as the worker hands it over) lands in the texture without the host pixels."""
+    from latentperform.render.upload import FrameTexture
+    up, rt = uploader_on_host
+    pixels = np.random.default_rng(4).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    tex = FrameTexture(gl)
+    tex._cuda_tried, tex._cuda = True, up
+    try:
+        tex.upload(None, tensor=FakeCudaTensor(np.ascontiguousarray(pixels[::-1])))
+        assert tex.uploads == 1 and tex.size == (12, 8) and up.uploads == 1 and rt.copies == 1
+        stored = np.frombuffer(tex.texture.read(alignment=1), np.uint8).reshape(8, 12, 3)
+        np.testing.assert_array_equal(stored[::-1], pixels)
+    finally:
+        tex._cuda = None  # the fixture releases the uploader
+        tex.release()
