@@ -336,11 +336,8 @@ class ControlSurfaces(EnginePart):
             events.extend(q.iter_pending())
         if len(self.queues) > 1:
             events.sort(key=lambda e: e.time)
-        observe = getattr(getattr(engine, "music", None), "observe", None)
-        if observe is not None:  # a MIDI clock's beats and tempo: the musical time locks to them
-            clock = [e for e in events if e.address.startswith("clock/")]
-            if clock:
-                observe(clock)
+        # (a MIDI clock's beats and tempo reach the musical time with the rest of the tick's
+        # events: Engine.step hands them to MusicalTime.update)
         if self.osc is not None:
             for cmd in self.osc.pop_commands():
                 self._command(engine, cmd, t)
