@@ -59,8 +59,10 @@ _POLAR_FOLDS = (3, 5, 6)
 class BuiltinGenerator(nn.Module):
     """A deterministic latent -> image network drawn from `seed`; implements `Generator`.
 
-    resolution   default output side in pixels (an attribute: change it freely); `synthesis`
+    resolution   default output height in pixels (an attribute: change it freely); `synthesis`
                  also takes size=(height, width) for any other shape
+    width        default output width (None: square); the picture is a function of continuous
+                 coordinates, so a 16:9 show renders 16:9 instead of a square with bars
     seed         which network: the weights are drawn from it
     z_dim, w_dim latent sizes
     channels     hidden width of the CPPN (cost grows as channels**2 per pixel)
@@ -69,11 +71,12 @@ class BuiltinGenerator(nn.Module):
     """
 
     def __init__(self, resolution: int = 256, seed: int = 0, z_dim: int = 64, w_dim: int = 64,
-                 device: str | torch.device = "cpu", *, channels: int = 16, depth: int = 4,
-                 frequencies: int = 8) -> None:
+                 device: str | torch.device = "cpu", *, width: int | None = None, channels: int = 16,
+                 depth: int = 4, frequencies: int = 8) -> None:
         super().__init__()
-        if resolution < 1:
-            raise ValueError(f"resolution must be positive, got {resolution}")
+        if resolution < 1 or (width is not None and width < 1):
+            raise ValueError(f"resolution and width must be positive, got {resolution}, {width}")
+        self.width = None if width is None else int(width)
         self.z_dim = int(z_dim)
         self.c_dim = 0
         self.w_dim = int(w_dim)
@@ -295,13 +298,16 @@ class BuiltinGenerator(nn.Module):
         """ws (N, num_ws, w_dim) -> images (N, 3, H, W) in [-1, 1].
 
         noise_mode is accepted for the protocol; this network has no noise inputs.
-        transform (3, 3) or (N, 3, 3): maps output coordinates to where the picture is sampled
-        (StyleGAN3's convention: pass the inverse of the motion you want to see).
-        size=(height, width) overrides `resolution` (square) for this call.
+        transform (3, 3) or (N, 3, 3): the motion applied to the picture (the protocol's
+        convention, StyleGAN3's transform_user: models.stylegan3.rotate_translate).
+        size=(height, width) overrides `resolution` x `width` for this call.
         """
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
-        height, width = (self.resolution, self.resolution) if size is None else (int(size[0]), int(size[1]))
+        if size is None:
+            height, width = self.resolution, self.width or self.resolution
+        else:
+            height, width = int(size[0]), int(size[1])
         if height < 1 or width < 1:
             raise ValueError(f"size must be positive, got {(height, width)}")
         dtype, device = self.w_avg.dtype, self.w_avg.device
@@ -324,5 +330,5 @@ class BuiltinGenerator(nn.Module):
         return self.synthesis(self.mapping(z, c, truncation_psi), noise_mode=noise_mode)
 
     def extra_repr(self) -> str:
-        return (f"seed={self.seed}, resolution={self.resolution}, z_dim={self.z_dim}, w_dim={self.w_dim}, "
+        return (f"seed={self.seed}, resolution={self.resolution}, width={self.width}, z_dim={self.z_dim}, w_dim={self.w_dim}, "
                 f"channels={self.channels}, depth={self.depth}, num_ws={self.num_ws}")

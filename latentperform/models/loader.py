@@ -2,6 +2,7 @@
 
     load_generator("builtin")                      the built-in CPPN (no file)
     load_generator("builtin:512")                  ... at 512 px
+    load_generator("builtin:455x256,seed=3")       ... 455 wide, 256 high, network seed 3
     load_generator("my-faces.pkl", device="cuda", dtype=torch.float16)   StyleGAN2/2-ADA/3 pickle
     load_generator("export.pt")                    TorchScript generator (see torchscript.py)
     load_generator("python:mypkg.nets:make")       plugin factory (see plugin.py)
@@ -13,6 +14,7 @@ one load; an edited file is loaded afresh.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -79,6 +81,20 @@ def load_stylegan_pickle(path: str | Path, device: str | torch.device = "cpu",
     return G
 
 
+_BUILTIN = re.compile(r"^builtin(?::(?:(\d+)x)?(\d+))?(?:,seed=(\d+))?$")
+
+
+def _builtin_spec(spec: str) -> tuple[int, int | None, int]:
+    """"builtin", "builtin:<size>", "builtin:<width>x<height>", each with an optional
+    ",seed=<n>" -> (height, width or None for square, seed)."""
+    m = _BUILTIN.match(spec)
+    if m is None:
+        raise ModelError(f'expected "builtin", "builtin:<size>" or "builtin:<width>x<height>" '
+                         f'(optionally ",seed=<n>"), got {spec!r}')
+    width, height, seed = m.groups()
+    return int(height or 256), None if width is None else int(width), int(seed or 0)
+
+
 def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
                    dtype: torch.dtype = torch.float32, *, accelerate: str = "eager",
                    precision: str = "fast") -> Generator:
@@ -101,13 +117,9 @@ def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
     if spec == "builtin" or spec.startswith("builtin:"):
         from .builtin import BuiltinGenerator
 
-        res_text = spec.partition(":")[2] or "256"
-        try:
-            resolution = int(res_text)
-        except ValueError:
-            raise ModelError(f"builtin resolution must be an integer, got {res_text!r}") from None
+        height, width, seed = _builtin_spec(spec)
         # not cached: it is cheap to build and its resolution is a mutable attribute
-        return BuiltinGenerator(resolution=resolution, seed=0, device=dev)
+        return BuiltinGenerator(resolution=height, width=width, seed=seed, device=dev)
     if spec.startswith("python:"):
         from .plugin import load_plugin
 

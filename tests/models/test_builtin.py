@@ -175,3 +175,20 @@ def test_big_pictures_go_through_in_bands_with_the_same_result(G, monkeypatch):
     monkeypatch.setattr(builtin, "_BAND_PIXELS", 700)  # 4 bands of 350 pixels a picture, and a rest
     banded = G.synthesis(ws, size=(40, 56))
     torch.testing.assert_close(banded, whole, atol=1e-5, rtol=0)
+
+
+@torch.no_grad()
+def test_builtin_spec_gives_shape_and_seed():
+    from latentperform.models.loader import load_generator
+    wide = load_generator("builtin:80x45,seed=3")
+    assert (wide.resolution, wide.width, wide.seed) == (45, 80, 3)
+    z = _z(wide, 1)
+    assert wide(z).shape == (1, 3, 45, 80)
+    square = load_generator("builtin:40")
+    assert (square.resolution, square.width, square.seed) == (40, None, 0)
+    assert square(_z(square, 1)).shape == (1, 3, 40, 40)
+    # a wide picture is the square one with more of the plane on each side, not a stretched one
+    a = BuiltinGenerator(resolution=40, seed=3)(z)
+    b = BuiltinGenerator(resolution=40, width=72, seed=3)(z)
+    # (the outermost pixels differ: the contour lines' gradient is one-sided at the edge)
+    torch.testing.assert_close(b[..., 1:-1, 17:55], a[..., 1:-1, 1:-1], atol=2e-3, rtol=0)

@@ -365,7 +365,7 @@ def test_device_auto_and_bad_device():
     assert G.resolution == 32
     with pytest.raises(ModelError, match="bad device"):
         load_generator("builtin", device="toaster")
-    with pytest.raises(ModelError, match="builtin resolution"):
+    with pytest.raises(ModelError, match='expected "builtin", "builtin:<size>"'):
         load_generator("builtin:big")
 
 
