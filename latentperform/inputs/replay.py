@@ -6,6 +6,14 @@ which starts at 0 for both the live WallClock and the offline FixedStepClock, so
 land on the same ticks.  A first line {"format": "latentperform-events", "version": 1} says what
 the file is; it is optional on reading.
 
+Lines of the same shape as that first one, with one more key, say things about the show rather than
+one event (an older reader skips them as repeated headers):
+  {"format": ..., "version": 1, "audio": {"path": "show.flac", "t0": 0.61, "sample_rate": 48000}}
+      the sound the live audio input heard was recorded to `path` (relative to the log's folder),
+      and its first sample sounded at engine time `t0`.  The file's timeline is the show's from
+      there on: time lost to a device that went away is silence in the file.
+  {"format": ..., "version": 1, "end": 63.2}    the engine time at which the show stopped
+
 Replayed events keep their original source and address, so the mapping treats them exactly as it
 did live.
 """
@@ -16,6 +24,7 @@ import bisect
 import json
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterable
 
@@ -45,6 +54,15 @@ class EventLog:
         self._unflushed = 0
         self.written = 0
         self._file.write(json.dumps({"format": FORMAT, "version": VERSION}) + "\n")
+
+    def write_meta(self, **fields) -> None:
+        """A line about the show (audio recording, end time), not an event: see the module doc."""
+        line = json.dumps({"format": FORMAT, "version": VERSION, **fields}, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._file.closed:
+                return
+            self._file.write(line)
+            self._file.flush()
 
     def write(self, event: ControlEvent) -> None:
         self.write_many((event,))
@@ -77,17 +95,32 @@ class EventLog:
         self.close()
 
 
+@dataclass(frozen=True)
+class LoggedAudio:
+    """The sound recorded with a log: `path` (resolved against the log's folder), the engine time
+    `t0` of its first sample, and its sample rate."""
+    path: Path
+    t0: float
+    sample_rate: float | None = None
+
+
 def read_event_log(path: str | Path) -> list[ControlEvent]:
     """Every event in a log, ordered by time (stable: equal times keep the file's order).
 
     A line that cannot be read is a UserError naming the file and line.
     """
+    return read_event_log_with_meta(path)[0]
+
+
+def read_event_log_with_meta(path: str | Path) -> tuple[list[ControlEvent], dict]:
+    """(events, meta): meta has "audio" (a LoggedAudio) and "end" (engine time) when the log says."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise UserError(f"cannot read the event log {path}: {e.strerror}") from None
     events: list[ControlEvent] = []
+    meta: dict = {}
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -96,6 +129,7 @@ def read_event_log(path: str | Path) -> list[ControlEvent]:
             if "format" in row and "address" not in row:
                 if row["format"] != FORMAT or int(row.get("version", 0)) > VERSION:
                     raise ValueError(f"not a version {VERSION} {FORMAT} file: {row}")
+                _read_meta(row, path, meta)
                 continue
             value = row["value"]
             value = tuple(float(v) for v in value) if isinstance(value, list) else float(value)
@@ -107,7 +141,23 @@ def read_event_log(path: str | Path) -> list[ControlEvent]:
             raise UserError(f"{path}:{lineno}: not an event line ({e}); expected "
                             f'{{"t": seconds, "source": ..., "address": ..., "value": number or list}}') from None
     events.sort(key=lambda e: e.time)
-    return events
+    return events, meta
+
+
+def _read_meta(row: dict, log_path: Path, meta: dict) -> None:
+    audio = row.get("audio")
+    if isinstance(audio, dict):
+        t0 = float(audio["t0"])
+        if not math.isfinite(t0):
+            raise ValueError(f"audio t0 {t0} is not finite")
+        rate = audio.get("sample_rate")
+        meta["audio"] = LoggedAudio(log_path.parent / str(audio["path"]), t0,
+                                    float(rate) if rate is not None else None)
+    if "end" in row:
+        end = float(row["end"])
+        if not math.isfinite(end):
+            raise ValueError(f"end {end} is not finite")
+        meta["end"] = end
 
 
 class ReplayInput:
@@ -119,12 +169,18 @@ class ReplayInput:
 
     def __init__(self, path_or_events: str | Path | Iterable[ControlEvent], *, offset: float = 0.0,
                  start: float | None = None) -> None:
+        meta: dict = {}
         if isinstance(path_or_events, (str, Path)):
-            events = read_event_log(path_or_events)
+            events, meta = read_event_log_with_meta(path_or_events)
         else:
             events = sorted(path_or_events, key=lambda e: e.time)
+        # the sound recorded with the show, if any (its t0 is not shifted by `offset`: the caller
+        # aligns it), and when the show stopped
+        self.audio: LoggedAudio | None = meta.get("audio")
+        self.end: float | None = meta.get("end")
         if offset:
             events = [ControlEvent(e.source, e.address, e.value, e.time + offset) for e in events]
+        self._offset = float(offset)
         self.events = events
         self._times = [e.time for e in events]
         self._next = 0
@@ -148,7 +204,9 @@ class ReplayInput:
 
     @property
     def duration(self) -> float:
-        return self._times[-1] if self._times else 0.0
+        """The show's length: its logged end, else its last event (with `offset` applied)."""
+        last = self._times[-1] if self._times else 0.0
+        return max(last, self.end + self._offset) if self.end is not None else last
 
     def close(self) -> None:
         pass

@@ -62,6 +62,31 @@ def test_replay_offset_start_and_writes_from_threads(tmp_path):
     assert r.events_until(200.0) == []
 
 
+def test_log_notes_the_recorded_sound_and_the_end(tmp_path):
+    path = tmp_path / "show.jsonl"
+    with EventLog(path) as log:
+        log.write(ev("midi/cc/0/7", 0.5, 0.25))
+        log.write_meta(audio={"path": "show.flac", "t0": 0.61, "sample_rate": 48000.0})
+        log.write(ev("midi/cc/0/7", 0.75, 1.0))
+        log.write_meta(end=3.5)
+    assert [e.time for e in read_event_log(path)] == [0.25, 1.0]   # meta lines are not events
+    r = ReplayInput(path)
+    assert r.audio.path == tmp_path / "show.flac" and r.audio.t0 == 0.61 and r.audio.sample_rate == 48000
+    assert r.end == 3.5 and r.duration == 3.5
+    assert ReplayInput(path, offset=2.0).duration == 5.5
+    # a log without them: no sound, and the length is the last event's
+    plain = tmp_path / "plain.jsonl"
+    with EventLog(plain) as log:
+        log.write(ev("midi/cc/0/7", 0.5, 2.0))
+    r = ReplayInput(plain)
+    assert r.audio is None and r.end is None and r.duration == 2.0
+    # a meta line that makes no sense is a broken line like any other
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"format": "latentperform-events", "version": 1, "audio": {"path": "x.flac"}}\n')
+    with pytest.raises(UserError, match=r"bad.jsonl:1"):
+        ReplayInput(bad)
+
+
 def test_a_broken_log_names_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"format": "latentperform-events", "version": 1}\n{"t": 0, "source": "midi", "address": "a", "value": 1}\n{"t": 1, "value": 2}\n')
