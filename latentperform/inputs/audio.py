@@ -17,6 +17,14 @@ analyzer and puts the events on the queue.  A device that is missing, or stops d
 JACK server gone, the child died), is reported once (`error`, `status`, one log line), the features
 fall to silence, and a fresh child with a fresh device list tries again every `retry_s`.
 
+With `record_to`, the sound itself is kept too (`SoundRecorder`): the analysis thread hands each
+block, stamped with the engine time of its first sample, to a writer thread through a bounded queue
+(never waiting: a full queue drops the block, which becomes silence), and the writer puts it in a
+sound file whose timeline is the show's: time lost to a device that went away, or to dropped
+blocks, is written as silence; a write error (a full disk) is reported once and recording stops,
+the show goes on.  `on_record(path, t0, sample_rate)` is called when the first sample is written
+(the event log notes where the sound is and the engine time of its first sample).
+
 Time stamps cross the process boundary as `time.perf_counter()` readings: a system-wide monotonic
 clock on Linux, macOS and Windows.
 """
@@ -59,13 +67,16 @@ class AudioInput:
     blocksize    frames per PortAudio callback (latency vs. overhead)
     retry_s      how often a missing device is looked for again
     stall_s      a device that delivers nothing for this long is taken as gone
+    record_to    a sound file (.flac, .wav...) to record what is heard to (see SoundRecorder);
+                 on_record / on_record_error are SoundRecorder's on_start / on_error
     """
 
     def __init__(self, queue: EventQueue, clock=None, device: int | str | None = None,
                  sample_rate: float | None = None, channels: int | None = None,
                  channel: int | None = None, blocksize: int = 256, hop: int | None = None,
                  bands: dict[str, tuple[float, float]] | None = None, retry_s: float = 2.0,
-                 stall_s: float = 0.5, open_timeout_s: float = 10.0) -> None:
+                 stall_s: float = 0.5, open_timeout_s: float = 10.0,
+                 record_to: str | os.PathLike | None = None, on_record=None, on_record_error=None) -> None:
         self.queue = queue
         self.clock = clock if clock is not None else WallClock()
         self.device = device
@@ -91,6 +102,9 @@ class AudioInput:
         # seconds from a block's arrival at the sound card callback to its events being queued
         self.delays: collections.deque[float] = collections.deque(maxlen=1000)
         self._status = "audio: starting"
+        self.recorder: SoundRecorder | None = None
+        if record_to is not None:
+            self.recorder = SoundRecorder(record_to, on_start=on_record, on_error=on_record_error)
 
         self._child: subprocess.Popen | None = None
         self._blocks: queue_module.Queue = queue_module.Queue()
@@ -153,6 +167,10 @@ class AudioInput:
                 self.dropped_blocks += dropped
                 self._last_block = time.perf_counter()
                 self._analyse(samples, arrived)
+                if self.recorder is not None:
+                    # the block's samples end as the callback gets them: its first sounded before
+                    self.recorder.push(self._clock_time(arrived) - len(samples) / self.sample_rate,
+                                       samples, self.sample_rate)
                 try:
                     item = self._blocks.get_nowait()
                 except queue_module.Empty:
@@ -237,6 +255,8 @@ class AudioInput:
         self._stop.set()
         self._thread.join(5.0)
         self._kill_child()
+        if self.recorder is not None:
+            self.recorder.close()
         self._set_status("audio: closed", error=False)
 
     def __enter__(self) -> "AudioInput":
@@ -247,6 +267,146 @@ class AudioInput:
 
 
 _EOF = object()
+
+
+class SoundRecorder:
+    """Writes stamped blocks of mono sound to a file on a thread of its own, on the show's timeline.
+
+    `push(t, samples, rate)`: `t` is the engine time of the block's first sample.  It never waits:
+    when the writer is `max_queue_s` of sound behind, the block is dropped (counted in `dropped`)
+    and comes out as silence.  The file starts at the first block pushed (`t0`); after that each
+    block goes where its time says, within `tolerance_s`: a later block (a device that came back,
+    dropped blocks, a sound card clock slower than the computer's) is preceded by silence, an earlier
+    one (a faster sound card clock) loses its overlapping start.  A block at another sample rate (a
+    different device after a reconnect) is resampled (linearly) to the file's rate.
+
+    The format follows the suffix (soundfile: .flac is 24-bit FLAC, .wav 32-bit float WAV).  A
+    file that cannot be written is reported once (`error`, a log line, `on_error(message)`) and
+    no more is written; the show goes on.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, on_start=None, on_error=None,
+                 tolerance_s: float = 0.03, max_queue_s: float = 10.0, flush_s: float = 2.0) -> None:
+        self.path = Path(path)
+        self.on_start = on_start
+        self.on_error = on_error
+        self.tolerance_s = float(tolerance_s)
+        self.max_queue_s = float(max_queue_s)
+        self.flush_s = float(flush_s)
+        self.error: str | None = None
+        self.t0: float | None = None
+        self.sample_rate: float | None = None
+        self.written = 0            # samples in the file, silence included
+        self.silence = 0            # samples of silence put in for gaps
+        self.trimmed = 0            # samples left out because they overlapped what was written
+        self.dropped = 0            # blocks dropped because the writer was behind
+        self._queued = 0            # samples waiting for the writer
+        self._count_lock = threading.Lock()
+        self._queue: queue_module.Queue = queue_module.Queue()
+        self._file = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="audio-record", daemon=True)
+        self._thread.start()
+
+    @property
+    def end(self) -> float | None:
+        """Engine time just after the last sample written."""
+        return None if self.t0 is None else self.t0 + self.written / self.sample_rate
+
+    def push(self, t: float, samples: np.ndarray, rate: float) -> bool:
+        if self._closed or self.error is not None:
+            return False
+        with self._count_lock:
+            if self._queued > self.max_queue_s * rate:
+                self.dropped += 1
+                return False
+            self._queued += len(samples)
+        self._queue.put((float(t), samples, float(rate)))
+        return True
+
+    def _run(self) -> None:
+        last_flush = time.monotonic()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            t, samples, rate = item
+            with self._count_lock:
+                self._queued -= len(samples)
+            if self.error is not None:
+                continue
+            try:
+                self._write(t, samples, rate)
+                if time.monotonic() - last_flush > self.flush_s:
+                    self._file.flush()
+                    last_flush = time.monotonic()
+            except Exception as e:   # a full disk, a folder gone: say so once, the show goes on
+                self._fail(f"audio: recording to {self.path} failed ({e}); the show goes on without it")
+        self._finish()
+
+    def _open_file(self, t: float, rate: float) -> None:
+        import soundfile as sf
+        subtype = "PCM_24" if self.path.suffix.lower() in (".flac", ".ogg") else None
+        if self.path.suffix.lower() in (".wav", ".w64", ".aiff", ".aif", ".caf"):
+            subtype = "FLOAT"
+        self._file = sf.SoundFile(str(self.path), "w", samplerate=int(round(rate)), channels=1,
+                                  subtype=subtype)
+        self.t0, self.sample_rate = t, float(int(round(rate)))
+        log.info("audio: recording to %s", self.path)
+        if self.on_start is not None:
+            self.on_start(self.path, t, self.sample_rate)
+
+    def _write(self, t: float, samples: np.ndarray, rate: float) -> None:
+        if self._file is None:
+            self._open_file(t, rate)
+        sr = self.sample_rate
+        if abs(rate - sr) > 0.5 and len(samples):
+            n = max(1, int(round(len(samples) * sr / rate)))
+            samples = np.interp(np.arange(n) * (rate / sr), np.arange(len(samples)),
+                                samples).astype(np.float32)
+        gap = int(round((t - self.end) * sr))
+        tol = int(self.tolerance_s * sr)
+        if gap > tol:
+            self._put(np.zeros(gap, np.float32))
+            self.silence += gap
+        elif gap < -tol:
+            cut = min(-gap, len(samples))
+            samples = samples[cut:]
+            self.trimmed += cut
+        if len(samples):
+            self._put(np.asarray(samples, dtype=np.float32))
+
+    def _put(self, samples: np.ndarray) -> None:
+        for k in range(0, len(samples), 1 << 20):      # long silences in pieces
+            self._file.write(samples[k:k + (1 << 20)])
+        self.written += len(samples)
+
+    def _fail(self, message: str) -> None:
+        if self.error is None:
+            self.error = message
+            log.warning("%s", message)
+            if self.on_error is not None:
+                try:
+                    self.on_error(message)
+                except Exception:
+                    pass
+
+    def _finish(self) -> None:
+        f, self._file = self._file, None
+        if f is None:
+            return
+        try:
+            f.close()
+        except Exception as e:
+            self._fail(f"audio: finishing the recording {self.path} failed ({e})")
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout)
 
 
 def _read_exact(stream, n: int) -> bytes | None:

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[2]
@@ -351,6 +352,66 @@ def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog):
     assert noticed_at - lost_at < 1.5            # noticed within stall_s (plus the kill)
     # back: clicks again
     assert len(back["onsets"]) >= 2 and max(v for _, v in back["level"]) > 0.8
+
+
+# ---------------------------------------------------------------------------------- recording the sound
+
+def test_sound_recorder_keeps_the_show_timeline(tmp_path):
+    """Blocks land where their time stamps say: a gap (device gone, blocks dropped) is silence,
+    an early block loses its overlap, small jitter changes nothing, another rate is resampled."""
+    import soundfile as sf
+    from latentperform.inputs.audio import SoundRecorder
+
+    started = []
+    rec = SoundRecorder(tmp_path / "show.flac", on_start=lambda *a: started.append(a))
+    sr, n = 48000.0, 480                     # 10 ms blocks
+    t = 1.25
+    for k in range(100):                     # 1 s of blocks, each stamped 0-2 ms late (jitter)
+        rec.push(t + k * n / sr + 0.002 * (k % 2), np.full(n, 0.5, np.float32), sr)
+    rec.push(2.25 + 0.5, np.full(n, -0.5, np.float32), sr)          # 0.5 s later: a gap
+    rec.push(2.75 + n / sr - 0.005 - 0.1, np.full(n, 0.25, np.float32), sr)  # 100 ms early: overlaps
+    rec.push(rec_end := 2.75 + n / sr, np.full(n // 2, 0.75, np.float32), sr / 2)  # half the rate
+    rec.close()
+    assert started == [(tmp_path / "show.flac", 1.25, sr)] and rec.error is None
+    x, rate = sf.read(tmp_path / "show.flac", dtype="float32")
+    assert rate == 48000 and rec.t0 == 1.25
+    assert len(x) == rec.written == 100 * n + 24000 + n + n
+    assert np.allclose(x[:100 * n], 0.5, atol=1e-4)                 # jitter: no silence put in
+    assert np.allclose(x[100 * n:100 * n + 24000], 0.0)             # the gap, as silence
+    assert np.allclose(x[100 * n + 24000:100 * n + 24000 + n], -0.5, atol=1e-4)
+    assert rec.trimmed == n and rec.silence == 24000                 # the early block: all overlap
+    assert np.allclose(x[-n:], 0.75, atol=1e-3)                     # resampled to 48 kHz
+    assert rec.end == pytest.approx(rec_end + n / sr)
+
+
+def test_sound_recorder_write_error_is_reported_once_and_never_blocks(tmp_path, monkeypatch, caplog):
+    import soundfile as sf
+    from latentperform.inputs.audio import SoundRecorder
+
+    caplog.set_level(logging.INFO, logger="latentperform.inputs.audio")
+
+    def full(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sf.SoundFile, "write", full)
+    errors = []
+    rec = SoundRecorder(tmp_path / "show.flac", on_error=errors.append)
+    t0 = time.perf_counter()
+    for k in range(200):
+        rec.push(k * 0.01, np.zeros(480, np.float32), 48000.0)
+    pushing = time.perf_counter() - t0
+    rec.close()
+    assert len(errors) == 1 and "No space left on device" in errors[0] and errors[0] == rec.error
+    assert sum("recording to" in r.getMessage() and "failed" in r.getMessage() for r in caplog.records) == 1
+    assert pushing < 0.5
+    # a writer that is far behind drops blocks instead of queueing without end
+    slow = SoundRecorder(tmp_path / "slow.flac", max_queue_s=0.05)
+    with slow._count_lock:
+        slow._queued = 48000                  # as if a second of sound were waiting
+    assert slow.push(0.0, np.zeros(480, np.float32), 48000.0) is False and slow.dropped == 1
+    with slow._count_lock:
+        slow._queued = 0
+    slow.close()
 
 
 if __name__ == "__main__":
