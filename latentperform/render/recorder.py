@@ -3,7 +3,9 @@
 Video goes through the ffmpeg that imageio-ffmpeg bundles: H.264, yuv420p (plays everywhere),
 `+faststart` (the index at the front, so a browser can start playing before the end arrives).
 With an audio file, the video is written first and then muxed with the audio in a second,
-copy-only ffmpeg pass, the audio cut or padded with silence to the video's exact length.
+copy-only ffmpeg pass, the audio cut or padded with silence to the video's exact length (and, with
+`audio_offset`, started that many seconds into the video, or that many seconds into the sound when
+negative: a show's recorded sound starts when its capture did, not when the show did).
 """
 
 from __future__ import annotations
@@ -65,20 +67,31 @@ class VideoWriter:
     size        (width, height); every frame must be (height, width, 3) uint8
     audio_path  a sound file muxed in at close; `duration` (seconds) fixes the length the audio
                 is cut or padded to (default: frames written / fps)
+    audio_offset  seconds into the video where the audio's first sample goes (negative: that
+                many seconds of the audio are skipped)
+    audio_optional  audio that cannot be read or muxed leaves a silent video, with the reason in
+                `audio_error`, instead of a UserError
     crf/preset  x264 quality (lower crf = better, 18 is visually lossless) and speed
     """
 
     def __init__(self, path: str | os.PathLike, size: tuple[int, int], fps: float,
                  audio_path: str | os.PathLike | None = None, crf: int = 18, preset: str = "veryfast",
-                 duration: float | None = None) -> None:
+                 duration: float | None = None, audio_offset: float = 0.0,
+                 audio_optional: bool = False) -> None:
         import imageio_ffmpeg
 
         self.path = check_writable(path)
         self.size = (int(size[0]), int(size[1]))
         self.fps = float(fps)
         self.audio_path = Path(audio_path) if audio_path else None
+        self.audio_offset = float(audio_offset)
+        self.audio_optional = bool(audio_optional)
+        self.audio_error: str | None = None
         if self.audio_path is not None and not self.audio_path.is_file():
-            raise UserError(f"cannot read the audio file {self.audio_path}: no such file")
+            message = f"cannot read the audio file {self.audio_path}: no such file"
+            if not self.audio_optional:
+                raise UserError(message)
+            self.audio_error, self.audio_path = message, None
         self.duration = duration
         self.frames = 0
         self._closed = False
@@ -118,14 +131,24 @@ class VideoWriter:
         if self.audio_path is not None:
             try:
                 self._mux()
+            except UserError as e:
+                if not self.audio_optional:
+                    raise
+                self.audio_error = str(e)
+                os.replace(self._video_path, self.path)    # the picture is kept, silent
             finally:
                 self._video_path.unlink(missing_ok=True)
 
     def _mux(self) -> None:
         length = self.duration if self.duration is not None else self.frames / self.fps
-        cmd = [_ffmpeg(), "-y", "-loglevel", "error", "-i", str(self._video_path), "-i", str(self.audio_path),
+        seek, filters = [], "apad"
+        if self.audio_offset > 0:
+            filters = f"adelay=delays={1000 * self.audio_offset:.3f}:all=1,apad"   # milliseconds
+        elif self.audio_offset < 0:
+            seek = ["-ss", f"{-self.audio_offset:.6f}"]
+        cmd = [_ffmpeg(), "-y", "-loglevel", "error", "-i", str(self._video_path), *seek, "-i", str(self.audio_path),
                "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
-               "-af", "apad", "-t", f"{length:.6f}", "-movflags", "+faststart", str(self.path)]
+               "-af", filters, "-t", f"{length:.6f}", "-movflags", "+faststart", str(self.path)]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             last = (res.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
