@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--osc-port", type=int, default=None, help="OSC listen port (default 9000)")
     run.add_argument("--no-audio", action="store_true", help="do not open the sound card")
     run.add_argument("--log-events", default=None, metavar="FILE.jsonl",
-                     help="log every control event, to re-render the show later")
+                     help="log every control event, to re-render the show later (with a sound input, "
+                          "what it hears goes to FILE.flac beside it)")
     run.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=None,
                      help="start with the status overlay shown (key h toggles it; default: the patch's)")
     run.add_argument("--interpolation", choices=("crossfade", "latent", "hold"), default=None,
@@ -76,9 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=_size, default=None, help="video size WxH (default: the patch's)")
     render.add_argument("--fps", type=_positive, default=None, help="frames per second (default: the patch's)")
     render.add_argument("--seconds", type=_positive, default=None,
-                        help="length (default: the audio's length; 10 s without audio)")
+                        help="length (default: the replayed show's, else the audio's; 10 s without either)")
     render.add_argument("--replay", default=None, metavar="EVENTS.jsonl",
-                        help="control events logged by `run --log-events`")
+                        help="control events logged by `run --log-events`; the sound recorded with them "
+                             "is the soundtrack (unless --audio), the length is the show's (unless --seconds)")
+    render.add_argument("--audio-offset", type=float, default=None, metavar="SECONDS",
+                        help="where the soundtrack's first sample lands in the video (default: when the "
+                             "show heard it, for the sound recorded with a replay; 0 for --audio)")
 
     analyze = sub.add_parser("analyze", help="show the audio features the engine hears in a file")
     analyze.add_argument("audio")

@@ -68,6 +68,8 @@ def run_live(args) -> int:
                                              getattr(out, "preview_monitor", None)))
         engine.run(seconds=args.seconds)
     finally:
+        if event_log is not None:
+            event_log.write_meta(end=round(clock.now(), 6))   # the show's length, for a replay
         if engine is not None:
             recorder = engine.recorder  # the r key may have started or stopped one
             engine.close()
@@ -100,20 +102,32 @@ def render_offline(args) -> int:
     size = args.size or tuple(patch.output.size)
     fps = args.fps or float(patch.output.fps)
     check_writable(args.out)
-    track = None
-    if args.audio:
-        from ..features import analyze_file
-        track = analyze_file(args.audio, fps=fps)
-    seconds = args.seconds or (track.duration if track is not None else 10.0)
-    n_frames = max(1, int(round(seconds * fps)))
     replay = None
     if args.replay:
         from ..inputs.replay import ReplayInput
         replay = ReplayInput(args.replay)
+    track = None
+    # a replay whose show heard sound keeps the features it logged (the picture the show made);
+    # --audio is then its soundtrack only.  Without logged sound features, --audio drives them.
+    logged_features = replay is not None and any(e.address.startswith("audio/") for e in replay.events)
+    if args.audio and not logged_features:
+        from ..features import analyze_file
+        track = analyze_file(args.audio, fps=fps)
+    # the soundtrack: --audio, else the sound recorded with the replayed show (if it can be read);
+    # a replay's picture comes from its logged events either way, never from analysing the sound
+    sound, sound_offset, sound_note = _soundtrack(args, replay)
+    if args.seconds:
+        seconds = args.seconds
+    elif replay is not None and (replay.duration > 0 or track is None):
+        seconds = replay.duration if replay.duration > 0 else 10.0
+    else:
+        seconds = track.duration if track is not None else 10.0
+    n_frames = max(1, int(round(seconds * fps)))
     surface = _open_surface(headless=True, size=size)
     engine = Engine(patch, surface=surface, clock=FixedStepClock(fps), fps=fps, offline=True,
                     feature_track=track, replay=replay)
-    writer = VideoWriter(args.out, size, fps, audio_path=args.audio, duration=n_frames / fps)
+    writer = VideoWriter(args.out, size, fps, audio_path=sound, duration=n_frames / fps,
+                         audio_offset=sound_offset, audio_optional=sound is not None and not args.audio)
     t0 = time.perf_counter()
     try:
         for k in range(n_frames):
@@ -128,9 +142,40 @@ def render_offline(args) -> int:
     finally:
         engine.close()
         surface.close()
+    if writer.audio_error:
+        _warn(writer.audio_error + "; the video is silent")
+        sound = None
     print(f"\nwrote {args.out}: {n_frames} frames at {size[0]}x{size[1]}, {fps:g} fps"
-          + (f", audio from {args.audio}" if args.audio else ""), file=sys.stderr)
+          + (f", audio from {sound}{sound_note}" if sound else ""), file=sys.stderr)
     return 0
+
+
+def _warn(message: str) -> None:
+    import sys
+    print(f"latentperform: warning: {message}", file=sys.stderr)
+
+
+def _soundtrack(args, replay):
+    """(sound file or None, seconds into the video where its first sample goes, a note for the
+    summary).  The sound recorded with a show starts at the engine time of its first sample;
+    `--audio` at 0; `--audio-offset` says otherwise.  A recorded sound that is missing or
+    unreadable is one warning line, and the video is silent."""
+    offset_arg = getattr(args, "audio_offset", None)
+    if args.audio:
+        return args.audio, (offset_arg or 0.0), ""
+    if replay is None or replay.audio is None:
+        return None, 0.0, ""
+    logged = replay.audio
+    try:
+        import soundfile as sf
+        sf.info(str(logged.path))
+    except Exception as e:
+        reason = "no such file" if not logged.path.exists() else (str(e).splitlines() or ["unreadable"])[-1]
+        _warn(f"the sound recorded with {args.replay} ({logged.path}) cannot be read ({reason}); "
+              f"the video is silent")
+        return None, 0.0, ""
+    offset = logged.t0 if offset_arg is None else offset_arg
+    return str(logged.path), offset, f" (recorded with the show, starting at {offset:.3f} s)"
 
 
 def list_devices() -> str:

@@ -342,10 +342,23 @@ def open_music_inputs(engine, *, audio: bool = True) -> None:
     aud = engine.patch.inputs.audio
     if not (audio and aud.enabled):
         return
+    record = {}
+    event_log = getattr(engine, "event_log", None)
+    if event_log is not None:
+        # the sound is logged too, next to the events: EVENTS.jsonl -> EVENTS.flac, and the log
+        # says where it is and the engine time of its first sample (see inputs/replay.py)
+        sound = event_log.path.with_suffix(".flac")
+        if sound == event_log.path:
+            sound = sound.with_name(sound.stem + ".sound.flac")
+
+        def noted(path, t0, rate, log=event_log):
+            log.write_meta(audio={"path": path.name, "t0": round(t0, 6), "sample_rate": rate})
+
+        record = {"record_to": sound, "on_record": noted, "on_record_error": engine.report}
     try:
         from ..inputs.audio import AudioInput
         engine.inputs.append(AudioInput(part.queue, clock=engine.clock, device=aud.device,
                                         sample_rate=aud.samplerate, channel=aud.channel,
-                                        blocksize=aud.blocksize))
+                                        blocksize=aud.blocksize, **record))
     except Exception as e:
         engine.report(f"audio: {e}; carrying on without sound input")
