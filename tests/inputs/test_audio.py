@@ -305,11 +305,14 @@ def test_a_device_that_is_not_there_names_the_ones_that_are(jack_server, monkeyp
         audio.close()
 
 
-def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog):
+def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog, tmp_path):
+    import soundfile as sf
     caplog.set_level(logging.INFO, logger="latentperform.inputs.audio")
     name = f"lpv{uuid.uuid4().hex[:8]}"
     jackd = _start_jackd(name)
-    audio, queue, clock = _open_input(name, monkeypatch, device="system", retry_s=0.3, stall_s=0.3)
+    noted = []
+    audio, queue, clock = _open_input(name, monkeypatch, device="system", retry_s=0.3, stall_s=0.3,
+                                      record_to=tmp_path / "heard.flac", on_record=lambda *a: noted.append(a))
     player = None
     try:
         assert _wait_for(lambda: audio.connected, 10), audio.status
@@ -352,6 +355,20 @@ def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog):
     assert noticed_at - lost_at < 1.5            # noticed within stall_s (plus the kill)
     # back: clicks again
     assert len(back["onsets"]) >= 2 and max(v for _, v in back["level"]) > 0.8
+    # the recording kept the show's timeline: the time without a device is silence in the file,
+    # and the clicks after it sit where the show heard them
+    rec = audio.recorder
+    assert rec.error is None and len(noted) == 1 and noted[0][1] == rec.t0
+    x, sr = sf.read(tmp_path / "heard.flac", dtype="float32")
+    assert len(x) == rec.written and rec.silence > 0.5 * sr
+    gap = x[int((noticed_at - rec.t0) * sr):int((noticed_at + 0.5 - rec.t0) * sr)]
+    assert len(gap) and np.abs(gap).max() == 0.0
+    loud = np.abs(x) > 0.3
+    starts = np.flatnonzero(loud[1:] & ~loud[:-1]) / sr + rec.t0
+    clicked = [o for o in back["onsets"] if o > back["onsets"][0] + 0.3]   # not the ports connecting
+    assert len(clicked) >= 2
+    for onset in clicked:
+        assert np.min(np.abs(starts - onset)) < 0.05, (onset, back["onsets"], rec.t0, rec.silence)
 
 
 # ---------------------------------------------------------------------------------- recording the sound
