@@ -22,8 +22,8 @@ block, stamped with the engine time of its first sample, to a writer thread thro
 (never waiting: a full queue drops the block, which becomes silence), and the writer puts it in a
 sound file whose timeline is the show's: time lost to a device that went away, or to dropped
 blocks, is written as silence; a write error (a full disk) is reported once and recording stops,
-the show goes on.  `on_record(path, t0, sample_rate)` is called when the first sample is written
-(the event log notes where the sound is and the engine time of its first sample).
+the show goes on.  `on_record(path, t0, sample_rate)` is called once the time of the first sample
+is known (a second into the recording: the event log notes where the sound is and that time).
 
 Time stamps cross the process boundary as `time.perf_counter()` readings: a system-wide monotonic
 clock on Linux, macOS and Windows.
@@ -103,6 +103,7 @@ class AudioInput:
         self.delays: collections.deque[float] = collections.deque(maxlen=1000)
         self._status = "audio: starting"
         self.recorder: SoundRecorder | None = None
+        self._fresh = True
         if record_to is not None:
             self.recorder = SoundRecorder(record_to, on_start=on_record, on_error=on_record_error)
 
@@ -170,7 +171,8 @@ class AudioInput:
                 if self.recorder is not None:
                     # the block's samples end as the callback gets them: its first sounded before
                     self.recorder.push(self._clock_time(arrived) - len(samples) / self.sample_rate,
-                                       samples, self.sample_rate)
+                                       samples, self.sample_rate, fresh=self._fresh or dropped > 0)
+                self._fresh = False
                 try:
                     item = self._blocks.get_nowait()
                 except queue_module.Empty:
@@ -238,6 +240,7 @@ class AudioInput:
         threading.Thread(target=_log_stderr, args=(child,), name="audio-stderr", daemon=True).start()
         self.device_name = hello["device"]
         self.sample_rate = rate
+        self._fresh = True                                 # the recording starts a new stream
         self.opens += 1
         mix = "mono mix" if self.channel is None else f"channel {self.channel}"
         self._set_status(f"audio: capturing from {hello['device']!r} ({hello['hostapi']}) at {rate:g} Hz, "
@@ -272,13 +275,17 @@ _EOF = object()
 class SoundRecorder:
     """Writes stamped blocks of mono sound to a file on a thread of its own, on the show's timeline.
 
-    `push(t, samples, rate)`: `t` is the engine time of the block's first sample.  It never waits:
-    when the writer is `max_queue_s` of sound behind, the block is dropped (counted in `dropped`)
-    and comes out as silence.  The file starts at the first block pushed (`t0`); after that each
-    block goes where its time says, within `tolerance_s`: a later block (a device that came back,
-    dropped blocks, a sound card clock slower than the computer's) is preceded by silence, an earlier
-    one (a faster sound card clock) loses its overlapping start.  A block at another sample rate (a
-    different device after a reconnect) is resampled (linearly) to the file's rate.
+    `push(t, samples, rate, fresh)`: `t` is the engine time of the block's first sample; `fresh`
+    says the block does not follow the previous one (a device (re)opened, blocks lost before it).
+    It never waits: when the writer is `max_queue_s` of sound behind, the block is dropped (counted
+    in `dropped`) and comes out as silence.  The file starts at the first block pushed (`t0`).
+    A fresh block goes where its time says: a gap before it (a device that came back, lost blocks)
+    is silence.  Within one stream the sound card's sample count is the truth, because a time stamp
+    is only ever late (a callback that ran late), never early: silence is put in only when every
+    block for `window_s` came more than `tolerance_s` late (a sound card clock slower than the
+    computer's), and a block more than `tolerance_s` early (a faster one) loses its overlapping
+    start.  A block at another sample rate (a different device after a reconnect) is resampled
+    (linearly) to the file's rate.
 
     The format follows the suffix (soundfile: .flac is 24-bit FLAC, .wav 32-bit float WAV).  A
     file that cannot be written is reported once (`error`, a log line, `on_error(message)`) and
@@ -286,11 +293,17 @@ class SoundRecorder:
     """
 
     def __init__(self, path: str | os.PathLike, *, on_start=None, on_error=None,
-                 tolerance_s: float = 0.03, max_queue_s: float = 10.0, flush_s: float = 2.0) -> None:
+                 tolerance_s: float = 0.03, window_s: float = 1.0, max_queue_s: float = 10.0,
+                 flush_s: float = 2.0) -> None:
         self.path = Path(path)
         self.on_start = on_start
         self.on_error = on_error
         self.tolerance_s = float(tolerance_s)
+        self.window_s = float(window_s)
+        self._late: collections.deque = collections.deque()   # (t, seconds late) within one stream
+        self._refresh = False       # a block was dropped here: the next one is fresh
+        self._t0_pending = False    # t0 not yet settled and said
+        self._t0_shift = 0.0
         self.max_queue_s = float(max_queue_s)
         self.flush_s = float(flush_s)
         self.error: str | None = None
@@ -313,15 +326,17 @@ class SoundRecorder:
         """Engine time just after the last sample written."""
         return None if self.t0 is None else self.t0 + self.written / self.sample_rate
 
-    def push(self, t: float, samples: np.ndarray, rate: float) -> bool:
+    def push(self, t: float, samples: np.ndarray, rate: float, fresh: bool = False) -> bool:
         if self._closed or self.error is not None:
             return False
         with self._count_lock:
             if self._queued > self.max_queue_s * rate:
                 self.dropped += 1
+                self._refresh = True
                 return False
             self._queued += len(samples)
-        self._queue.put((float(t), samples, float(rate)))
+            fresh, self._refresh = fresh or self._refresh, False
+        self._queue.put((float(t), samples, float(rate), fresh))
         return True
 
     def _run(self) -> None:
@@ -330,13 +345,13 @@ class SoundRecorder:
             item = self._queue.get()
             if item is None:
                 break
-            t, samples, rate = item
+            t, samples, rate, fresh = item
             with self._count_lock:
                 self._queued -= len(samples)
             if self.error is not None:
                 continue
             try:
-                self._write(t, samples, rate)
+                self._write(t, samples, rate, fresh)
                 if time.monotonic() - last_flush > self.flush_s:
                     self._file.flush()
                     last_flush = time.monotonic()
@@ -352,11 +367,22 @@ class SoundRecorder:
         self._file = sf.SoundFile(str(self.path), "w", samplerate=int(round(rate)), channels=1,
                                   subtype=subtype)
         self.t0, self.sample_rate = t, float(int(round(rate)))
+        self._t0_pending, self._t0_shift = True, 0.0
         log.info("audio: recording to %s", self.path)
-        if self.on_start is not None:
-            self.on_start(self.path, t, self.sample_rate)
 
-    def _write(self, t: float, samples: np.ndarray, rate: float) -> None:
+    def _settle_t0(self) -> None:
+        """The first block's stamp may be late like any other: after the first window (or at the
+        end of the first stream) t0 is moved back by the most any block of it came early, then
+        said (`on_start`)."""
+        if not self._t0_pending:
+            return
+        self._t0_pending = False
+        self.t0 += self._t0_shift
+        self._late.clear()
+        if self.on_start is not None:
+            self.on_start(self.path, self.t0, self.sample_rate)
+
+    def _write(self, t: float, samples: np.ndarray, rate: float, fresh: bool = False) -> None:
         if self._file is None:
             self._open_file(t, rate)
         sr = self.sample_rate
@@ -364,15 +390,38 @@ class SoundRecorder:
             n = max(1, int(round(len(samples) * sr / rate)))
             samples = np.interp(np.arange(n) * (rate / sr), np.arange(len(samples)),
                                 samples).astype(np.float32)
-        gap = int(round((t - self.end) * sr))
+        late = t - self.end
+        if self._t0_pending:
+            if fresh or t - self.t0 >= self.window_s:
+                self._settle_t0()
+                late = t - self.end
+            else:  # within the first stream's first window: the file is right, t0 may not be
+                self._t0_shift = min(self._t0_shift, late)
+                if len(samples):
+                    self._put(np.asarray(samples, dtype=np.float32))
+                return
+        if fresh:
+            self._late.clear()
+        else:
+            self._late.append((t, late))
+            while self._late and self._late[0][0] < t - self.window_s:
+                self._late.popleft()
+            # late by at least this much for a whole window: the file is behind, not the stamps
+            if self._late[0][0] <= t - 0.9 * self.window_s:
+                late = min(x for _, x in self._late)
+            else:
+                late = min(late, 0.0)
+        gap = int(round(late * sr))
         tol = int(self.tolerance_s * sr)
         if gap > tol:
             self._put(np.zeros(gap, np.float32))
             self.silence += gap
+            self._late.clear()
         elif gap < -tol:
             cut = min(-gap, len(samples))
             samples = samples[cut:]
             self.trimmed += cut
+            self._late.clear()
         if len(samples):
             self._put(np.asarray(samples, dtype=np.float32))
 
@@ -395,6 +444,11 @@ class SoundRecorder:
         f, self._file = self._file, None
         if f is None:
             return
+        if self.error is None:
+            try:
+                self._settle_t0()
+            except Exception as e:
+                self._fail(f"audio: noting the recording {self.path} failed ({e})")
         try:
             f.close()
         except Exception as e:

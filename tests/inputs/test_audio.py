@@ -375,7 +375,8 @@ def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog, tmp_
 
 def test_sound_recorder_keeps_the_show_timeline(tmp_path):
     """Blocks land where their time stamps say: a gap (device gone, blocks dropped) is silence,
-    an early block loses its overlap, small jitter changes nothing, another rate is resampled."""
+    an early block loses its overlap, late stamps (jitter, one late callback) change nothing, a
+    sound card clock that is slower for a whole window is caught up, another rate is resampled."""
     import soundfile as sf
     from latentperform.inputs.audio import SoundRecorder
 
@@ -383,10 +384,10 @@ def test_sound_recorder_keeps_the_show_timeline(tmp_path):
     rec = SoundRecorder(tmp_path / "show.flac", on_start=lambda *a: started.append(a))
     sr, n = 48000.0, 480                     # 10 ms blocks
     t = 1.25
-    for k in range(100):                     # 1 s of blocks, each stamped 0-2 ms late (jitter)
-        rec.push(t + k * n / sr + 0.002 * (k % 2), np.full(n, 0.5, np.float32), sr)
-    rec.push(2.25 + 0.5, np.full(n, -0.5, np.float32), sr)          # 0.5 s later: a gap
-    rec.push(2.75 + n / sr - 0.005 - 0.1, np.full(n, 0.25, np.float32), sr)  # 100 ms early: overlaps
+    for k in range(100):                     # 1 s of blocks, stamped 0-2 ms late, one 80 ms late
+        rec.push(t + k * n / sr + 0.002 * (k % 2) + 0.08 * (k == 50), np.full(n, 0.5, np.float32), sr)
+    rec.push(2.25 + 0.5, np.full(n, -0.5, np.float32), sr, fresh=True)      # 0.5 s later: a gap
+    rec.push(2.75 + n / sr - 0.1, np.full(n, 0.25, np.float32), sr)        # 100 ms early: overlaps
     rec.push(rec_end := 2.75 + n / sr, np.full(n // 2, 0.75, np.float32), sr / 2)  # half the rate
     rec.close()
     assert started == [(tmp_path / "show.flac", 1.25, sr)] and rec.error is None
@@ -399,6 +400,20 @@ def test_sound_recorder_keeps_the_show_timeline(tmp_path):
     assert rec.trimmed == n and rec.silence == 24000                 # the early block: all overlap
     assert np.allclose(x[-n:], 0.75, atol=1e-3)                     # resampled to 48 kHz
     assert rec.end == pytest.approx(rec_end + n / sr)
+
+    # the first block's stamp came 80 ms late: t0 is the time the blocks after it say
+    late = SoundRecorder(tmp_path / "late.flac", on_start=lambda *a: started.append(a))
+    for k in range(150):
+        late.push(0.5 + k * n / sr + 0.08 * (k == 0), np.zeros(n, np.float32), sr)
+    late.close()
+    assert late.t0 == pytest.approx(0.5) and started[-1][1] == late.t0 and late.silence == late.trimmed == 0
+
+    # a sound card whose clock runs 1 % slow: 1 s of sound takes 1.01 s; the file keeps up
+    slow = SoundRecorder(tmp_path / "slow.flac")
+    for k in range(1000):                    # 10 s
+        slow.push(k * 1.01 * n / sr, np.zeros(n, np.float32), sr)
+    slow.close()
+    assert abs(slow.end - 1000 * 1.01 * n / sr) < 0.04 and slow.silence > 0.06 * sr
 
 
 def test_sound_recorder_write_error_is_reported_once_and_never_blocks(tmp_path, monkeypatch, caplog):
