@@ -227,13 +227,20 @@ def test_replay_muxes_the_recorded_sound_where_the_show_heard_it(live_show, sile
     # nothing before the sound was captured; clicks every beat after
     assert clicks.min() >= t0 - 0.01
     assert np.median(np.diff(clicks)) == pytest.approx(60 / BPM, abs=0.01)
-    # each onset the show logged has a click in the video within 50 ms, and each click in the
-    # video (but one cut at the show's end) was heard by the show
+    # each onset the show logged has a click in the video within 50 ms (but the one the tone under
+    # the clicks makes as the ports are connected, at a random place between clicks), and each
+    # click in the video (but one cut at the show's end) was heard by the show
+    sound_on = np.flatnonzero(np.abs(x) > 0.01)[0] / 48000
+    assert sound_on >= t0 - 0.01
+    all_heard, heard = heard, heard[(heard < sound_on - 0.05) | (heard > sound_on + 0.15)]
+    assert len(heard) >= 6
     off = np.array([np.min(np.abs(clicks - t)) for t in heard])
-    print(f"logged onset - click in the video: median {1000 * np.median(off):.1f} ms, max {1000 * off.max():.1f} ms "
+    signed = np.array([t - clicks[np.argmin(np.abs(clicks - t))] for t in heard])
+    print(f"logged onset - click in the video: median {1000 * np.median(signed):+.1f} ms, "
+          f"range {1000 * signed.min():+.1f}..{1000 * signed.max():+.1f} ms "
           f"({len(heard)} onsets, {len(clicks)} clicks, sound from {t0:.3f} s)")
-    assert off.max() < 0.05, np.round(off, 3)
-    unheard = [c for c in clicks if np.min(np.abs(heard - c)) >= 0.05 and c < end - 0.1]
+    assert off.max() < 0.05, (np.round(off, 3), heard, clicks, sound_on)
+    unheard = [c for c in clicks if np.min(np.abs(all_heard - c)) >= 0.05 and c < end - 0.1]
     assert unheard == [], (unheard, heard)
     # the picture is the log's, not the sound's: the same frames as a replay without sound
     assert decode_frames(out) == silent_replay["frames"]
