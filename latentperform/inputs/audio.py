@@ -444,11 +444,10 @@ class SoundRecorder:
         f, self._file = self._file, None
         if f is None:
             return
-        if self.error is None:
-            try:
-                self._settle_t0()
-            except Exception as e:
-                self._fail(f"audio: noting the recording {self.path} failed ({e})")
+        try:    # (after a write error too: what was written before it is worth having)
+            self._settle_t0()
+        except Exception as e:
+            self._fail(f"audio: noting the recording {self.path} failed ({e})")
         try:
             f.close()
         except Exception as e:
