@@ -10,15 +10,23 @@ For offline rendering, `InferenceWorker(..., synchronous=True)` renders each sub
 once, in order, on the caller's thread, and `render_now(request)` renders one request without
 touching the live state; both use the same conversion code as live, and the same request gives
 the same pixels.
+
+Latent interpolation (live, `submit(request, interpolate=display_period)`): when the network is
+slower than the display, the worker renders in one synthesis call a short batch of latents
+interpolated between the last request it rendered and the newest one, one per display frame
+(at most `max_batch`); the engine shows them one per display tick.  A batch of N costs a GPU
+much less than N single calls, so every displayed frame is a real picture of the network.
 """
 
 from __future__ import annotations
 
 import ctypes
 import inspect
+import math
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +34,9 @@ import torch
 
 from ..events import LatentRequest
 from .base import Generator, truncate
+
+MAX_BATCH = 8  # latents interpolated in one synthesis call, at most (InferenceWorker.max_batch)
+BATCH_BUFFERS = 4  # pinned host buffers for batches; when all are in use a batch gets plain memory
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,11 @@ class Frame:
     error    one line saying what went wrong, or None
     tensor   (H, W, 3) uint8 tensor on the generator's device when that is a GPU, bottom row
              first (OpenGL's order, for a direct GPU-to-texture upload), else None
+    inbetween  latent interpolation (`submit(..., interpolate=...)`): the pictures rendered in the
+             same call for the latents between the previously rendered request and this one,
+             oldest first, this frame being the last; each is a Frame whose `time` is the instant
+             it stands for (seq, stamp, gen_ms: this request's).  () otherwise.  Batch pixels live
+             in a pinned buffer that is rewritten only once no Frame of that batch is referenced.
     """
 
     pixels: np.ndarray | None
@@ -52,6 +68,7 @@ class Frame:
     gen_ms: float = 0.0
     error: str | None = None
     tensor: torch.Tensor | None = None
+    inbetween: tuple["Frame", ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -83,11 +100,14 @@ class InferenceWorker:
                are not page-faulted in afresh (about a quarter less CPU a frame for the
                built-in generator at 256x256 on a worker thread).  False leaves malloc alone.
 
-    submit(request)   replace the pending request; starts the thread on first use
+    submit(request, interpolate=None)   replace the pending request; starts the thread on first
+                      use.  interpolate (live): the display's frame period in seconds; see submit
     latest()          newest finished Frame (good or failed), or None; never waits
     last_good         newest good Frame, or None
     render_now(req)   render synchronously on the caller's thread; the result owns its pixels
     close()           stop the thread (also on `with` exit)
+
+    max_batch         most latents one interpolation batch renders (MAX_BATCH)
 
     Inference uses torch's intra-op threads as the application set them (torch.set_num_threads);
     the worker never changes them.
@@ -114,6 +134,7 @@ class InferenceWorker:
 
         self._cond = threading.Condition()
         self._pending: LatentRequest | None = None
+        self._pending_period: float | None = None
         self._latest: Frame | None = None
         self._last_good: Frame | None = None
         self._handed_out: Frame | None = None
@@ -122,14 +143,29 @@ class InferenceWorker:
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()  # one inference at a time on the generator
         self._pinned: list[torch.Tensor] = []  # at most 4: 3 frames may be in use, 1 to write
+        # batches: [pinned (max_batch, H, W, 3) buffer, weak references to the Frames reading it]
+        self._batch_pinned: list[list] = []
+        self._last_end: _Endpoint | None = None  # the last request rendered live, as ws
+        self._batched_transform = _takes_batched_transform(generator)
+        self.max_batch = MAX_BATCH
         self.rendered = 0  # submitted requests rendered (good or failed)
         self.skipped = 0  # requests replaced before they were rendered
         self.failed = 0
+        self.interpolated = 0  # in-between pictures rendered (latent interpolation)
 
     # -------------------------------------------------------------------------- engine side
-    def submit(self, request: LatentRequest) -> None:
+    def submit(self, request: LatentRequest, *, interpolate: float | None = None) -> None:
         """Make `request` the next one to render, replacing any still pending.  Never waits
-        (synchronous: renders it now, and returns when its frame is `latest()`)."""
+        (synchronous: renders it now, and returns when its frame is `latest()`).
+
+        interpolate: the display's frame period, seconds (live only; ignored when synchronous).
+        When this request's time is k >= 2 display periods after the last request rendered, the
+        worker renders min(k, max_batch) pictures in one synthesis call: the latents at 1/k,
+        2/k, ... 1 of the way from that request to this one (ws after mapping, truncation, style
+        mix and offset, interpolated per layer; the transform's rotation and translation too),
+        and `latest()` is this request's Frame with the others in `Frame.inbetween`.  A
+        generator that cannot take one transform per picture (only the built-in one, and those
+        with `batched_transform = True`, can) gets no batch while the transform moves."""
         if self.synchronous:
             with self._cond:
                 if self._closed:
@@ -143,6 +179,7 @@ class InferenceWorker:
             if self._pending is not None:
                 self.skipped += 1
             self._pending = request
+            self._pending_period = None if interpolate is None else float(interpolate)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="lp-inference", daemon=True)
                 self._thread.start()
@@ -212,8 +249,9 @@ class InferenceWorker:
                 if self._closed:
                     return
                 request, self._pending = self._pending, None
+                period = self._pending_period
                 self._in_flight = True
-            self._publish(self._render(request, live=True))
+            self._publish(self._render(request, live=True, interpolate=period))
 
     def _publish(self, frame: Frame) -> None:
         with self._cond:
@@ -226,15 +264,28 @@ class InferenceWorker:
             self._latest = frame
             self._cond.notify_all()
 
-    def _render(self, request: LatentRequest, live: bool, keep_last_good: bool | None = None) -> Frame:
-        """live: pixels may go to a reused pinned buffer; keep_last_good (default: live): a
-        failure carries the last good frame's pixels."""
+    def _render(self, request: LatentRequest, live: bool, keep_last_good: bool | None = None,
+                interpolate: float | None = None) -> Frame:
+        """live: pixels may go to a reused pinned buffer, and the request is remembered as the
+        start of the next interpolation; keep_last_good (default: live): a failure carries the
+        last good frame's pixels; interpolate: see submit (live only)."""
         t0 = time.perf_counter()
         try:
             with self._run_lock, torch.inference_mode():
-                image = self.generator.synthesis(self.request_ws(request), noise_mode=request.noise_mode,
-                                                 **self._synthesis_kwargs(request))
-                pixels, tensor = self._to_pixels(image, live)
+                ws = self.request_ws(request)
+                end = _Endpoint(ws, _matrix(request.transform), float(request.time))
+                if live and interpolate is not None:  # a batch, maybe of one: its own host buffer
+                    frame = self._render_batch(request, self._last_end, end,
+                                               self._batch_size(end, interpolate), t0)
+                else:
+                    image = self.generator.synthesis(ws, noise_mode=request.noise_mode,
+                                                     **self._synthesis_kwargs(request))
+                    pixels, tensor = self._to_pixels(image, live)
+                    frame = Frame(pixels=pixels, seq=request.seq, time=request.time, stamp=request.stamp,
+                                  gen_ms=(time.perf_counter() - t0) * 1e3, tensor=tensor)
+                if live:
+                    self._last_end = end
+                return frame
         except Exception as exc:  # noqa: BLE001 - every failure of the network becomes a value
             if isinstance(exc, torch.cuda.OutOfMemoryError):
                 torch.cuda.empty_cache()  # give back what the failed frame held, so the next may fit
@@ -243,9 +294,99 @@ class InferenceWorker:
             return Frame(pixels=None if good is None else good.pixels, seq=request.seq, time=request.time,
                          stamp=request.stamp, gen_ms=(time.perf_counter() - t0) * 1e3,
                          error=describe_error(exc), tensor=None if good is None else good.tensor)
-        return Frame(pixels=pixels, seq=request.seq, time=request.time, stamp=request.stamp,
-                     gen_ms=(time.perf_counter() - t0) * 1e3, tensor=tensor)
 
+    # ------------------------------------------------------------------- latent interpolation
+    def _batch_size(self, end: "_Endpoint", period: float | None) -> int:
+        """How many pictures to render for `end`: 1, or the display periods since the last
+        rendered request (at most max_batch) when an interpolation can be made."""
+        start = self._last_end
+        if period is None or not period > 0 or start is None or start.ws.shape != end.ws.shape:
+            return 1
+        span = (end.time - start.time) / period
+        if not span >= 1.5:  # also NaN
+            return 1
+        k = min(int(round(span)), max(int(self.max_batch), 1))
+        if k > 1 and not self._batched_transform and not _same_matrix(start.transform, end.transform):
+            return 1
+        return k
+
+    def _render_batch(self, request: LatentRequest, start: "_Endpoint | None", end: "_Endpoint", k: int,
+                      t0: float) -> Frame:
+        """k pictures in one synthesis call: the latents 1/k ... k/k of the way from start to end
+        (the last is `end` exactly).  Returns end's Frame with the others in `inbetween`.  k = 1
+        renders `end` alone (start may be None), into a batch host buffer all the same: frames
+        wait in the engine's queue, so each holds its buffer for as long as it lives."""
+        kwargs = self._synthesis_kwargs(request)
+        if k == 1:
+            ws = end.ws
+        else:
+            fractions = torch.arange(1, k + 1, dtype=torch.float32, device=self.device) / k
+            a, b = start.ws.float(), end.ws.float()
+            ws = (a + (b - a) * fractions[:, None, None]).to(self.dtype)  # (k, num_ws, w_dim): per layer
+            ws[-1] = end.ws[0]
+        if k > 1 and (start.transform is not None or end.transform is not None):
+            if _same_matrix(start.transform, end.transform):
+                matrices = end.transform[None]
+            else:
+                matrices = np.stack([interpolate_transform(start.transform, end.transform, i / k)
+                                     for i in range(1, k + 1)])
+            kwargs["transform"] = torch.as_tensor(matrices if len(matrices) > 1 else matrices[0],
+                                                  device=self.device)
+        image = self.generator.synthesis(ws, noise_mode=request.noise_mode, **kwargs)
+        if k == 1 and image.ndim == 4 and image.shape[0] > 1:
+            image = image[:1]  # as a single request: its first picture
+        pictures, claim = self._batch_to_pixels(image, k)
+        gen_ms = (time.perf_counter() - t0) * 1e3
+        times = [] if k == 1 else [start.time + (end.time - start.time) * i / k for i in range(1, k)]
+        times.append(request.time)
+        frames = [Frame(pixels=pixels, seq=request.seq, time=when, stamp=request.stamp, gen_ms=gen_ms,
+                        tensor=tensor) for (pixels, tensor), when in zip(pictures, times)]
+        last = Frame(pixels=frames[-1].pixels, seq=request.seq, time=request.time, stamp=request.stamp,
+                     gen_ms=gen_ms, tensor=frames[-1].tensor, inbetween=tuple(frames[:-1]))
+        if claim is not None:  # the pinned buffer stays in use while any of these Frames lives
+            claim.slot[1] = [weakref.ref(f) for f in (*frames[:-1], last)]
+        self.interpolated += k - 1
+        return last
+
+    def _batch_to_pixels(self, image: torch.Tensor, k: int):
+        """(k, C, H, W) float in [-1, 1] -> ([k (pixels, GL-order device tensor or None)], the
+        claim on the pinned buffer holding the pixels, or None)."""
+        if image.ndim != 4 or image.shape[0] != k:
+            raise ValueError(f"generator returned shape {tuple(image.shape)} for a batch of {k}, "
+                             f"expected ({k}, C, H, W)")
+        u8 = self._to_u8(image)
+        if u8.device.type == "cpu":
+            host = u8.numpy()  # a fresh tensor: the arrays own their memory
+            return [(host[i], None) for i in range(k)], None
+        host, claim = self._batch_host(u8)
+        gl_rows = u8.flip(1).contiguous()  # each picture bottom row first, as OpenGL stores it
+        torch.cuda.current_stream(u8.device).synchronize()  # both ready before anyone reads them
+        return [(host[i], gl_rows[i]) for i in range(k)], claim
+
+    def _batch_host(self, u8: torch.Tensor, pin: bool | None = None):
+        """Copy a (k, H, W, 3) batch to host memory that no live Frame reads: a free buffer of the
+        pinned ring (asynchronously from a GPU; the caller synchronises), else fresh memory.
+        Returns (the (k, H, W, 3) array, a claim or None).  A ring buffer is free when every
+        Frame registered on it (`claim.slot[1]`, weak references) is gone; until the caller
+        registers its Frames, the claim itself keeps the buffer taken."""
+        k, frame_shape = int(u8.shape[0]), tuple(u8.shape[1:])
+        pin = torch.cuda.is_available() if pin is None else pin
+        ring = self._batch_pinned
+        ring[:] = [slot for slot in ring if tuple(slot[0].shape[1:]) == frame_shape
+                   and slot[0].shape[0] >= k]  # a new picture size: a new ring
+        slot = next((s for s in ring if all(ref() is None for ref in s[1])), None)
+        if slot is None and len(ring) < BATCH_BUFFERS:
+            slot = [torch.empty((max(int(self.max_batch), k), *frame_shape), dtype=torch.uint8,
+                                pin_memory=pin), []]
+            ring.append(slot)
+        if slot is None:  # every pinned buffer is still read: plain memory for this batch
+            return u8.cpu().numpy(), None
+        claim = _Claim(slot)
+        slot[1] = [weakref.ref(claim)]
+        slot[0][:k].copy_(u8, non_blocking=pin)
+        return slot[0][:k].numpy(), claim
+
+    # ---------------------------------------------------------------------------------------
     def _synthesis_kwargs(self, request: LatentRequest) -> dict:
         kwargs = {}
         if request.transform is not None:
@@ -286,17 +427,7 @@ class InferenceWorker:
         """(1, C, H, W) float in [-1, 1] -> (H, W, 3) uint8 RGB on the host (+ the device tensor)."""
         if image.ndim != 4 or image.shape[0] < 1:
             raise ValueError(f"generator returned shape {tuple(image.shape)}, expected (N, C, H, W)")
-        img = image[0]
-        if not torch.isfinite(img).all():
-            raise FloatingPointError("generator output contains NaN or Inf")
-        channels = img.shape[0]
-        if channels == 1:
-            img = img.expand(3, -1, -1)
-        elif channels == 2:
-            raise ValueError("generator returned 2 channels; expected 1 (grey), 3 (RGB) or more")
-        else:
-            img = img[:3]
-        u8 = (img.float() * 127.5 + 128.0).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+        u8 = self._to_u8(image[:1])[0]
         if u8.device.type == "cpu":
             return u8.numpy(), None  # a fresh tensor each frame: the array owns its memory
         if not live:
@@ -306,6 +437,20 @@ class InferenceWorker:
         gl_rows = u8.flip(0).contiguous()  # bottom row first, as OpenGL stores a texture
         torch.cuda.current_stream(u8.device).synchronize()  # both ready before anyone reads them
         return host.numpy(), gl_rows
+
+    @staticmethod
+    def _to_u8(images: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) float in [-1, 1] -> (N, H, W, 3) uint8 RGB on the same device."""
+        if not torch.isfinite(images).all():
+            raise FloatingPointError("generator output contains NaN or Inf")
+        channels = images.shape[1]
+        if channels == 1:
+            images = images.expand(-1, 3, -1, -1)
+        elif channels == 2:
+            raise ValueError("generator returned 2 channels; expected 1 (grey), 3 (RGB) or more")
+        else:
+            images = images[:, :3]
+        return (images.float() * 127.5 + 128.0).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
     def _pinned_buffer(self, shape: torch.Size) -> torch.Tensor:
         """A pinned host buffer of `shape` holding none of the frames someone may still read."""
@@ -321,6 +466,68 @@ class InferenceWorker:
         buf = torch.empty(tuple(shape), dtype=torch.uint8, pin_memory=True)
         self._pinned.append(buf)
         return buf
+
+
+class _Claim:
+    """Holds a batch's pinned buffer taken until the batch's Frames are registered on it."""
+
+    __slots__ = ("slot", "__weakref__")
+
+    def __init__(self, slot: list) -> None:
+        self.slot = slot
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """A request as rendered: its ws (1, num_ws, w_dim) on the device, its transform, its time."""
+
+    ws: torch.Tensor
+    transform: np.ndarray | None
+    time: float
+
+
+def _matrix(transform) -> np.ndarray | None:
+    return None if transform is None else np.asarray(transform, np.float32).reshape(3, 3)
+
+
+def _same_matrix(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.array_equal(a, b))
+
+
+def interpolate_transform(a, b, f: float) -> np.ndarray:
+    """The 3x3 transform f (0..1) of the way from a to b (None: identity).  Rotate/translate
+    matrices (the trajectory's) turn by the shorter angle and move in a straight line, so every
+    in-between is a rigid motion too; any other matrices are interpolated entry by entry.
+    f = 1 gives b exactly."""
+    eye = np.eye(3, dtype=np.float32)
+    a = eye if a is None else np.asarray(a, np.float32).reshape(3, 3)
+    b = eye if b is None else np.asarray(b, np.float32).reshape(3, 3)
+    if f >= 1.0:
+        return b.copy()
+    if _rigid(a) and _rigid(b):
+        ta = math.atan2(float(a[1, 0]), float(a[0, 0]))
+        tb = math.atan2(float(b[1, 0]), float(b[0, 0]))
+        turn = (tb - ta + math.pi) % (2 * math.pi) - math.pi
+        angle = ta + turn * f
+        c, s = math.cos(angle), math.sin(angle)
+        out = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], np.float32)
+        out[:2, 2] = a[:2, 2] + (b[:2, 2] - a[:2, 2]) * f
+        return out
+    return (a + (b - a) * f).astype(np.float32)
+
+
+def _rigid(m: np.ndarray) -> bool:
+    r = m[:2, :2].astype(np.float64)
+    return (np.allclose(m[2], (0.0, 0.0, 1.0), atol=1e-5) and np.allclose(r @ r.T, np.eye(2), atol=1e-4)
+            and np.linalg.det(r) > 0)
+
+
+def _takes_batched_transform(generator) -> bool:
+    """True for generators whose synthesis takes one transform per picture, (N, 3, 3)."""
+    from .builtin import BuiltinGenerator
+    return isinstance(generator, BuiltinGenerator) or bool(getattr(generator, "batched_transform", False))
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters

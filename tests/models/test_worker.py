@@ -308,3 +308,180 @@ def test_frames_on_the_worker_thread_are_not_faulted_in_afresh():
             assert worker.wait(seq, timeout=10).ok
         faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5
     assert faults < 500, f"{faults:.0f} page faults a frame"
+
+
+# ------------------------------------------------------------------ latent interpolation (live)
+def _timed(seq, t, z=(0.1, 0.2, 0.3, 0.4), **kw):
+    """A request of the engine's tick at time t (the stamp: an input just before)."""
+    return LatentRequest(z=np.asarray(z, np.float32), seq=seq, time=t, stamp=t - 0.001, **kw)
+
+
+def _render_pair(worker, a, b, period):
+    worker.submit(a, interpolate=period)
+    first = worker.wait(a.seq, timeout=5)
+    worker.submit(b, interpolate=period)
+    return first, worker.wait(b.seq, timeout=5)
+
+
+def test_a_batch_interpolates_ws_between_the_last_rendered_request_and_the_newest(fake):
+    """Truncation, style mix and offset are applied to each endpoint first; the batch is the
+    per-layer lerp of those ws, rendered in one call; its last picture is the newest request's
+    own and each picture equals its latent rendered alone."""
+    kw = dict(psi=0.8, mix_z=np.array([-1.0, 0.5, 4.0, 0.0], np.float32), mix_layers=(1, 3))
+    a = _timed(0, 1.0, z=(0.2, 0.1, 0.0, 0.0), mix_amount=0.0, w_offset=np.zeros(3, np.float32), **kw)
+    b = _timed(9, 1.1, z=(0.9, -0.3, 0.4, 0.0), mix_amount=0.5, w_offset=np.array([0.1, 0.0, -0.2], np.float32), **kw)
+    with InferenceWorker(fake) as worker:
+        first, last = _render_pair(worker, a, b, period=0.025)  # 0.1 s apart: 4 display frames
+        ws_a, ws_b = worker.request_ws(a).numpy(), worker.request_ws(b).numpy()
+    assert first.ok and first.inbetween == ()  # nothing to interpolate from: a single picture
+    assert last.ok and len(last.inbetween) == 3
+    assert [c.shape[0] for c in fake.calls] == [1, 4]  # one synthesis call for the batch
+    fractions = np.array([0.25, 0.5, 0.75, 1.0], np.float32)[:, None, None]
+    np.testing.assert_allclose(fake.calls[1].numpy(), ws_a + (ws_b - ws_a) * fractions, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(fake.calls[1][-1].numpy(), ws_b[0])  # the endpoint exactly
+
+    frames = [*last.inbetween, last]
+    alone = InferenceWorker(FakeGenerator())
+    for f, ws in zip(frames, fake.calls[1].numpy()):
+        pic = alone.render_now(LatentRequest(z=np.zeros(4, np.float32), ws=ws)).pixels
+        np.testing.assert_array_equal(f.pixels, pic)
+    np.testing.assert_array_equal(last.pixels, alone.render_now(b).pixels)  # the newest request alone
+    assert [f.time for f in frames] == pytest.approx([1.025, 1.05, 1.075, 1.1])
+    assert all(f.seq == 9 and f.stamp == b.stamp and f.ok for f in frames)
+    assert len({f.pixels.tobytes() for f in frames}) == 4  # four different pictures
+    assert worker.rendered == 2 and worker.interpolated == 3
+
+
+def test_batch_size_follows_the_display_period_and_is_capped(fake):
+    with InferenceWorker(fake) as worker:
+        worker.max_batch = 5
+        for seq, t in enumerate([0.0, 0.03, 0.08, 0.2, 1.2]):  # 1.2, 2, 4.8 and 40 periods of 25 ms
+            worker.submit(_timed(seq, t, z=(t, 0, 0, 0)), interpolate=0.025)
+            worker.wait(seq, timeout=5)
+        assert [c.shape[0] for c in fake.calls] == [1, 1, 2, 5, 5]
+        worker.submit(_timed(5, 2.2), interpolate=None)  # no display period given: one picture
+        worker.wait(5, timeout=5)
+    assert fake.calls[-1].shape[0] == 1
+    sync = FakeGenerator()
+    worker = InferenceWorker(sync, synchronous=True)  # offline: every request alone, as before
+    for seq, t in enumerate([0.0, 0.5, 1.0]):
+        worker.submit(_timed(seq, t), interpolate=0.025)
+        assert worker.latest().inbetween == ()
+    assert [c.shape[0] for c in sync.calls] == [1, 1, 1]
+
+
+def test_latest_wins_between_batches(fake):
+    """While a batch renders, newer requests replace each other; the next batch runs from the
+    last rendered request to the newest one."""
+    fake.gate = threading.Event()
+    with InferenceWorker(fake) as worker:
+        worker.submit(_timed(0, 0.0, z=(0.0, 0, 0, 0)), interpolate=0.01)
+        assert fake.started.wait(5)
+        for seq in range(1, 7):
+            worker.submit(_timed(seq, seq * 0.01, z=(seq / 10, 0, 0, 0)), interpolate=0.01)
+        fake.gate.set()
+        frame = worker.wait(6, timeout=5)
+    assert worker.skipped == 5 and frame.seq == 6 and len(frame.inbetween) == 5
+    np.testing.assert_allclose(fake.calls[1][:, 0, 0].numpy() - 10.0, np.arange(1, 7) / 10, atol=1e-6)
+
+
+def test_a_failed_batch_is_a_value_and_the_next_starts_from_the_last_good_request(fake):
+    with InferenceWorker(fake) as worker:
+        good, _ = _render_pair(worker, _timed(0, 0.0, z=(0.0, 0, 0, 0)), _timed(1, 0.05, z=(0.5, 0, 0, 0)), 0.025)
+        fake.behaviour = "nan"
+        worker.submit(_timed(2, 0.1, z=(1.0, 0, 0, 0)), interpolate=0.025)
+        failed = worker.wait(2, timeout=5)
+        assert failed.error and "NaN" in failed.error and failed.inbetween == ()
+        assert worker.last_good.seq == 1
+        np.testing.assert_array_equal(failed.pixels, worker.last_good.pixels)
+        fake.behaviour = "ok"
+        worker.submit(_timed(3, 0.15, z=(1.5, 0, 0, 0)), interpolate=0.025)
+        frame = worker.wait(3, timeout=5)
+    assert frame.ok and len(frame.inbetween) == 3  # 0.05 -> 0.15: from the last good request
+    np.testing.assert_allclose(fake.calls[-1][:, 0, 0].numpy() - 10.0, [0.75, 1.0, 1.25, 1.5], atol=1e-6)
+
+
+def _turn(deg, tx=0.0, ty=0.0):
+    a = np.radians(deg)
+    return np.array([[np.cos(a), np.sin(a), tx], [-np.sin(a), np.cos(a), ty], [0, 0, 1]], np.float32)
+
+
+def test_transforms_turn_by_the_shorter_angle_and_move_straight():
+    from latentperform.models.worker import interpolate_transform
+
+    np.testing.assert_allclose(interpolate_transform(_turn(350), _turn(10, 0.4, -0.2), 0.5), _turn(0, 0.2, -0.1),
+                               atol=1e-6)
+    np.testing.assert_allclose(interpolate_transform(None, _turn(40), 0.25), _turn(10), atol=1e-6)
+    b = _turn(33, 0.1, 0.2)
+    assert interpolate_transform(_turn(0), b, 1.0).tobytes() == b.tobytes()  # the endpoint exactly
+    shear = np.array([[1, 0.5, 0], [0, 1, 0], [0, 0, 1]], np.float32)  # not a rigid motion: entry by entry
+    np.testing.assert_allclose(interpolate_transform(None, shear, 0.5), (np.eye(3) + shear) / 2, atol=1e-6)
+
+
+def test_a_batch_with_a_moving_transform_on_the_builtin_generator():
+    """The built-in generator takes one transform per picture: each picture of the batch equals
+    its latent and transform rendered alone (to float rounding)."""
+    G = BuiltinGenerator(resolution=24, seed=2)
+    rng = np.random.default_rng(1)
+    za, zb = rng.standard_normal((2, G.z_dim)).astype(np.float32)
+    a, b = _timed(0, 0.0, z=za, transform=_turn(0)), _timed(1, 0.1, z=zb, transform=_turn(60, 0.2, 0.0))
+    with InferenceWorker(G) as worker:
+        _, last = _render_pair(worker, a, b, period=0.025)
+        ws_a, ws_b = worker.request_ws(a).numpy()[0], worker.request_ws(b).numpy()[0]
+    frames = [*last.inbetween, last]
+    assert len(frames) == 4
+    alone = InferenceWorker(BuiltinGenerator(resolution=24, seed=2))
+    for i, f in enumerate(frames, 1):
+        ws = ws_a + (ws_b - ws_a) * (i / 4)
+        pic = alone.render_now(LatentRequest(z=za, ws=ws, transform=_turn(15 * i, 0.05 * i, 0.0))).pixels
+        assert np.abs(f.pixels.astype(int) - pic).max() <= 2, i
+    np.testing.assert_array_equal(last.pixels, alone.render_now(b).pixels)
+
+
+def test_a_generator_taking_one_transform_gets_no_batch_while_the_transform_moves(fake):
+    with InferenceWorker(fake) as worker:
+        _render_pair(worker, _timed(0, 0.0, transform=_turn(0)), _timed(1, 0.1, transform=_turn(30)), 0.025)
+        assert [c.shape[0] for c in fake.calls] == [1, 1]
+        worker.submit(_timed(2, 0.2, z=(0.5, 0, 0, 0), transform=_turn(30)), interpolate=0.025)
+        assert len(worker.wait(2, timeout=5).inbetween) == 3  # a still transform: a batch, one matrix
+    assert fake.calls[-1].shape[0] == 4 and fake.transforms[-1].shape == (3, 3)
+    fake.batched_transform = True  # a generator may say it takes (N, 3, 3)
+    with InferenceWorker(fake) as worker:
+        _render_pair(worker, _timed(0, 0.0, transform=_turn(0)), _timed(1, 0.1, transform=_turn(30)), 0.025)
+    assert fake.calls[-1].shape[0] == 4 and fake.transforms[-1].shape == (4, 3, 3)
+
+
+def test_batch_host_buffers_are_not_rewritten_while_a_frame_of_theirs_lives(fake):
+    """The pinned ring for batches (exercised here with plain memory): a buffer is reused only
+    once every Frame of its batch is gone; with all in use, a batch gets fresh memory."""
+    import gc
+
+    from latentperform.models import worker as worker_mod
+
+    worker = InferenceWorker(fake)
+    worker.max_batch = 3
+
+    def batch(value):
+        u8 = torch.full((3, 2, 2, 3), value, dtype=torch.uint8)
+        host, claim = worker._batch_host(u8, pin=False)
+        frames = [Frame(pixels=host[i]) for i in range(3)]
+        if claim is not None:
+            claim.slot[1] = [worker_mod.weakref.ref(f) for f in frames]
+        return frames
+
+    held = [batch(v) for v in range(worker_mod.BATCH_BUFFERS)]
+    buffers = {f[0].pixels.__array_interface__["data"][0] for f in held}
+    assert len(buffers) == worker_mod.BATCH_BUFFERS  # each batch its own buffer
+    extra = batch(200)  # every buffer is read by a live Frame: fresh memory
+    assert extra[0].pixels.__array_interface__["data"][0] not in buffers
+    keep_one = held[1][2]  # one frame of batch 1 is still queued somewhere
+    held = [held[0], None, held[2], held[3]]
+    gc.collect()
+    again = batch(201)
+    assert again[0].pixels.__array_interface__["data"][0] not in buffers  # batch 1's buffer stays taken
+    assert int(keep_one.pixels[0, 0, 0]) == 1
+    del keep_one
+    gc.collect()
+    reused = batch(202)
+    assert reused[0].pixels.__array_interface__["data"][0] in buffers
+    assert all(int(f.pixels[0, 0, 0]) == v for v, fs in zip((0, 2, 3), (held[0], held[2], held[3])) for f in fs)
