@@ -22,6 +22,9 @@ ENGINE_SPECS = [
 
 BLACKOUT_FADE_S = 0.5   # engine/blackout moves at most this fast, full range (a fade, not a cut)
 MAX_CROSSFADE_S = 1.0   # in-between frames never stretch a crossfade longer than this
+LATENT_KEEP = 2         # "latent": frames of the last batch still queued when the next one comes
+                        # (more are dropped, oldest first, so the delay cannot grow)
+LATENT_RELAX_S = 1.0    # "latent": a generator that kept up this long gives back the frame in hand
 OVERLAY_EVERY_S = 0.25  # the overlay's text is rebuilt at most this often
 # Event sources the engine makes itself (musical time): counted, but not a performer's input, so
 # not "the last input" and not a control-to-photon sample.
@@ -83,8 +86,14 @@ class Stats:
                   Measured through the generator, the longest path: a shader parameter shows a
                   generator time sooner.  Under crossfade, "presented" is the first display frame
                   the new picture is part of.
+                  Under latent, it is the first in-between of the input's batch on screen.
     gen_ms        the newest frame's inference time; gen_periods: seconds between new generator
-                  frames reaching the engine (the generator's real rate, latest wins)
+                  frames reaching the engine (the generator's real rate, latest wins; under
+                  latent, between batches)
+    batch         under latent: pictures in the newest batch (1: the generator keeps up);
+                  batch_delays: seconds from a batch's arrival to its last picture (the request
+                  itself) on screen: the delay interpolation adds to hold's; batch_dropped:
+                  queued in-betweens dropped to keep that delay bounded
     event_rates   events per second per source over the last second; last_input (source,
                   address, value, time) of the newest event
     """
@@ -95,6 +104,9 @@ class Stats:
     gen_periods: collections.deque = field(default_factory=lambda: collections.deque(maxlen=16))
     gen_frames: int = 0
     frames: int = 0
+    batch: int = 0
+    batch_delays: collections.deque = field(default_factory=lambda: collections.deque(maxlen=32))
+    batch_dropped: int = 0
     errors: collections.deque = field(default_factory=lambda: collections.deque(maxlen=8))
     event_rates: dict = field(default_factory=dict)
     last_input: tuple | None = None
@@ -118,6 +130,11 @@ class Stats:
     def gen_period(self) -> float:
         """Median seconds between new generator frames (nan before two have arrived)."""
         return _pct(self.gen_periods, 50)
+
+    @property
+    def batch_delay(self) -> float:
+        """Median seconds "latent" adds before a request's picture is on screen (nan before one)."""
+        return _pct(self.batch_delays, 50)
 
     def count_events(self, events: Iterable[ControlEvent], now: float) -> None:
         for ev in events:
@@ -145,6 +162,9 @@ class Stats:
             "latency_ms_median": _pct(self.latencies, 50) * 1e3,
             "latency_ms_p99": _pct(self.latencies, 99) * 1e3,
             "latency_samples": len(self.latencies),
+            "batch": self.batch,
+            "batch_delay_ms": self.batch_delay * 1e3,
+            "batch_dropped": self.batch_dropped,
         }
 
 
@@ -164,7 +184,10 @@ class Engine:
 
     interpolation   "crossfade" | "latent" | "hold" (default: the patch's [output]): what fills
                     the display frames between two generator frames when the generator is slower
-                    than the display (live only; offline every frame is rendered)
+                    than the display (live only; offline every frame is rendered).  "latent": the
+                    worker renders, in one call, the latents between the last picture and the
+                    newest request, one per display frame, and they are shown one per tick: every
+                    frame a real picture, about one generator period later than under hold
     overlay         the status overlay shown at start (default: the patch's [output] overlay);
                     it is drawn after the read-back, so never in recordings or `last_pixels`
                     unless `overlay_in_output` is set
@@ -208,6 +231,13 @@ class Engine:
         self._notices: list[tuple[str, float, bool]] = []  # (text, until, shown even with the overlay off)
         self._out_target = None  # (texture, framebuffer) when a part wants the output as a texture
         self._last_shown_seq = -1
+        # "latent": (frame, arrival time, last of its batch, ticks to show it) waiting for their tick
+        self._playback: collections.deque = collections.deque()
+        self._play_credit = 0.0          # display ticks owed to the frame at the queue's head
+        self._play_started = False       # a frame of the queue has been shown
+        self._starved = False            # a tick found the queue empty since the last arrival
+        self._singles = 0                # single pictures in a row, none late
+        self._play_wait = False          # a batch came to an empty queue: keep one frame in hand
         self._last_arrival: float | None = None
         self._started_at: float | None = None
         self._last_present: float | None = None
@@ -382,17 +412,23 @@ class Engine:
         request = self.trajectory.step(params, dt)
         request = replace(request, seq=self.frame_index, time=t, stamp=self._control_stamp)
         frozen = params.get("engine/freeze") >= 0.5
+        latent = self.interpolation == "latent" and not self.offline
         if not frozen:
-            self.worker.submit(request)
+            self.worker.submit(request, interpolate=self._tick_period if latent else None)
         frame = self.worker.latest()
-        new_frame = None
+        shown = None  # the generator picture put on screen this tick, if any
         if frame is not None and frame.seq != self._last_shown_seq:
             self._last_shown_seq = frame.seq
             if frame.error:
                 self.report(frame.error)
+            elif latent:
+                self._count_arrival(frame, t, frozen)
+                self._queue_batch(frame, t)
             else:
-                new_frame = frame
+                shown = frame
                 self._frame_arrived(frame, t, frozen)
+        if latent and not frozen:
+            shown = self._play_next(t)
 
         source = self.texture.texture
         if self.interpolation == "crossfade" and not self.offline and self._last_arrival is not None:
@@ -409,10 +445,10 @@ class Engine:
         if self._last_present is not None:
             self.stats.frame_times.append(presented - self._last_present)
         self._last_present = presented
-        if new_frame is not None and new_frame.stamp is not None and new_frame.stamp > self._measured_stamp:
+        if shown is not None and shown.stamp is not None and shown.stamp > self._measured_stamp:
             # the first frame shaped by a new input reaches the screen: one latency sample
-            self._measured_stamp = new_frame.stamp
-            self.stats.latencies.append(max(photon - new_frame.stamp, 0.0))
+            self._measured_stamp = shown.stamp
+            self.stats.latencies.append(max(photon - shown.stamp, 0.0))
         if self.recorder is not None and pixels is not None:
             self._record(pixels)
         for part in self.parts:
@@ -424,15 +460,86 @@ class Engine:
         return pixels
 
     def _frame_arrived(self, frame, t: float, frozen: bool) -> None:
+        self._count_arrival(frame, t, frozen)
+        if self.interpolation == "crossfade" and not self.offline:
+            self.blend.arrived(self.texture.texture)
+        self.texture.upload(frame.pixels, tensor=frame.tensor)
+
+    def _count_arrival(self, frame, t: float, frozen: bool) -> None:
         self.stats.gen_ms = frame.gen_ms
         self.stats.gen_frames += 1
         since = self._last_arrival if self._last_arrival is not None else self._started_at
         if since is not None and not frozen:  # the first frame: the time since the first request
             self.stats.gen_periods.append(min(max(t - since, 0.0), MAX_CROSSFADE_S))
-        if self.interpolation == "crossfade" and not self.offline:
-            self.blend.arrived(self.texture.texture)
         self._last_arrival = t
+
+    # -- "latent": a batch of real pictures, one per display tick -------------------------------
+
+    def _queue_batch(self, frame, t: float) -> None:
+        """A new frame from the worker under "latent": its batch (the in-betweens, then the
+        request's own picture) joins the playback queue, shown one frame per tick.
+
+        The queue is a jitter buffer.  A batch that comes after a tick found the queue empty (a
+        repeated frame: the first batch, a late one) waits one tick, so one frame stays in hand
+        against the next batch coming a tick late.  Of an older batch at most LATENT_KEEP frames
+        stay queued when a new one comes (the oldest are dropped), so the delay stays bounded;
+        and once the generator has kept up for LATENT_RELAX_S (single pictures only, none late),
+        a frame still in hand is let go: a generator that keeps up adds no delay.
+
+        Each frame of a batch is shown for one tick, or, when the batch was capped at the
+        worker's max_batch, for as many ticks as its pictures are apart in time (never more
+        than the generator's period shared among them, so a batch after a freeze is not slow)."""
+        frames = (*frame.inbetween, frame)
+        k = len(frames)
+        self.stats.batch = k
+        tick = max(self._tick_period, 1e-6)
+        ticks = 1.0
+        if k > 1:
+            spacing = (frames[-1].time - frames[0].time) / (k - 1)
+            period = self.stats.gen_period
+            if period == period:  # known
+                spacing = min(spacing, period / k)
+            ticks = spacing / tick if spacing / tick >= 1.5 else 1.0
+        self._singles = self._singles + 1 if k == 1 and not self._starved else 0
+        keep = LATENT_KEEP
+        if self._singles * tick >= LATENT_RELAX_S:
+            keep, self._singles = 0, 0
+        while len(self._playback) > keep:
+            self._playback.popleft()
+            self.stats.batch_dropped += 1
+        if self._starved and not self._playback:
+            self._play_wait = True
+        self._starved = False
+        for i, f in enumerate(frames):
+            self._playback.append((f, t, k > 1 and i == k - 1, ticks))
+
+    def _play_next(self, t: float):
+        """Put the next queued frame on screen when its tick has come; returns it, or None (the
+        picture on screen stays)."""
+        if self._play_wait:
+            self._play_wait = False
+            return None
+        self._play_credit += 1.0
+        if not self._playback:
+            self._play_credit = min(self._play_credit, 0.5)
+            self._starved = self._play_started
+            return None
+        frame, arrival, last, ticks = self._playback[0]
+        if self._play_credit < ticks - 0.5:
+            return None
+        self._playback.popleft()
+        self._play_credit = min(max(self._play_credit - ticks, -0.5), 0.5)
+        self._play_started = True
+        if last:
+            self.stats.batch_delays.append(max(t - arrival, 0.0))
         self.texture.upload(frame.pixels, tensor=frame.tensor)
+        return frame
+
+    def _reset_playback(self) -> None:
+        self._playback.clear()
+        self._play_credit = 0.0
+        self._play_wait = self._starved = False
+        self._singles = 0
 
     def _blackout_fade(self, params: ParamState, dt: float) -> ParamState:
         """engine/blackout as shown: it follows the parameter at most 1 / BLACKOUT_FADE_S per second."""
@@ -550,7 +657,7 @@ class Engine:
                  f"fps {s.fps:5.1f}  frame {_ms(ft50)} median  {_ms(ft99)} p99  stutter {_num(s.stutter, 2)}",
                  f"generator {s.gen_ms:5.1f} ms"
                  + (f", a new frame every {gp * 1e3:.0f} ms" if gp == gp else "")
-                 + f"  ({self.interpolation})",
+                 + f"  ({self._interpolation_label()})",
                  f"latency {_ms(lat50)} median  {_ms(lat99)} p99  (control to photon)"]
         rates = "  ".join(f"{src} {r:.0f}/s" for src, r in sorted(s.event_rates.items())
                           if src not in INTERNAL_SOURCES) or "none yet"
@@ -588,6 +695,13 @@ class Engine:
             lines.append("! " + (err if len(err) <= 110 else err[:107] + "..."))
         lines.extend(text for text, _, _ in self._notices)
         return lines
+
+    def _interpolation_label(self) -> str:
+        s = self.stats
+        if self.interpolation != "latent" or s.batch <= 1:
+            return self.interpolation
+        delay = s.batch_delay
+        return f"latent, {s.batch} a batch" + (f", +{delay * 1e3:.0f} ms" if delay == delay else "")
 
     # -- a running show's patch ---------------------------------------------------------------
 
@@ -639,6 +753,7 @@ class Engine:
         if o_new.interpolation != o_old.interpolation:
             self.interpolation = str(o_new.interpolation)
             self.blend.reset()
+            self._reset_playback()
             changed.append("interpolation")
         if new.clock != old.clock:
             from .music import MusicalTime
