@@ -255,7 +255,7 @@ class Engine:
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             dtype = _dtype_for(str(getattr(patch.model, "precision", "auto")), str(device))
-            generator = load_generator(_model_spec(patch), device=device, dtype=dtype)
+            generator = load_generator(_model_spec(patch, surface.size), device=device, dtype=dtype)
         self.generator = generator
         self.space = LatentSpace(z_dim=generator.z_dim, w_dim=generator.w_dim, num_ws=generator.num_ws)
         self.trajectory = self._make_trajectory(patch)
@@ -931,11 +931,18 @@ def _as_list(x) -> list:
 # -- building shows from the command line's options -------------------------------------------
 
 
-def _model_spec(patch) -> str:
+def _model_spec(patch, output_size: tuple[int, int] | None = None) -> str:
+    """The loader's spec for the patch's model.  The built-in network has no native shape: it
+    renders `resolution` pixels high and as wide as the output's aspect asks (no bars), with the
+    patch's seed as its weights."""
     model = patch.model
     kind = str(model.kind)
     if kind == "builtin":
-        return f"builtin:{int(getattr(model, 'resolution', 256) or 256)}"
+        height = int(getattr(model, "resolution", 256) or 256)
+        width = height
+        if output_size is not None and output_size[1] > 0:
+            width = max(1, int(round(height * output_size[0] / output_size[1])))
+        return f"builtin:{width}x{height},seed={int(model.seed)}"
     return kind
 
 
