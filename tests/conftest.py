@@ -10,6 +10,8 @@ import uuid
 
 import pytest
 
+from tests.procs import stop
+
 
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("LP_SLOW") == "1":
@@ -71,15 +73,6 @@ def _reset_jack_registry_if_idle() -> None:
                 pass
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()  # SIGTERM lets jackd give its registry slot back; SIGKILL would leak it
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="session")
 def jack_server():
     """A JACK dummy server (no sound card needed): real MIDI ports and real audio I/O.
@@ -100,7 +93,7 @@ def jack_server():
     os.environ.update(env)
     ok = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True).returncode == 0
     if not ok:
-        _stop(proc)
+        stop(proc)
         pytest.fail("the JACK dummy server did not start")
     yield name
     try:  # PortAudio must let go of JACK before the server stops, or the interpreter aborts at exit
@@ -109,7 +102,7 @@ def jack_server():
             sys.modules["sounddevice"]._terminate()
     except Exception:
         pass
-    _stop(proc)
+    stop(proc)
     for f in os.listdir("/dev/shm"):
         if name in f:
             shutil.rmtree(os.path.join("/dev/shm", f), ignore_errors=True)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from latentperform.render import probe_video
+from tests.procs import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYER = ROOT / "tests" / "inputs" / "test_audio.py"
@@ -91,16 +92,6 @@ def _jack_outputs(server: str, client: str) -> list[str]:
     return [p.strip() for p in out if p.startswith(client)]
 
 
-def _stop(proc) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 def decode_audio(path: Path, rate: int = 48000) -> np.ndarray:
     """The video's sound as mono float32 at `rate`, sample 0 = video time 0."""
     import imageio_ffmpeg
@@ -164,7 +155,7 @@ def live_show(jack_server, tmp_path_factory):
                env=_env(jack_server), timeout=120)
         wiring.join(5)
     finally:
-        _stop(player)
+        stop(player)
     assert r.returncode == 0, r.stderr[-3000:]
     assert connected, "the show's capture ports never appeared: " + r.stderr[-2000:]
     return {"folder": folder, "patch": patch, "log": log, "run": r}

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.procs import stop
+
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[2]
 
@@ -104,16 +106,6 @@ def _connect_all(server: str, player_ports: list[str], capture_ports: list[str])
     for src in player_ports:
         for dst in capture_ports:
             subprocess.run(["jack_connect", src, dst], check=True, env=env, capture_output=True)
-
-
-def _stop(proc) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def _start_jackd(name: str):
@@ -219,7 +211,7 @@ def test_live_click_track_drives_onsets_tempo_and_beats(jack_server, monkeypatch
         frames_made = audio.frames - frames_before
     finally:
         if player is not None:
-            _stop(player)
+            stop(player)
         audio.close()
     # the player's own note of when each click sounded, on this machine's perf_counter
     clicks = np.array([clock.to_clock_time(float(line.split()[1]))
@@ -273,7 +265,7 @@ def test_channel_picks_one_input_and_mix_takes_all(jack_server, monkeypatch):
         got = {key: [e for e in q.iter_pending() if e.address == "audio/onset_event"] for key, (_, q) in inputs.items()}
     finally:
         if player is not None:
-            _stop(player)
+            stop(player)
         for audio, _ in inputs.values():
             audio.close()
     assert len(got["left"]) >= 3 and len(got["mix"]) >= 3
@@ -323,7 +315,7 @@ def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog, tmp_
         first = _collect(audio, queue, 1.5)
         lost_at = clock.now()
         _stop_jackd(jackd, name, kill=True)        # the "sound card" goes away, mid-sound
-        _stop(player)
+        stop(player)
         assert _wait_for(lambda: audio.error is not None, 5)
         noticed_at = clock.now()
         gone = _collect(audio, queue, 1.0)
@@ -335,7 +327,7 @@ def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog, tmp_
         back = _collect(audio, queue, 2.0)
     finally:
         if player is not None:
-            _stop(player)
+            stop(player)
         audio.close()
         _stop_jackd(jackd, name)
     assert audio.opens == 2

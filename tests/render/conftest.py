@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.procs import stop
+
 
 @pytest.fixture(scope="module")
 def gl():
@@ -98,9 +100,4 @@ def xorg_two_monitors(tmp_path_factory):
         else:
             os.environ["DISPLAY"] = old
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc, timeout=10)
