@@ -53,3 +53,11 @@ def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | No
     out = ws.clone()
     out[:, :cutoff] = w_avg.lerp(ws[:, :cutoff], psi)
     return out
+
+
+def user_matrices(transform, n: int) -> torch.Tensor:
+    """The `transform` argument of synthesis as (1, 3, 3) (one for the batch) or (n, 3, 3)."""
+    m = torch.as_tensor(transform)
+    if m.shape[-2:] != (3, 3) or m.ndim not in (2, 3) or (m.ndim == 3 and m.shape[0] not in (1, n)):
+        raise ValueError(f"transform must be (3, 3) or ({n}, 3, 3), got {tuple(m.shape)}")
+    return m.reshape(-1, 3, 3)

@@ -70,6 +70,8 @@ class BuiltinGenerator(nn.Module):
     frequencies  Fourier features of position fed to the first layer
     """
 
+    batched_transform = True  # synthesis takes one transform per picture, (N, 3, 3)
+
     def __init__(self, resolution: int = 256, seed: int = 0, z_dim: int = 64, w_dim: int = 64,
                  device: str | torch.device = "cpu", *, width: int | None = None, channels: int = 16,
                  depth: int = 4, frequencies: int = 8) -> None:

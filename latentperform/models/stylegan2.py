@@ -37,7 +37,7 @@ from torch import nn
 
 from ._ops import SQRT2, conv_transpose2d_portable_half, upfirdn2d, upsample2d
 from ._runtime import RunCache, SynthesisRuntime, accelerate, set_precision
-from .base import ModelError, truncate
+from .base import ModelError, truncate, user_matrices
 from .safe_pickle import PersistentObject
 
 
@@ -443,6 +443,8 @@ class StyleGAN2Generator(nn.Module):
     forward methods have the protocol's signatures.
     """
 
+    batched_transform = True  # synthesis takes one transform per picture, (N, 3, 3)
+
     kind = "stylegan2"
     source_code: str | None = None  # the NVlabs module a pickle came from (set by from_persistent)
 
@@ -529,16 +531,17 @@ class StyleGAN2Generator(nn.Module):
 
 
 def warp_image(img: torch.Tensor, transform: torch.Tensor) -> torch.Tensor:
-    """Apply the user's 3x3 rotate/translate matrix to a finished picture (a network without an
-    input layer to steer).  Units: the picture's height spans 1, as in StyleGAN3."""
-    m = torch.as_tensor(transform, dtype=torch.float32, device=img.device).reshape(3, 3)
-    inv = torch.linalg.inv(m)
+    """Apply the user's 3x3 rotate/translate matrix ((3, 3), or (N, 3, 3): one per picture) to a
+    finished picture (a network without an input layer to steer).  Units: the picture's height
+    spans 1, as in StyleGAN3."""
     n, _, h, w = img.shape
+    m = user_matrices(transform, n).to(dtype=torch.float32, device=img.device)
+    inv = torch.linalg.inv(m)  # (1 or N, 3, 3)
     aspect = w / h
     # grid_sample coordinates are [-1, 1] over each axis; ours span [-aspect/2, aspect/2] x [-1/2, 1/2]
     to_unit = torch.diag(torch.tensor([aspect / 2, 0.5, 1.0], device=img.device))
     from_unit = torch.diag(torch.tensor([2 / aspect, 2.0, 1.0], device=img.device))
-    theta = (from_unit @ inv @ to_unit)[:2].unsqueeze(0).expand(n, -1, -1)
+    theta = (from_unit @ inv @ to_unit)[:, :2].expand(n, -1, -1)
     grid = F.affine_grid(theta.to(img.dtype), list(img.shape), align_corners=False)
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 

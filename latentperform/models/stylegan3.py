@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._ops import SQRT2, filtered_lrelu
-from .base import ModelError
+from .base import ModelError, user_matrices
 from .safe_pickle import PersistentObject
 from ._runtime import RunCache, SynthesisRuntime, accelerate, set_precision
 from .stylegan2 import FullyConnected, MappingNetwork, copy_attributes, load_weights
@@ -68,8 +68,8 @@ class SynthesisInput(nn.Module):
         m_r[:, 0, 0], m_r[:, 0, 1], m_r[:, 1, 0], m_r[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
         m_t = eye.repeat(n, 1, 1)  # inverse translation
         m_t[:, 0, 2], m_t[:, 1, 2] = -t[:, 2], -t[:, 3]
-        user = self.transform if transform is None else _inverse_user(transform, w)
-        T = m_r @ m_t @ user.unsqueeze(0)  # (N, 3, 3)
+        user = self.transform.unsqueeze(0) if transform is None else _inverse_user(transform, w)
+        T = m_r @ m_t @ user  # (N, 3, 3); one user transform for all, or one per picture
         phases = self.phases.unsqueeze(0) + (self.freqs.unsqueeze(0) @ T[:, :2, 2:]).squeeze(2)
         freqs = self.freqs.unsqueeze(0) @ T[:, :2, :2]  # (N, C, 2)
         amp = (1 - (freqs.norm(dim=2) - self.bandwidth) /
@@ -87,8 +87,10 @@ class SynthesisInput(nn.Module):
 
 
 def _inverse_user(transform: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    m = torch.as_tensor(transform, dtype=torch.float64).reshape(3, 3)
-    return torch.linalg.inv(m).to(device=like.device, dtype=like.dtype)
+    """(3, 3) or (N, 3, 3) user motion -> (1 or N, 3, 3) inverse, for the input layer."""
+    m = user_matrices(transform, like.shape[0])
+    return torch.linalg.inv(m.double()).to(device=like.device, dtype=like.dtype)
+
 
 
 class SynthesisLayer(nn.Module):
@@ -180,6 +182,8 @@ class SynthesisNetwork(SynthesisRuntime):
 
 class StyleGAN3Generator(nn.Module):
     """A StyleGAN3 generator (T or R); implements the `Generator` protocol (see base.py)."""
+
+    batched_transform = True  # synthesis takes one transform per picture, (N, 3, 3)
 
     kind = "stylegan3"
 

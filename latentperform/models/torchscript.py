@@ -41,6 +41,8 @@ from .base import ModelError, truncate
 class TorchScriptGenerator:
     """Wraps a loaded ScriptModule in the `Generator` protocol."""
 
+    batched_transform = True  # synthesis takes one transform per picture, (N, 3, 3)
+
     kind = "torchscript"
 
     def __init__(self, module: torch.jit.ScriptModule, source: str = "model",

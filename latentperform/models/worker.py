@@ -164,8 +164,9 @@ class InferenceWorker:
         2/k, ... 1 of the way from that request to this one (ws after mapping, truncation, style
         mix and offset, interpolated per layer; the transform's rotation and translation too),
         and `latest()` is this request's Frame with the others in `Frame.inbetween`.  A
-        generator that cannot take one transform per picture (only the built-in one, and those
-        with `batched_transform = True`, can) gets no batch while the transform moves."""
+        generator that cannot take one transform per picture (those with `batched_transform =
+        True` can: the built-in, StyleGAN2/3 and TorchScript kinds) gets no batch while the
+        transform moves."""
         if self.synchronous:
             with self._cond:
                 if self._closed:
@@ -525,9 +526,9 @@ def _rigid(m: np.ndarray) -> bool:
 
 
 def _takes_batched_transform(generator) -> bool:
-    """True for generators whose synthesis takes one transform per picture, (N, 3, 3)."""
-    from .builtin import BuiltinGenerator
-    return isinstance(generator, BuiltinGenerator) or bool(getattr(generator, "batched_transform", False))
+    """True for generators whose synthesis takes one transform per picture, (N, 3, 3): they say
+    so with `batched_transform = True` (the built-in, StyleGAN2/3 and TorchScript kinds do)."""
+    return bool(getattr(generator, "batched_transform", False))
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters

@@ -66,3 +66,22 @@ class GeneratorContract:
         torch.testing.assert_close(full, img)
         # different latents give different pictures
         assert (img[0] - img[1]).abs().mean() > 1e-3
+
+    def test_one_transform_per_picture(self):
+        """A generator that says `batched_transform` takes (N, 3, 3): each picture moves by its
+        own matrix, exactly as when it is rendered alone (what the worker's latent in-between
+        frames rely on while the performer turns or moves the picture)."""
+        from latentperform.models.stylegan3 import rotate_translate
+        G = self.make_generator()
+        if not getattr(G, "batched_transform", False):
+            return  # it takes one (3, 3) for the whole batch, and the worker knows it
+        z, c = self._z(G), self._c(G)
+        mats = torch.stack([rotate_translate(20.0, 0.1, 0.0), rotate_translate(-35.0, -0.05, 0.1)])
+        with torch.no_grad():
+            ws = G.mapping(z, c)
+            both = G.synthesis(ws, transform=mats)
+            alone = [G.synthesis(ws[i:i + 1], transform=mats[i]) for i in range(2)]
+            still = G.synthesis(ws)
+        for i in range(2):
+            torch.testing.assert_close(both[i:i + 1], alone[i], atol=1e-4, rtol=1e-4)
+        assert (both - still).abs().mean() > 1e-3, "the transforms should move the pictures"
