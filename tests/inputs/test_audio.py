@@ -219,11 +219,17 @@ def test_live_click_track_drives_onsets_tempo_and_beats(jack_server, monkeypatch
     assert frames_made > 11 * 48000 / 512 * 0.9              # analysis keeps up with real time
     assert audio.dropped_blocks == 0 and queue.dropped == 0
     onsets = np.array(s["onsets"])
-    start = onsets[0]
-    clicks_heard = (clock.now() - start) * bpm / 60
-    # one onset per click, evenly spaced at the click period
-    assert abs(len(onsets) - clicks_heard) <= 2, (len(onsets), clicks_heard)
-    gaps = np.diff(onsets)
+    # one onset per click: every click the player noted after the ports were connected is
+    # followed by exactly one onset; besides those, at most the transient of the connection
+    # itself (the tone switching on) may give a stray onset or two
+    heard = clicks[clicks > connected_at + 0.1]
+    per_click = np.array([np.sum((onsets >= c - 0.01) & (onsets < c + 0.06)) for c in heard])
+    assert len(heard) >= 18 and np.mean(per_click == 1) >= 0.9, per_click
+    stray = len(onsets) - int(per_click.sum())
+    assert stray <= 3, (stray, np.round(onsets, 3), np.round(heard, 3))
+    on_clicks = np.array([o for o in onsets if ((o - heard >= -0.01) & (o - heard < 0.06)).any()])
+    start = on_clicks[0]
+    gaps = np.diff(on_clicks)
     assert np.median(np.abs(gaps - 60 / bpm)) < 0.015, np.round(gaps, 3)
     # the event times are engine clock times of now-ish, not of some other time base
     assert abs(s["level"][-1][0] - clock.now()) < 0.5
@@ -242,7 +248,7 @@ def test_live_click_track_drives_onsets_tempo_and_beats(jack_server, monkeypatch
     # beats, once locked, fall on the clicks (both are stamped with the same block times)
     beats = np.array([b for b in s["beats"] if b > start + 8.5])
     assert len(beats) >= 3
-    assert all(np.min(np.abs(onsets - b)) < 0.05 for b in beats), beats
+    assert all(np.min(np.abs(on_clicks - b)) < 0.05 for b in beats), beats
 
 
 def test_channel_picks_one_input_and_mix_takes_all(jack_server, monkeypatch):
