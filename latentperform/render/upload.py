@@ -25,6 +25,10 @@ class FrameTexture:
     first) so every pass samples it with the same uv as the framebuffers it draws into.  The
     texture is reallocated only when the frame size changes; it filters linearly, so a 256x256
     frame is upscaled smoothly by the GPU.  Before the first upload it holds one black pixel.
+
+    Host frames go through a pixel buffer that is orphaned before each write: the driver copies
+    into fresh storage and moves it to the texture asynchronously, so the render thread never
+    waits for the previous frame's transfer.  CUDA frames skip the host (render/interop.py).
     """
 
     def __init__(self, ctx: moderngl.Context) -> None:
@@ -34,6 +38,7 @@ class FrameTexture:
         self.uploads = 0
         self._cuda = None          # render/interop.CudaGLUploader, made on the first CUDA frame
         self._cuda_tried = False
+        self._pbo: moderngl.Buffer | None = None
 
     def _make(self, size: tuple[int, int]) -> moderngl.Texture:
         tex = self.ctx.texture(size, 3, alignment=1)
@@ -59,7 +64,15 @@ class FrameTexture:
             self.texture.release()
             self.texture = self._make((w, h))
         # Flip to GL row order; the copy is also what makes a strided view contiguous.
-        self.texture.write(np.ascontiguousarray(array[::-1]))
+        rows = np.ascontiguousarray(array[::-1])
+        if self._pbo is None or self._pbo.size != rows.nbytes:
+            if self._pbo is not None:
+                self._pbo.release()
+            self._pbo = self.ctx.buffer(reserve=rows.nbytes, dynamic=True)
+        else:
+            self._pbo.orphan()  # new storage: no wait for the transfer still reading the old one
+        self._pbo.write(rows)
+        self.texture.write(self._pbo, alignment=1)
         self.uploads += 1
 
     def _upload_cuda(self, tensor) -> bool:
@@ -81,6 +94,8 @@ class FrameTexture:
     def release(self) -> None:
         if self._cuda is not None:
             self._cuda.release()
+        if self._pbo is not None:
+            self._pbo.release()
         self.texture.release()
 
 

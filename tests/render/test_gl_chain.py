@@ -59,6 +59,22 @@ def test_texture_is_reallocated_when_the_frame_size_changes(gl):
     tex.release()
 
 
+def test_every_upload_through_the_orphaned_pixel_buffer_lands_whole(gl):
+    """Frames of one size go through one pixel buffer, orphaned before each write: the texture
+    holds exactly the newest frame each time (rows in GL order), also when sizes change back."""
+    tex = FrameTexture(gl)
+    rng = np.random.default_rng(9)
+    try:
+        for w, h in [(24, 12), (24, 12), (24, 12), (10, 6), (24, 12)]:
+            frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            tex.upload(frame)
+            stored = np.frombuffer(tex.texture.read(alignment=1), np.uint8).reshape(h, w, 3)
+            np.testing.assert_array_equal(stored[::-1], frame)
+        assert tex.uploads == 5
+    finally:
+        tex.release()
+
+
 def test_a_small_frame_is_upscaled_smoothly(gl):
     frame = np.zeros((2, 2, 3), np.uint8)
     frame[:, 1] = 255  # left half black, right half white
