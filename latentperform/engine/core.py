@@ -265,6 +265,7 @@ class Engine:
         self.texture = FrameTexture(ctx)
         self.blend = FrameBlend(ctx)
         self.chain = ShaderChain(ctx, list(patch.output.shaders), size=surface.size)
+        self.chain.work_scale = _work_scale(patch.output, ctx, offline)
         for msg in self.chain.errors:
             self.report(msg)
 
@@ -742,6 +743,7 @@ class Engine:
                 self.report(f"patch: trajectory not changed: {e}")
         if tuple(o_new.shaders) != tuple(o_old.shaders):
             chain = ShaderChain(self.surface.ctx, list(o_new.shaders), size=self.surface.size)
+            chain.work_scale = self.chain.work_scale
             for msg in chain.errors:
                 self.report(msg)
             self.chain.release()
@@ -933,17 +935,33 @@ def _as_list(x) -> list:
 
 def _model_spec(patch, output_size: tuple[int, int] | None = None) -> str:
     """The loader's spec for the patch's model.  The built-in network has no native shape: it
-    renders `resolution` pixels high and as wide as the output's aspect asks (no bars), with the
-    patch's seed as its weights."""
+    renders about `resolution`² pixels (what it costs), shaped like the output (no bars), with
+    the patch's seed as its weights."""
     model = patch.model
     kind = str(model.kind)
     if kind == "builtin":
-        height = int(getattr(model, "resolution", 256) or 256)
-        width = height
-        if output_size is not None and output_size[1] > 0:
-            width = max(1, int(round(height * output_size[0] / output_size[1])))
+        side = int(getattr(model, "resolution", 256) or 256)
+        width = height = side
+        if output_size is not None and output_size[0] > 0 and output_size[1] > 0:
+            aspect = output_size[0] / output_size[1]
+            width = max(1, int(round(side * aspect ** 0.5)))
+            height = max(1, int(round(side / aspect ** 0.5)))
         return f"builtin:{width}x{height},seed={int(model.seed)}"
     return kind
+
+
+SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software")
+
+
+def _work_scale(output, ctx, offline: bool) -> float:
+    """[output] work_scale: "auto" runs the shader passes at half size (a quarter of the
+    fragments) on a software rasteriser in a live show, where 720p would not keep its frame rate,
+    and at full size on a GPU and offline (where quality, not time, counts)."""
+    value = getattr(output, "work_scale", "auto")
+    if value != "auto":
+        return float(value)
+    renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
+    return 0.5 if not offline and any(s in renderer for s in SOFTWARE_GL) else 1.0
 
 
 def _dtype_for(precision: str, device: str):

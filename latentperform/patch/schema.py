@@ -166,6 +166,16 @@ def _monitor(r: Reader, key: str) -> int | str | None:
     return monitor
 
 
+def _work_scale(r: Reader) -> float | str:
+    v = r.raw("work_scale", "auto")
+    if v == "auto":
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.1 <= v <= 1.0:
+        r.error("work_scale", f'expected "auto" or a number from 0.1 to 1, got {v!r}')
+        return "auto"
+    return float(v)
+
+
 @dataclass(frozen=True)
 class OutputSection(_Section):
     size: tuple[int, int] = (1280, 720)
@@ -179,6 +189,7 @@ class OutputSection(_Section):
     overlay: bool = False                 # status overlay shown at start (key h toggles it)
     vsync: bool = True
     outputs: tuple[str, ...] = ()         # video out to other programs: "ndi", "virtualcam", ...
+    work_scale: float | str = "auto"      # shader passes at this fraction of the output size
 
     PATH = ("output",)
 
@@ -198,7 +209,8 @@ class OutputSection(_Section):
                   fullscreen=r.boolean("fullscreen", False), monitor=_monitor(r, "monitor"),
                   interpolation=r.string("interpolation", "crossfade", choices=INTERPOLATION),
                   preview=r.boolean("preview", False), preview_monitor=_monitor(r, "preview_monitor"),
-                  overlay=r.boolean("overlay", False), vsync=r.boolean("vsync", True), outputs=outputs)
+                  overlay=r.boolean("overlay", False), vsync=r.boolean("vsync", True), outputs=outputs,
+                  work_scale=_work_scale(r))
         return out
 
 

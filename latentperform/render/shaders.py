@@ -234,6 +234,9 @@ class ShaderChain:
     pass_names  the passes to run in order (names of files in shader_dir, without .glsl);
                 "output" is added (or moved) last.
     size        the output size: passes run at the frame's aspect ratio scaled to fit it.
+    work_scale  (attribute) the passes' buffers as a fraction of that fit, 0 < scale <= 1; the
+                output pass scales the result up.  0.5 does a quarter of the fragment work: what
+                a software rasteriser (llvmpipe) needs to keep 720p at frame rate.
     """
 
     def __init__(self, ctx: moderngl.Context, pass_names: Iterable[str] = ("feedback", "grade"),
@@ -252,6 +255,7 @@ class ShaderChain:
             if p is not None:
                 self.passes.append(p)
         self.work_size: tuple[int, int] | None = None
+        self.work_scale = 1.0
         self._targets: list[tuple[moderngl.Texture, moderngl.Framebuffer]] = []
         # pass name -> its output of the last frame; only for passes that read u_prev
         self._history: dict[str, tuple[moderngl.Texture, moderngl.Framebuffer]] = {}
@@ -349,6 +353,9 @@ class ShaderChain:
 
     def _ensure_buffers(self, src_size: tuple[int, int], cover: bool = False) -> None:
         work = _fit(src_size, self.size, cover)
+        scale = min(max(float(self.work_scale), 0.05), 1.0)
+        if scale < 1.0:
+            work = (max(1, round(work[0] * scale)), max(1, round(work[1] * scale)))
         if work == self.work_size:
             return
         self._release_buffers()
@@ -358,13 +365,12 @@ class ShaderChain:
 
     def _make_buffer(self) -> tuple[moderngl.Texture, moderngl.Framebuffer]:
         work = self.work_size
-        if True:
-            tex = self.ctx.texture(work, 4, dtype="f2")  # half float: trails fade out cleanly
-            tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
-            tex.repeat_x = tex.repeat_y = False
-            fbo = self.ctx.framebuffer(color_attachments=[tex])
-            fbo.clear(0.0, 0.0, 0.0, 1.0)
-            return tex, fbo
+        tex = self.ctx.texture(work, 4, dtype="f2")  # half float: trails fade out cleanly
+        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        tex.repeat_x = tex.repeat_y = False
+        fbo = self.ctx.framebuffer(color_attachments=[tex])
+        fbo.clear(0.0, 0.0, 0.0, 1.0)
+        return tex, fbo
 
     def _release_buffers(self) -> None:
         for tex, fbo in self._targets + list(self._history.values()):

@@ -122,3 +122,19 @@ def test_directions_file_from_the_patch_drives_latent_direction(tmp_path):
                    offline=True, generator=G)
     finally:
         surface.close()
+
+
+def test_work_scale_auto_is_half_live_on_a_software_renderer_and_full_offline():
+    from latentperform.engine.core import _work_scale
+    from latentperform.patch.schema import OutputSection
+
+    class Ctx:
+        def __init__(self, renderer):
+            self.info = {"GL_RENDERER": renderer}
+
+    auto = OutputSection()
+    assert auto.work_scale == "auto"
+    assert _work_scale(auto, Ctx("llvmpipe (LLVM 15.0.7, 256 bits)"), offline=False) == 0.5
+    assert _work_scale(auto, Ctx("llvmpipe (LLVM 15.0.7, 256 bits)"), offline=True) == 1.0
+    assert _work_scale(auto, Ctx("NVIDIA H200/PCIe/SSE2"), offline=False) == 1.0
+    assert _work_scale(OutputSection(work_scale=0.75), Ctx("llvmpipe"), offline=True) == 0.75

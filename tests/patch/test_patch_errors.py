@@ -221,3 +221,14 @@ def test_from_dict_without_a_file_raises_too():
     from latentperform.patch import Mapping
     with pytest.raises(PatchError, match=r'^mapping\[0\].curve: expected one of'):
         Mapping.from_dict({"source": "a/b", "target": "latent/speed", "curve": "x"})
+
+
+def test_work_scale_is_auto_or_a_fraction(tmp_path):
+    from latentperform.patch import load_patch
+    from latentperform.patch.reader import PatchError
+    path = tmp_path / "p.toml"
+    path.write_text("[output]\nwork_scale = 0.5\n")
+    assert load_patch(path).output.work_scale == 0.5
+    path.write_text("[output]\nwork_scale = 2\n")
+    with pytest.raises(PatchError, match=r'p.toml:2: output.work_scale: expected "auto" or a number from 0.1 to 1, got 2'):
+        load_patch(path)

@@ -384,3 +384,26 @@ def test_crossfade_goes_from_the_picture_on_screen_to_the_newest_frame(gl):
     finally:
         blend.release()
         tex.release()
+
+
+def test_work_scale_runs_the_passes_smaller_and_the_output_stays_full_size(gl):
+    """work_scale 0.5: the passes' buffers are half the fit in each direction, the output is
+    the full target, and a smooth picture comes out nearly the same as at full scale."""
+    yy, xx = np.mgrid[0:60, 0:80]
+    frame = np.stack([xx * 3, yy * 4, (xx + yy) * 2], -1).astype(np.uint8)
+    out = {}
+    for scale in (1.0, 0.5):
+        surface = HeadlessSurface((160, 120), ctx=gl)
+        chain = ShaderChain(gl, ["grade"], size=(160, 120))
+        chain.work_scale = scale
+        tex = FrameTexture(gl)
+        tex.upload(frame)
+        chain.render(tex.texture, ParamState(values={}), 0.0, surface.target, surface.viewport())
+        out[scale] = surface.read_pixels().astype(int)
+        assert out[scale].shape == (120, 160, 3)
+        assert chain.work_size == ((160, 120) if scale == 1.0 else (80, 60))
+        chain.release()
+        tex.release()
+        surface.close()
+    inner = (slice(4, -4), slice(4, -4))
+    assert np.abs(out[1.0][inner] - out[0.5][inner]).mean() < 2.0
