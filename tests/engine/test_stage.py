@@ -3,6 +3,7 @@ glfw window under Xvfb, screenshots and recording, latency over OSC, and patch h
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -611,3 +612,43 @@ def test_the_engines_own_beat_is_not_an_input():
     finally:
         eng.close()
         eng.surface.close()
+
+
+@pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool not installed (scripts/install.sh --test installs it)")
+def test_real_x_key_events_reach_the_stage(xvfb_display):
+    """Keys typed at the X server (xdotool), not put in the window's queue: glfw's callback,
+    the key names and the stage keys, end to end."""
+    from latentperform.render import WindowSurface
+
+    offscreen = HeadlessSurface((8, 8))
+    title = f"latentperform xkeys {os.getpid()}"
+    window = WindowSurface((320, 240), title=title, vsync=False)
+    eng = live_engine(BuiltinGenerator(resolution=32), surface=window, overlay=False)
+    try:
+        for _ in range(3):
+            eng.step()
+        found = subprocess.run(["xdotool", "search", "--name", title], capture_output=True, text=True, timeout=10)
+        wid = found.stdout.split()[0]
+        subprocess.run(["xdotool", "windowfocus", "--sync", wid], check=True, timeout=10)
+
+        def typed(*keys, until, timeout=5.0):
+            subprocess.run(["xdotool", "key", "--delay", "30", *keys], check=True, timeout=10)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                eng.handle_keys()
+                eng.step()
+                if until():
+                    return True
+                time.sleep(0.01)
+            return False
+
+        assert typed("h", until=lambda: eng.hud_visible), "h did not show the overlay"
+        k0 = eng.trajectory.current_keyframe()
+        k1 = (k0 + 1) % eng.trajectory.num_keyframes
+        assert typed("Right", until=lambda: eng.trajectory.current_keyframe() == k1), "Right did not step on"
+        assert typed("space", until=lambda: eng.params.get("engine/freeze") == 1.0), "space did not freeze"
+        assert typed("q", "q", until=window.should_close), "q q did not quit"
+    finally:
+        eng.close()
+        window.close()
+        offscreen.close()
