@@ -113,8 +113,6 @@ class Stats:
     _counts: dict = field(default_factory=dict)
     _count_since: float | None = None
 
-    _pct = staticmethod(_pct)
-
     @property
     def fps(self) -> float:
         med = _pct(self.frame_times, 50)
@@ -150,13 +148,12 @@ class Stats:
             self._count_since = now
 
     def summary(self) -> dict:
-        ft50, ft99 = _pct(self.frame_times, 50), _pct(self.frame_times, 99)
         return {
             "frames": self.frames,
             "fps": self.fps,
-            "frame_ms_median": ft50 * 1e3,
-            "frame_ms_p99": ft99 * 1e3,
-            "stutter": ft99 / ft50 if ft50 and ft50 == ft50 else float("nan"),
+            "frame_ms_median": _pct(self.frame_times, 50) * 1e3,
+            "frame_ms_p99": _pct(self.frame_times, 99) * 1e3,
+            "stutter": self.stutter,
             "gen_ms": self.gen_ms,
             "gen_period_ms": self.gen_period * 1e3,
             "latency_ms_median": _pct(self.latencies, 50) * 1e3,
@@ -403,7 +400,7 @@ class Engine:
         except Exception as e:  # a mapping bug must not end the show
             self.report(f"mapping failed: {e!r}; keeping the last state")
             params = self.params.evolve(time=t)
-        params = self._musical_time(params, t, events)
+        params = self.music.update(params, t, events)
         self.params = params
         if params.newest_input is not None and params.newest_input != newest_before:
             stamp = params.newest_input
@@ -578,9 +575,6 @@ class Engine:
             return
         self.recorder.push(pixels)
 
-    def _musical_time(self, params: ParamState, t: float, events=None) -> ParamState:
-        return self.music.update(params, t, events)
-
     @property
     def tempo(self):
         return self.music.tempo
@@ -685,9 +679,6 @@ class Engine:
         for part in self.parts:
             try:
                 lines.extend(part.status_lines(self))
-                extra = getattr(part, "overlay_lines", None)  # the name some parts use
-                if callable(extra):
-                    lines.extend(extra())
             except Exception as e:
                 lines.append(f"{type(part).__name__}: {e!r}")
         if any(line.startswith("tempo") for line in lines[tempo_at + 1:]):  # a tempo source says more
@@ -735,7 +726,7 @@ class Engine:
         if new.trajectory != old.trajectory or new.keyframes != old.keyframes:
             try:
                 traj = self._make_trajectory(new)
-                _carry_trajectory(self.trajectory, traj)
+                traj.carry_from(self.trajectory)
                 self.trajectory = traj
                 changed.append("trajectory")
             except Exception as e:
@@ -817,7 +808,6 @@ class Engine:
         The generator never holds it up: latest wins, and in-between frames are filled per
         `interpolation`."""
         early = VSYNC_EARLY_S if getattr(self.surface, "swap_interval", 0) else 0.0
-        period = 1.0 / self.fps
         deadline = time.perf_counter()
         start = deadline
         while not self._stop and not self.surface.should_close():
@@ -828,8 +818,7 @@ class Engine:
                 on_frame(self.stats.frames)
             if seconds is not None and now - start >= seconds:
                 break
-            if period != 1.0 / self.fps:  # a reloaded patch changed the rate
-                period = 1.0 / self.fps
+            period = 1.0 / self.fps  # a reloaded patch may have changed the rate
             deadline += period
             sleep = deadline - early - time.perf_counter()
             if sleep > 0:
@@ -906,28 +895,6 @@ def _ms(v: float) -> str:
 
 def _num(v: float, digits: int) -> str:
     return f"{v:.{digits}f}" if v == v else "--"
-
-
-def _carry_trajectory(old, new) -> None:
-    """Keep the loop's place, walk phase and pulse when a reloaded patch rebuilds the trajectory."""
-    n = new.num_keyframes
-    for attr in ("beat_offset", "walk_time", "hit"):
-        if hasattr(old, attr) and hasattr(new, attr):
-            setattr(new, attr, getattr(old, attr))
-    if hasattr(old, "pos") and hasattr(new, "pos"):
-        new.pos = float(old.pos) % n
-        if hasattr(new, "_loop_pos_now"):
-            new._loop_pos_now = new.pos
-        if hasattr(new, "_last_base"):
-            new._last_base = new.keyframe_blend(new.pos)  # a glide triggered next starts here
-    if getattr(old, "beat_offset", None) is not None and hasattr(new, "loop_total"):
-        new.beat_offset = float(old.beat_offset) % new.loop_total
-
-
-def _as_list(x) -> list:
-    if x is None:
-        return []
-    return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 # -- building shows from the command line's options -------------------------------------------

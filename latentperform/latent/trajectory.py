@@ -349,6 +349,14 @@ class Trajectory:
         self._loop_pos_now = pos
         return self.keyframe_blend(pos)
 
+    def carry_from(self, old: "Trajectory") -> None:
+        """Take over the loop's place, walk phase and pulse of the trajectory this one replaces
+        (a hot-reloaded patch), so a reload does not jump the picture."""
+        self.walk_time, self.hit = old.walk_time, old.hit
+        self.beat_offset = float(old.beat_offset) % self.loop_total
+        self.pos = self._loop_pos_now = float(old.pos) % self.num_keyframes
+        self._last_base = self.keyframe_blend(self.pos)  # a glide triggered next starts here
+
     def keyframe_blend(self, pos: float) -> np.ndarray:
         """z at loop position `pos` (e.g. 2.5: half way from keyframe 2 to keyframe 3)."""
         n = self.num_keyframes

@@ -354,3 +354,14 @@ def test_chroma_changes_glide_and_replay_exactly():
     tr = make({"loop_beats": 1e6})
     req = tr.step(state(tr, latent__chroma=1.0, **{**chroma(3, level=7.0), "latent__chroma__0": float("nan")}), 0.01)
     assert np.all(np.isfinite(req.z)) and np.allclose(req.z, z(SEEDS[3]), atol=1e-5)
+
+
+def test_carry_from_keeps_the_loops_place_when_a_patch_is_reloaded():
+    old = make({"walk": 0.3})
+    run(old, 3.0, latent__walk=0.3)
+    old.hit = 0.7
+    new = make({"walk": 0.3, "pulse_strength": 2.0}, keyframes=SEEDS[:3])
+    new.carry_from(old)
+    assert new.pos == pytest.approx(old.pos % 3) and new.current_keyframe() == int(old.pos % 3 + 0.5) % 3
+    assert (new.walk_time, new.hit) == (old.walk_time, 0.7)
+    np.testing.assert_allclose(new._last_base, new.keyframe_blend(new.pos))
