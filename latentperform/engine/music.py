@@ -31,10 +31,10 @@ and `audio/beat_phase`.  The chroma of the sound also reaches the trajectory: wh
 `latent/chroma` (the amount of the chroma -> keyframes mode) is above 0, the newest
 `audio/chroma/<i>` sets the weight `latent/chroma/<i>` each tick.
 
-Where the sources' events come from: the sound card's queue and the offline FeatureTrack (read by
-the music part), the MIDI clock (the controllers part passes its clock events), and whatever the
-engine passes to `update(..., events)`; `observe` keeps only the newest word of each, so seeing an
-event twice changes nothing.
+Where the sources' events come from: every tick the engine passes its drained events (the sound
+card's queue, which the music part serves, the offline FeatureTrack, the MIDI clock, a replay) to
+`update(..., events)`; `observe` keeps only the newest word of each, so seeing an event twice
+changes nothing.
 """
 
 from __future__ import annotations
@@ -76,9 +76,8 @@ class _Reference:
 class MusicalTime:
     """Tempo and beat phase, from the source the patch picks (see the module docstring).
 
-    `update(params, t, events)` runs once per tick after the mapper; `observe(events)` takes the
-    source's events (the engine's drained events, or the music part's own audio queue and the
-    offline FeatureTrack); `attach(engine)` adds the part that makes the clock events (and opens
+    `update(params, t, events)` runs once per tick after the mapper and notes what the sources
+    said in the tick's events (`observe`); `attach(engine)` adds the part that makes the clock events (and opens
     Link for source "link")."""
 
     def __init__(self, clock_section) -> None:
@@ -265,13 +264,10 @@ class MusicalTime:
         step = min(max(step, -limit), limit)
         self.tempo.align(t, here + step, bpm)
 
-    def beat_at(self, t: float) -> float:
-        return self.tempo.beat(t)
-
 
 class MusicPart(EnginePart):
-    """The show's musical-time events, the sound-card queue and the offline FeatureTrack reader
-    (what they say goes to `MusicalTime.observe`)."""
+    """The show's musical-time events, and the queue the sound-card input fills (its events
+    reach `MusicalTime` with the rest of the tick's, through `Engine.step`)."""
 
     def __init__(self, music: MusicalTime) -> None:
         self.music = music
@@ -296,16 +292,7 @@ class MusicPart(EnginePart):
         return [self.music.status()]
 
     def poll(self, engine, t: float) -> list[ControlEvent]:
-        if getattr(engine, "music", self.music) is not self.music:
-            self.adopt(engine.music, engine)
-        own = list(self.queue.iter_pending())
-        track = getattr(engine, "feature_track", None)
-        seen = own
-        if track is not None and 0 <= engine.frame_index < len(track):
-            # the engine sends the track's events itself; the tempo source and chroma read them here
-            seen = own + track.events_for_frame(engine.frame_index, t)
-        self.music.observe(seen)
-        return own + self._clock_events(t)
+        return list(self.queue.iter_pending()) + self._clock_events(t)
 
     def _clock_events(self, t: float) -> list[ControlEvent]:
         music = self.music

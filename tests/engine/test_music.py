@@ -426,7 +426,7 @@ def test_a_reloaded_clock_section_keeps_the_beat_going():
             eng.step()
         before = eng.params.beat
         assert before > 2.5
-        eng.music = MusicalTime(ClockSection(source="tap", bpm=120, beats_per_bar=4))
+        eng.apply_patch(replace(eng.patch, clock=ClockSection(source="tap", bpm=120, beats_per_bar=4)))
         eng.step()
         assert part.music is eng.music and eng.music.part is part
         assert before < eng.params.beat < before + 0.1
