@@ -109,15 +109,6 @@ def feedback_value(mapping, spec: ParamSpec, params: ParamState, keyframe: int |
     return _unit(a + t * (b - a))
 
 
-def _midi_control(address: str) -> tuple[str, int, int] | None:
-    """("cc" | "note", channel, number) for a concrete midi/cc/<ch>/<n> or midi/note/<ch>/<n>."""
-    parts = address.split("/")
-    if len(parts) == 4 and parts[0] == "midi" and parts[1] in ("cc", "note") \
-            and parts[2].isdigit() and parts[3].isdigit():
-        return parts[1], int(parts[2]), int(parts[3])
-    return None
-
-
 class MidiLedFeedback(EnginePart):
     """After each frame, every MIDI-mapped parameter's value goes back to its control.
 
@@ -139,18 +130,20 @@ class MidiLedFeedback(EnginePart):
 
     def _rebuild(self, engine) -> None:
         self._patch, self._specs_len = engine.patch, len(engine.specs)
+        from ..inputs.midi import midi_control
         seen: set[str] = set()
         self.table = []
         for m in engine.patch.mappings:
-            control = _midi_control(m.source)
+            control = midi_control(m.source)
             spec = engine.specs.get(m.target)
-            if control is None or spec is None or m.source in seen or feedback_kind(m) is None:
+            shows = feedback_kind(m)
+            if control is None or spec is None or m.source in seen or shows is None:
                 continue
             kind, ch, n = control
             if kind == "cc" and (ch, n) in self.cc14:
                 kind = "cc14"
             seen.add(m.source)
-            self.table.append((m.source, kind, ch, n, m, spec, feedback_kind(m) == "value"))
+            self.table.append((m.source, kind, ch, n, m, spec, shows == "value"))
 
     def after_frame(self, engine, params: ParamState, t: float) -> None:
         if engine.patch is not self._patch or len(engine.specs) != self._specs_len:
@@ -214,7 +207,7 @@ def learnable_names(specs: dict, shader_passes) -> list[str]:
 
 def resolve_param(text: str, specs: dict) -> str:
     """A parameter name from what a performer typed: its name or its /lp address."""
-    import difflib
+    from ..patch.reader import suggest
     text = text.strip()
     if text.startswith("/"):
         for s in specs.values():
@@ -225,13 +218,11 @@ def resolve_param(text: str, specs: dict) -> str:
             raise UserError(f"{text} sets {len(several[0].args)} values at once: learn each of them "
                             f"(e.g. {several[0].name}/x)")
         addresses = sorted(s.osc for s in specs.values() if s.osc)
-        close = difflib.get_close_matches(text, addresses, n=1, cutoff=0.6)
-        raise UserError(f"no parameter answers to {text}" + (f'; did you mean "{close[0]}"?' if close else ""))
+        raise UserError(f"no parameter answers to {text}" + suggest(text, addresses))
     name = text[len("param/"):] if text.startswith("param/") else text
     if name in specs and len(specs[name].args) <= 1:
         return name
-    close = difflib.get_close_matches(name, sorted(specs), n=1, cutoff=0.6)
-    raise UserError(f'unknown parameter "{name}"' + (f'; did you mean "{close[0]}"?' if close else ""))
+    raise UserError(f'unknown parameter "{name}"' + suggest(name, sorted(specs)))
 
 
 def learned_mapping(patch, found, existing_index: int | None):

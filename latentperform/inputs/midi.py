@@ -556,13 +556,10 @@ class MidiFeedback:
 
     def send_address(self, address: str, value01: float) -> bool:
         """Feedback for an input address: `midi/cc/<ch>/<n>` or `midi/note/<ch>/<n>`."""
-        parts = address.split("/")
-        if len(parts) == 4 and parts[0] == "midi" and parts[2].isdigit() and parts[3].isdigit():
-            ch, n = int(parts[2]), int(parts[3])
-            if parts[1] == "cc":
-                return self.send_cc(ch, n, value01)
-            if parts[1] == "note":
-                return self.send_note(ch, n, value01)
+        control = midi_control(address)
+        if control is not None:
+            kind, ch, n = control
+            return (self.send_cc if kind == "cc" else self.send_note)(ch, n, value01)
         raise ValueError(f"no MIDI feedback for {address!r} (only midi/cc/<ch>/<n> and midi/note/<ch>/<n>)")
 
     def close(self) -> None:
@@ -570,6 +567,16 @@ class MidiFeedback:
             self._hotplug.close()
         if self._virtual is not None:
             self._virtual.close()
+
+
+def midi_control(address: str) -> tuple[str, int, int] | None:
+    """("cc" | "note", channel, number) for a concrete `midi/cc/<ch>/<n>` or `midi/note/<ch>/<n>`
+    address (the controls that can show a value back), else None."""
+    parts = address.split("/")
+    if len(parts) == 4 and parts[0] == "midi" and parts[1] in ("cc", "note") \
+            and parts[2].isdigit() and parts[3].isdigit():
+        return parts[1], int(parts[2]), int(parts[3])
+    return None
 
 
 def _to7(value01: float) -> int:

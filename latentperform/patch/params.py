@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ..events import ParamSpec
+from .reader import suggest
 
 MIN_BPM, MAX_BPM = 20.0, 400.0
 
@@ -59,21 +60,15 @@ def target_problem(name: str, shader_passes: tuple[str, ...] | None = None) -> s
         if shader_passes is not None and parts[1] not in shader_passes:
             listed = ", ".join(f'"{p}"' for p in shader_passes) or "none"
             return (f'shader pass "{parts[1]}" is not in output.shaders (listed: {listed})'
-                    + _did_you_mean(parts[1], shader_passes))
+                    + suggest(parts[1], shader_passes))
         return None
     if name in KNOWN_NAMES or LATENT_DIRECTION.match(name):
         return None
     chroma = LATENT_CHROMA.match(name)
     if chroma:
         return None if int(chroma.group(1)) < 12 else f'expected a pitch class 0..11 in "{name}"'
-    return f'unknown parameter "{name}"' + _did_you_mean(name, sorted(KNOWN_NAMES))
+    return f'unknown parameter "{name}"' + suggest(name, sorted(KNOWN_NAMES))
 
 
 def is_trigger(name: str) -> bool:
     return name in TRIGGER_NAMES
-
-
-def _did_you_mean(word: str, choices) -> str:
-    import difflib
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f'; did you mean "{close[0]}"?' if close else ""
