@@ -225,6 +225,11 @@ def resolve_param(text: str, specs: dict) -> str:
     raise UserError(f'unknown parameter "{name}"' + suggest(name, sorted(specs)))
 
 
+def _mapping_index(patch, target: str) -> int | None:
+    """The first mapping driving `target` (the one learn re-points), or None."""
+    return next((i for i, m in enumerate(patch.mappings) if m.target == target), None)
+
+
 def learned_mapping(patch, found, existing_index: int | None):
     """(the validated Mapping, the options written to the file) for a learned control."""
     from ..inputs.learn import options_for
@@ -246,7 +251,7 @@ def apply_learned(engine, found) -> str:
     Raises UserError when the mapping would be invalid (nothing changes then)."""
     from ..inputs.learn import write_mapping
     patch = engine.patch
-    index = next((i for i, m in enumerate(patch.mappings) if m.target == found.target), None)
+    index = _mapping_index(patch, found.target)
     mapping, options = learned_mapping(patch, found, index)
     mappings = list(patch.mappings)
     if index is None:
@@ -420,19 +425,15 @@ class ControlSurfaces(EnginePart):
         kept up while armed), problems also as errors, and to OSC hosts as /lp/learn/status."""
         self.learn.status = status
         self.learn.results.append(status)
-        if self._notice is not None and hasattr(engine, "clear_notice"):
+        if self._notice is not None:
             engine.clear_notice(self._notice)
         self._notice = status
         if problem:
             engine.report(status)
-        if hasattr(engine, "notice"):
-            engine.notice(status, seconds=self.learn.timeout if self.learn.armed else 4.0, urgent=True)
-        else:
-            log.info("%s", status)
-        fb = getattr(engine, "feedback", None)
-        if fb is not None and hasattr(fb, "send_learn_status"):
+        engine.notice(status, seconds=self.learn.timeout if self.learn.armed else 4.0, urgent=True)
+        if engine.feedback is not None:
             try:
-                fb.send_learn_status(status)
+                engine.feedback.send_learn_status(status)
             except OSError:
                 pass
 
@@ -532,8 +533,7 @@ def learn(args) -> int:
         while time.monotonic() < deadline:
             found = learner.feed(list(queue.iter_pending()))
             if found is not None:
-                index = next((i for i, m in enumerate(patch.mappings) if m.target == param), None)
-                _, options = learned_mapping(patch, found, index)
+                _, options = learned_mapping(patch, found, _mapping_index(patch, param))
                 write_mapping(args.patch, found.source, found.target, **options)
                 print(f"mapped {found.source} -> {found.target} in {args.patch}")
                 return 0
