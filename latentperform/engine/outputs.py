@@ -106,7 +106,7 @@ class PreviewPart(EnginePart):
         self.last_pixels: np.ndarray | None = None  # what the preview showed (keep_pixels only)
         self.source = "none"  # which picture the preview shows: "output" (shared) or "pixels"
         self._external: tuple[tuple, moderngl.Texture] | None = None
-        self._uploaded: moderngl.Texture | None = None
+        self._uploaded = None  # a FrameTexture in the preview's context (headless output only)
         self._restore_main()
 
     # -- where the picture comes from -----------------------------------------------------------
@@ -120,16 +120,6 @@ class PreviewPart(EnginePart):
                                                                     tex.components, 0, tex.dtype))
         return self._external[1]
 
-    def _pixel_texture(self, pixels: np.ndarray) -> moderngl.Texture:
-        h, w = pixels.shape[:2]
-        if self._uploaded is None or self._uploaded.size != (w, h):
-            if self._uploaded is not None:
-                self._uploaded.release()
-            self._uploaded = self.window.ctx.texture((w, h), 3, alignment=1)
-            self._uploaded.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        self._uploaded.write(np.ascontiguousarray(pixels[::-1]))  # GL row order, as FrameTexture does
-        return self._uploaded
-
     def _picture(self, engine) -> moderngl.Texture | None:
         if self.shared and engine.output_texture is not None:
             self.source = "output"
@@ -137,7 +127,11 @@ class PreviewPart(EnginePart):
         pixels = engine.last_pixels
         if pixels is not None:
             self.source = "pixels"
-            return self._pixel_texture(pixels)
+            if self._uploaded is None:
+                from ..render import FrameTexture
+                self._uploaded = FrameTexture(self.window.ctx)
+            self._uploaded.upload(pixels)
+            return self._uploaded.texture
         return None
 
     # -- the hooks --------------------------------------------------------------------------------
@@ -146,8 +140,7 @@ class PreviewPart(EnginePart):
         if self.window.window is None:
             return
         if self.window.should_close():  # the performer closed the preview: the show goes on
-            say = getattr(engine, "notice", None) or engine.report
-            say("preview window closed (the output goes on)")
+            engine.notice("preview window closed (the output goes on)")
             self.close()
             return
         keys = self.window.poll_keys()
@@ -156,8 +149,8 @@ class PreviewPart(EnginePart):
             self.draw(engine)
         finally:
             self._restore_main()
-        for key in keys:
-            self._forward_key(engine, key)
+        for key in keys:  # a key pressed in the preview does what it does on the output
+            engine.handle_key(key)
 
     def draw(self, engine) -> None:
         ctx = self.window.ctx
@@ -175,7 +168,7 @@ class PreviewPart(EnginePart):
             self.hud.draw(engine.overlay_lines(), target, (0, 0, *self.window.size))
         if self.keep_pixels:
             self.last_pixels = self.window.read_pixels()
-        self.window._g.swap_buffers(self.window.window)
+        self.window.present()
 
     def _restore_main(self) -> None:
         """Give the GL context back to the output (a window, or an offscreen EGL context)."""
@@ -184,19 +177,6 @@ class PreviewPart(EnginePart):
             main.make_current()
         else:
             main.ctx.__enter__()  # moderngl's standalone context: eglMakeCurrent on its own context
-
-    def _forward_key(self, engine, key: str) -> None:
-        """A key pressed in the preview does what it does on the output: the parts get it in order."""
-        handle = getattr(engine, "handle_key", None)
-        if callable(handle):
-            handle(key)
-            return
-        for part in engine.parts:
-            try:
-                if part.on_key(engine, key):
-                    return
-            except Exception as e:
-                engine.report(f"{type(part).__name__}: key {key!r}: {e!r}")
 
     def on_key(self, engine, key: str) -> bool:
         if key == "p" and self.hud is not None:  # the preview's overlay (h is the output's)
