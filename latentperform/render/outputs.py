@@ -34,14 +34,28 @@ class OutputUnavailable(Exception):
 
 
 class Sink:
-    """Where frames go.  `open` may raise OutputUnavailable; `send` runs on the sender's thread."""
+    """Where frames go.  `open` may raise OutputUnavailable; `send` runs on the sender's thread:
+    it checks the frame, opens again at a new size when the output was resized, and `_write`s."""
 
     label = "output"
+    _fps = 30.0
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """The frame size it is open for (None: not open)."""
+        return None
 
     def open(self, size: tuple[int, int], fps: float) -> None:
         raise NotImplementedError
 
     def send(self, frame: np.ndarray) -> None:
+        frame = _check_frame(frame)
+        h, w = frame.shape[:2]
+        if self.size != (w, h):  # the output was resized: open again with the new format
+            self.open((w, h), self._fps)
+        self._write(frame)
+
+    def _write(self, frame: np.ndarray) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -110,11 +124,7 @@ class NdiSink(Sink):
         """How many receivers are connected now."""
         return int(self._sender.get_num_connections(0.0)) if self._sender is not None else 0
 
-    def send(self, frame: np.ndarray) -> None:
-        frame = _check_frame(frame)
-        h, w = frame.shape[:2]
-        if self.size != (w, h):  # the output was resized: a new sender with the new format
-            self.open((w, h), self._fps)
+    def _write(self, frame: np.ndarray) -> None:
         self._buf[..., :3] = frame
         if not self._sender.write_video(self._buf.reshape(-1)):
             raise RuntimeError("the NDI sender refused the frame")
@@ -172,11 +182,11 @@ class VirtualCamSink(Sink):
         self._size = (w, h)
         self.label = f"virtual camera {getattr(self._cam, 'device', '') or ''}".strip()
 
-    def send(self, frame: np.ndarray) -> None:
-        frame = _check_frame(frame)
-        h, w = frame.shape[:2]
-        if self._size != (w, h):
-            self.open((w, h), self._fps)
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return self._size
+
+    def _write(self, frame: np.ndarray) -> None:
         self._cam.send(np.ascontiguousarray(frame))
 
     def close(self) -> None:
