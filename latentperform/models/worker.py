@@ -146,7 +146,8 @@ class InferenceWorker:
         # batches: [pinned (max_batch, H, W, 3) buffer, weak references to the Frames reading it]
         self._batch_pinned: list[list] = []
         self._last_end: _Endpoint | None = None  # the last request rendered live, as ws
-        self._batched_transform = _takes_batched_transform(generator)
+        # one transform per picture, (N, 3, 3): the built-in, StyleGAN2/3 and TorchScript kinds
+        self._batched_transform = bool(getattr(generator, "batched_transform", False))
         self.max_batch = MAX_BATCH
         self.rendered = 0  # submitted requests rendered (good or failed)
         self.skipped = 0  # requests replaced before they were rendered
@@ -524,11 +525,6 @@ def _rigid(m: np.ndarray) -> bool:
     return (np.allclose(m[2], (0.0, 0.0, 1.0), atol=1e-5) and np.allclose(r @ r.T, np.eye(2), atol=1e-4)
             and np.linalg.det(r) > 0)
 
-
-def _takes_batched_transform(generator) -> bool:
-    """True for generators whose synthesis takes one transform per picture, (N, 3, 3): they say
-    so with `batched_transform = True` (the built-in, StyleGAN2/3 and TorchScript kinds do)."""
-    return bool(getattr(generator, "batched_transform", False))
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
