@@ -248,7 +248,7 @@ def test_live_click_track_drives_onsets_tempo_and_beats(jack_server, monkeypatch
     # beats, once locked, fall on the clicks (both are stamped with the same block times)
     beats = np.array([b for b in s["beats"] if b > start + 8.5])
     assert len(beats) >= 3
-    assert all(np.min(np.abs(on_clicks - b)) < 0.05 for b in beats), beats
+    assert all(np.min(np.abs(onsets - b)) < 0.05 for b in beats), beats
 
 
 def test_channel_picks_one_input_and_mix_takes_all(jack_server, monkeypatch):
