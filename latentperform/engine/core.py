@@ -366,9 +366,8 @@ class Engine:
         size = tuple(self.surface.size)
         if self._out_target is None or self._out_target[0].size != size:
             self._release_offscreen()
-            tex = self.surface.ctx.texture(size, 4)
-            tex.filter = (_gl().LINEAR, _gl().LINEAR)
-            self._out_target = (tex, self.surface.ctx.framebuffer(color_attachments=[tex]))
+            from ..render.shaders import render_target
+            self._out_target = render_target(self.surface.ctx, size)
         return self._out_target
 
     def _release_offscreen(self) -> None:
@@ -877,11 +876,6 @@ class Engine:
             self.hud = None
         self._release_offscreen()
         self.blend.release()
-
-
-def _gl():
-    import moderngl
-    return moderngl
 
 
 def _overlay_font_size(size) -> int:

@@ -205,6 +205,15 @@ def shader_param_specs(shader_dir: Path | str = SHADER_DIR, passes: Iterable[str
     return specs
 
 
+def render_target(ctx: moderngl.Context, size: tuple[int, int], dtype: str = "f1"):
+    """(texture, framebuffer): an RGBA texture, linearly filtered and clamped at the edges, and
+    a framebuffer that draws into it (pass buffers, the crossfade, the offscreen output)."""
+    tex = ctx.texture(tuple(size), 4, dtype=dtype)
+    tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+    tex.repeat_x = tex.repeat_y = False
+    return tex, ctx.framebuffer(color_attachments=[tex])
+
+
 def _fit(src: tuple[int, int], bound: tuple[int, int], cover: bool = False) -> tuple[int, int]:
     """src's aspect ratio scaled to fit inside bound (or, with cover, to cover it: the output
     pass then crops), at least 1x1."""
@@ -364,11 +373,7 @@ class ShaderChain:
         self._targets = [self._make_buffer(), self._make_buffer()]
 
     def _make_buffer(self) -> tuple[moderngl.Texture, moderngl.Framebuffer]:
-        work = self.work_size
-        tex = self.ctx.texture(work, 4, dtype="f2")  # half float: trails fade out cleanly
-        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        tex.repeat_x = tex.repeat_y = False
-        fbo = self.ctx.framebuffer(color_attachments=[tex])
+        tex, fbo = render_target(self.ctx, self.work_size, dtype="f2")  # half float: trails fade out cleanly
         fbo.clear(0.0, 0.0, 0.0, 1.0)
         return tex, fbo
 

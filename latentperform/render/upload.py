@@ -146,10 +146,8 @@ class FrameBlend:
         if buf is not None:
             buf[1].release()
             buf[0].release()
-        tex = self.ctx.texture(tuple(size), 4)
-        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        tex.repeat_x = tex.repeat_y = False
-        return tex, self.ctx.framebuffer(color_attachments=[tex])
+        from .shaders import render_target
+        return render_target(self.ctx, size)
 
     def _draw(self, a: moderngl.Texture, b: moderngl.Texture, mix: float, buf) -> None:
         tex, fbo = buf
