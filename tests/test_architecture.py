@@ -15,6 +15,7 @@ FORBIDDEN = {
     "events": {"*"},
     "clock": {"*"},
     "config": {"*"},
+    "kinds": {"*"},  # the [model] vocabulary: read by patch (pure) and models alike
     "inputs": {"patch", "latent", "models", "render", "engine", "cli"},
     "features": {"inputs", "patch", "latent", "models", "render", "engine", "cli"},
     "patch": {"inputs", "features", "latent", "models", "render", "engine", "cli"},
@@ -25,6 +26,7 @@ FORBIDDEN = {
 }
 # third-party packages a pure layer must not pull in
 FORBIDDEN_EXTERNAL = {
+    "kinds": {"torch", "numpy", "moderngl", "glfw"},
     "patch": {"torch", "moderngl", "glfw"},
     "features": {"torch", "moderngl", "glfw", "librosa"},
     "latent": {"moderngl", "glfw"},

@@ -74,3 +74,11 @@ def load_plugin(spec: str, device: str | torch.device = "cpu",
     except Exception as e:
         raise ModelError(f"{spec}: the factory failed ({type(e).__name__}: {e})") from None
     return validate_generator(G, spec)
+
+
+def load(spec: str, placement, hints) -> Generator:
+    """The "plugin" generator kind (registered in latentperform/kinds.py): the factory gets the
+    resolved device and dtype and builds the network there; nothing moves it afterwards."""
+    if placement.reference:
+        raise ModelError(f"{spec}: precision \"reference\" is for StyleGAN pickles")
+    return load_plugin(spec, placement.device, placement.dtype)
