@@ -212,14 +212,14 @@ def test_loopback_refuses_foreign_host_and_origin(tmp_path):
     try:
         def status(path, headers):
             with socket.create_connection(("127.0.0.1", pub.room.port)) as s:
-                head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                s.sendall(f"GET {path} HTTP/1.1\r\n{head}Connection: close\r\n\r\n".encode())
+                head = "".join(f"{k}: {v}\r\n" for k, v in {"Connection": "close", **headers}.items())
+                s.sendall(f"GET {path} HTTP/1.1\r\n{head}\r\n".encode())
                 return int(s.recv(64).split()[1])
         port = pub.room.port
         assert status("/", {"Host": f"127.0.0.1:{port}"}) == 200
         assert status("/", {"Host": f"localhost:{port}"}) == 200
         assert status("/", {"Host": f"evil.example:{port}"}) == 403
-        ws = {"Upgrade": "websocket", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13",
+        ws = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13",
               "Host": f"127.0.0.1:{port}"}
         assert status("/ws", {**ws, "Origin": "http://evil.example"}) == 403
         assert status("/ws", {**ws, "Origin": f"http://127.0.0.1:{port}"}) == 101
