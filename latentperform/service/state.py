@@ -72,3 +72,48 @@ def state_dir(environ=None) -> Path:
 
 def state_path(name: str, environ=None) -> Path:
     return state_dir(environ) / f"{name}.json"
+
+
+class StateWriter:
+    """Writes a state file from its own thread, latest wins: the render loop hands over a dict
+    and goes on (an fsync can take long on a busy or full disk).  A failed write is counted and
+    kept in `error`, never raised."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import threading
+        self.path = Path(path)
+        self.written = 0
+        self.error: str | None = None
+        self._pending = None
+        self._cv = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="lp-state", daemon=True)
+        self._thread.start()
+
+    def put(self, obj: dict) -> None:
+        with self._cv:
+            self._pending = obj
+            self._cv.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while self._pending is None and not self._closed:
+                    self._cv.wait()
+                obj, self._pending = self._pending, None
+                closed = self._closed
+            if obj is not None:
+                try:
+                    write_json(self.path, obj)
+                    self.written += 1
+                    self.error = None
+                except OSError as e:
+                    self.error = f"cannot write {self.path}: {e.strerror or e}"
+            if closed:
+                return
+
+    def close(self, timeout: float = 2.0) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+        self._thread.join(timeout)
