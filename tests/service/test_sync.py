@@ -40,7 +40,8 @@ def test_events_reach_every_follower_at_the_same_frame(pair):
     leader, followers = pair
     leader.begin(30.0)
     leader.announce()
-    assert _until(lambda: all(f.plan(0).action == "reset" for f in followers))
+    assert _until(lambda: all(f.session == leader.session for f in followers))
+    assert [f.plan(0).action for f in followers] == ["reset", "reset"]
     applied_by_leader = {}
     for k in range(10):
         evs = [("osc", "param/latent/truncation", 0.1 * k)] if k % 3 == 0 else []
