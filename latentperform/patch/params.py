@@ -21,7 +21,7 @@ def engine_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
         ParamSpec("clock/bpm", float(bpm), MIN_BPM, MAX_BPM,
                   "tempo in beats per minute; a jump keeps the beat phase continuous", osc="/lp/tempo"),
         ParamSpec("clock/tap", 0.0, 0.0, 1.0,
-                  "tap tempo: the median interval of the last taps sets the tempo, the tap is the downbeat",
+                  "tap tempo: the last taps (a line fitted through them) set the tempo, rounded to a whole bpm; the tap is the downbeat",
                   kind="trigger", osc="/lp/tap", args=""),
     ]
 
