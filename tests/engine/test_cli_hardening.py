@@ -158,3 +158,22 @@ def test_a_full_disk_during_render_is_one_line_and_keeps_the_old_video(tmp_path,
     assert "left as it was" in line
     assert target.read_bytes() == good_video
     no_temporaries(tmp_path)
+
+
+def test_check_fails_on_what_the_show_would_drop(tmp_path):
+    import shutil
+    shaders = tmp_path / "shaders"
+    shutil.copytree(ROOT / "shaders", shaders)
+    (shaders / "grade.glsl").write_text("// broken on purpose\nvoid main() { this is not glsl }\n")
+    patch = tmp_path / "p.toml"
+    patch.write_text('[output]\nshaders = ["feedbak", "grade"]\n\n[inputs.audio]\nenabled = true\n\n'
+                     '[[mapping]]\nsource = "audio/bas"\ntarget = "latent/pulse"\n')
+    r = lp("check", patch, env={"LATENTPERFORM_SHADERS_DIR": str(shaders)})
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [l for l in r.stderr.splitlines() if l.startswith("latentperform: error:")]
+    assert len(errors) == 3, r.stderr
+    text = "\n".join(errors)
+    assert f"{patch}:8: mapping[0].source" in text and 'did you mean "audio/bass"' in text
+    assert f"{patch}:2: output.shaders: shader pass 'feedbak'" in text and 'did you mean "feedback"' in text
+    assert "does not compile" in text and "grade.glsl:2" in text
+    assert ": ok" not in r.stdout
