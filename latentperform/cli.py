@@ -150,16 +150,41 @@ def build_parser() -> argparse.ArgumentParser:
 # -- commands ------------------------------------------------------------------------------------
 
 def cmd_check(args) -> int:
+    """Each patch: valid (file:line: key errors), and nothing in it the show would silently drop:
+    mapping sources no input sends, keyframe/directions .npy files, shader passes that are
+    missing or do not compile (compiled offscreen, as the show would)."""
     from .patch import load_patch
+    from .patch.check import patch_problems
     failed = 0
     for path in args.patches:
         try:
-            load_patch(path)
-            print(f"{path}: ok")
+            patch = load_patch(path)
+            problems = patch_problems(patch, str(path)) + _shader_problems(patch, path)
         except UserError as e:
             print(f"latentperform: error: {e}", file=sys.stderr)
             failed += 1
+            continue
+        for line in problems:
+            print(f"latentperform: error: {line}", file=sys.stderr)
+        if problems:
+            failed += 1
+        else:
+            print(f"{path}: ok")
     return 2 if failed else 0
+
+
+def _shader_problems(patch, path) -> list[str]:
+    from .render.shaders import check_passes
+    from .patch.lines import key_lines, line_of
+    problems = check_passes(patch.output.shaders)
+    if not problems:
+        return []
+    try:
+        line = line_of(key_lines(Path(path).read_text(encoding="utf-8")), ("output", "shaders"))
+    except OSError:
+        line = None
+    where = f"{path}:{line}" if line else str(path)
+    return [f"{where}: output.shaders: {p}" for p in problems]
 
 
 def cmd_analyze(args) -> int:
