@@ -105,10 +105,10 @@ fi
 
 # 4. generator ---------------------------------------------------------------------------------
 if [ "$DRY" = 1 ]; then
-  step "generator (dry run: tiny networks)" python3 bench/generator.py --dry-run --batches 1 8
+  step "generator (dry run: tiny networks)" python3 bench/generator.py --dry-run --batches 1 2
 else
-  step "generator: config-f, StyleGAN3-T/-R 1024², batch 1 and 8" timeout 300 python3 bench/generator.py \
-    --frames 60 --sizes 1024 --sg3-sizes 1024 --sg3-kinds t r --batches 1 8 --nvidia-ops $OPS
+  step "generator: config-f, StyleGAN3-T/-R 1024², batch 1 and 8" timeout 270 python3 bench/generator.py \
+    --frames 50 --sizes 1024 --sg3-sizes 1024 --sg3-kinds t r --batches 1 8 --nvidia-ops $OPS
 fi
 
 # 5. live loop ---------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ class Feedback:
 
 
 SUMMARY_PATTERNS = {
-    "frames": r"(\d+) frames",
+    "frames": r"(?m)^(\d+) frames,",
     "fps": r"frames, ([\d.]+) fps",
     "frame_ms_median": r"frame time median ([\d.]+) ms",
     "frame_ms_p99": r"frame time median [\d.]+ ms,? p99 ([\d.]+) ms",
@@ -118,6 +118,12 @@ SUMMARY_PATTERNS = {
 
 def parse_summary(text: str) -> dict:
     out = {}
+    upload = re.search(r"^upload: (.+)$", text, re.M)  # which path frames took into GL, and its cost
+    if upload:
+        out["upload"] = upload.group(1).strip()
+    model = re.search(r"^model: (.+)$", text, re.M)  # where the network runs, as the show loaded it
+    if model:
+        out["model"] = model.group(1).strip()
     for key, pattern in SUMMARY_PATTERNS.items():
         m = re.search(pattern, text)
         if m:
@@ -213,7 +219,8 @@ def main() -> None:
               f"frame time median {fmt(r.get('frame_ms_median'))} p99 {fmt(r.get('frame_ms_p99'))}, "
               f"stutter {fmt(r.get('stutter'), '')}; {fmt(r.get('fps'), 'fps')}; "
               f"generator {fmt(r.get('gen_ms'))}; control->state echo median {fmt(r.get('echo_ms_median'))} "
-              f"p99 {fmt(r.get('echo_ms_p99'))} ({r.get('echoes', 0)} of {r['sent']} sent)")
+              f"p99 {fmt(r.get('echo_ms_p99'))} ({r.get('echoes', 0)} of {r['sent']} sent); "
+              f"upload path: {r.get('upload', 'not reported')}; model: {r.get('model', 'not reported')}")
 
 
 if __name__ == "__main__":
