@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -114,16 +115,41 @@ def build_parser() -> argparse.ArgumentParser:
 # -- commands ------------------------------------------------------------------------------------
 
 def cmd_check(args) -> int:
+    """Each patch: valid (file:line: key errors), and nothing in it the show would silently drop:
+    mapping sources no input sends, keyframe/directions .npy files, shader passes that are
+    missing or do not compile (compiled offscreen, as the show would)."""
     from .patch import load_patch
+    from .patch.check import patch_problems
     failed = 0
     for path in args.patches:
         try:
-            load_patch(path)
-            print(f"{path}: ok")
+            patch = load_patch(path)
+            problems = patch_problems(patch, str(path)) + _shader_problems(patch, path)
         except UserError as e:
             print(f"latentperform: error: {e}", file=sys.stderr)
             failed += 1
+            continue
+        for line in problems:
+            print(f"latentperform: error: {line}", file=sys.stderr)
+        if problems:
+            failed += 1
+        else:
+            print(f"{path}: ok")
     return 2 if failed else 0
+
+
+def _shader_problems(patch, path) -> list[str]:
+    from .render.shaders import check_passes
+    from .patch.lines import key_lines, line_of
+    problems = check_passes(patch.output.shaders)
+    if not problems:
+        return []
+    try:
+        line = line_of(key_lines(Path(path).read_text(encoding="utf-8")), ("output", "shaders"))
+    except OSError:
+        line = None
+    where = f"{path}:{line}" if line else str(path)
+    return [f"{where}: output.shaders: {p}" for p in problems]
 
 
 def cmd_analyze(args) -> int:
@@ -184,14 +210,31 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname).1s %(name)s: %(message)s")
     handler = globals()["cmd_" + args.command.replace("-", "_")]
+    rc = 1
     try:
-        return int(handler(args) or 0)
+        rc = int(handler(args) or 0)
     except UserError as e:
         print(f"latentperform: error: {e}", file=sys.stderr)
-        return 2
+        rc = 2
     except KeyboardInterrupt:
         print("latentperform: stopped", file=sys.stderr)
-        return 130
+        rc = 130
+    finally:
+        _end_generator_threads(rc)
+    return rc
+
+
+def _end_generator_threads(rc: int) -> None:
+    """A generator thread still inside torch when the interpreter exits aborts the process
+    (status 134, "terminate called without an active exception"): close every worker, and if a
+    network is still busy after a few seconds (a hung plugin), end the process here."""
+    worker = sys.modules.get("latentperform.models.worker")
+    if worker is None or worker.close_all_workers(timeout=5.0):
+        return
+    print("latentperform: the generator is still busy; leaving without waiting for it", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
 
 
 if __name__ == "__main__":
