@@ -32,6 +32,26 @@ def _positive(text: str) -> float:
     return v
 
 
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0: any free one), got {v}")
+    return v
+
+
+def _finite(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentperform",
                                 description="Play the latent space of a generative image network, live.")
@@ -52,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seconds", type=_positive, default=None, help="stop after this many seconds")
     run.add_argument("--record", default=None, metavar="FILE.mp4", help="record the output to a video")
     run.add_argument("--osc-host", default=None, help="OSC listen address (default 127.0.0.1)")
-    run.add_argument("--osc-port", type=int, default=None, help="OSC listen port (default 9000)")
+    run.add_argument("--osc-port", type=_port, default=None, help="OSC listen port (default 9000)")
     run.add_argument("--no-audio", action="store_true", help="do not open the sound card")
     run.add_argument("--log-events", default=None, metavar="FILE.jsonl",
                      help="log every control event, to re-render the show later (with a sound input, "
@@ -82,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--replay", default=None, metavar="EVENTS.jsonl",
                         help="control events logged by `run --log-events`; the sound recorded with them "
                              "is the soundtrack (unless --audio), the length is the show's (unless --seconds)")
-    render.add_argument("--audio-offset", type=float, default=None, metavar="SECONDS",
+    render.add_argument("--audio-offset", type=_finite, default=None, metavar="SECONDS",
                         help="where the soundtrack's first sample lands in the video (default: when the "
                              "show heard it, for the sound recorded with a replay; 0 for --audio)")
 
@@ -161,6 +181,8 @@ def cmd_analyze(args) -> int:
         print(f"wrote {args.csv} ({len(track)} frames)")
     if args.plot:
         _check_writable(args.plot)
+        if Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
+            raise UserError(f"cannot write {args.plot}: a plot is a .png, .pdf, .svg or .jpg file")
         plot_features(track, args.plot)
         print(f"wrote {args.plot}")
     if not args.csv and not args.plot:
@@ -196,6 +218,8 @@ def cmd_learn(args) -> int:
 
 
 def cmd_osc_docs(args) -> int:
+    if args.out:
+        _check_writable(args.out)
     from .engine import write_osc_docs
     return write_osc_docs(args.out)
 

@@ -564,9 +564,10 @@ class OscInput:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
             sock.bind((host, port))
-        except OSError as e:
+        except (OSError, OverflowError) as e:
             sock.close()
-            why = "already in use (another engine or host?)" if e.errno == errno.EADDRINUSE else e.strerror
+            why = ("already in use (another engine or host?)" if getattr(e, "errno", None) == errno.EADDRINUSE
+                   else getattr(e, "strerror", None) or str(e))
             raise UserError(f"OSC: cannot listen on {host}:{port}: {why}") from None
         sock.setblocking(False)
         self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
