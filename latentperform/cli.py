@@ -90,6 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="video out to other programs (repeat for several; default: the patch's)")
     run.add_argument("--no-watch", dest="watch", action="store_false",
                      help="do not follow edits of the patch file")
+    # installation mode (issue 17): a supervisor parent, the service's name, playing in step
+    run.add_argument("--supervise", action="store_true",
+                     help="run the show as a child process and restart it when it dies or stops presenting "
+                          "frames (the watchdog, without systemd)")
+    run.add_argument("--name", default=None,
+                     help="the show's name for `latentperform status` (default: the patch file's name)")
+    run.add_argument("--watchdog", type=_positive, default=None, metavar="SECONDS",
+                     help="with --supervise: restart a show that presented no frame for this long (default 20)")
+    run.add_argument("--sync", choices=("leader", "follower"), default=None,
+                     help="play in step with other instances (default: the patch's [installation] sync)")
+    run.add_argument("--sync-to", action="append", default=None, metavar="HOST:PORT",
+                     help="leader: where to send the frame clock (repeat; a multicast group or addresses)")
+    run.add_argument("--sync-listen", default=None, metavar="[HOST:]PORT",
+                     help="follower: where to hear the leader (a multicast group joins it)")
+    run.add_argument("--present-log", default=None, metavar="FILE.csv", help=argparse.SUPPRESS)
 
     render = sub.add_parser("render", help="render offline to a video file, deterministic")
     patch_arg(render)
@@ -126,6 +141,26 @@ def build_parser() -> argparse.ArgumentParser:
     learn.add_argument("--param", default=None, help="parameter to map (asked if not given)")
     learn.add_argument("--port", default="*", help="MIDI input port name or glob")
     learn.add_argument("--timeout", type=_positive, default=30.0)
+
+    install = sub.add_parser("install", help="install a show as a service: starts on boot, restarts, watchdog")
+    install.add_argument("patch")
+    install.add_argument("--name", default=None, help="service name (default: the patch file's name)")
+    scope = install.add_mutually_exclusive_group()
+    scope.add_argument("--user", dest="user", action="store_true", default=True,
+                       help="a user unit, started with the desktop session (the default)")
+    scope.add_argument("--system", dest="user", action="store_false",
+                       help="a system unit (needs root), started after the display manager")
+    install.add_argument("--run-as", default=None, help="--system: the account the show runs as (default: you)")
+    install.add_argument("--display", default=":0", help="--system: the X display (default :0)")
+    install.add_argument("--headless", action="store_true", help="the show renders offscreen (no display)")
+    install.add_argument("--no-audio", action="store_true", help="the show does not open the sound card")
+    install.add_argument("--unit-dir", default=None, metavar="DIR",
+                         help="only write the unit into DIR (e.g. for a disk image); do not enable it")
+    uninstall = sub.add_parser("uninstall", help="stop and remove an installed show")
+    uninstall.add_argument("name")
+    uninstall.add_argument("--unit-dir", default=None, metavar="DIR", help="the unit is in DIR (see install)")
+    status = sub.add_parser("status", help="is the installed show running, since when, fps, errors, restarts")
+    status.add_argument("name", nargs="?", default=None)
 
     docs = sub.add_parser("osc-docs", help="write the OSC namespace reference (docs/osc.md)")
     docs.add_argument("--out", default=None)
@@ -203,8 +238,24 @@ def cmd_devices(args) -> int:
 
 
 def cmd_run(args) -> int:
+    if getattr(args, "supervise", False):
+        return _supervise(args)
     from .engine import run_live
     return run_live(args)
+
+
+def _supervise(args) -> int:
+    """`run --supervise`: this process becomes the show's supervisor; the show is the same
+    command line without --supervise, in a child process (service/supervise.py)."""
+    from .service.supervise import Supervisor
+    from .service.units import check_name, default_name
+    argv = [a for a in (args.argv or sys.argv[1:]) if a != "--supervise"]
+    name = check_name(args.name or default_name(args.patch))
+    if args.name is None:
+        argv += ["--name", name]
+    sup = Supervisor([sys.executable, "-m", "latentperform.cli", *argv], name=name,
+                     watchdog_s=args.watchdog or 20.0)
+    return sup.run()
 
 
 def cmd_render(args) -> int:
@@ -224,6 +275,51 @@ def cmd_osc_docs(args) -> int:
     return write_osc_docs(args.out)
 
 
+def cmd_install(args) -> int:
+    from .service import units
+    patch = Path(args.patch).expanduser().resolve()
+    from .patch import load_patch
+    load_patch(patch)  # an invalid patch is refused now, not at the next boot
+    name = units.check_name(args.name or units.default_name(patch))
+    run_args = [*(["--headless"] if args.headless else []), *(["--no-audio"] if args.no_audio else [])]
+    opt = units.UnitOptions(name=name, patch=patch, run_args=tuple(run_args), user=args.user,
+                            run_as=args.run_as, display=args.display, systemd=units.systemd_version())
+    if args.unit_dir:
+        path = units.install(opt, folder=Path(args.unit_dir), enable=False)
+        print(f"wrote {path} (not enabled: copy it to {units.unit_dir(args.user)} and enable it there)")
+        return 0
+    if not units.has_systemd():
+        print("latentperform: this machine does not run systemd (no /run/systemd/system), so nothing "
+              "was installed; put this in its autostart instead:", file=sys.stderr)
+        print(units.autostart_text(name, patch, run_args), end="")
+        return 3
+    path = units.install(opt)
+    flag = "--user " if args.user else ""
+    print(f"installed {path}: {name} starts now and on every boot; "
+          f"logs: journalctl {flag}-u {units.unit_name(name)}; state: latentperform status {name}")
+    return 0
+
+
+def cmd_uninstall(args) -> int:
+    from .service import units
+    folder = Path(args.unit_dir) if args.unit_dir else None
+    removed = units.uninstall(args.name, folder=folder, use_systemctl=folder is None and units.has_systemd())
+    for path in removed:
+        print(f"removed {path}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .service import units
+    names = [args.name] if args.name else units.known_names()
+    if not names:
+        print("no installed or supervised shows (install one with `latentperform install PATCH`)")
+        return 0
+    for name in names:
+        print("\n".join(units.status_lines(units.check_name(name))))
+    return 0
+
+
 def _check_writable(path: str) -> None:
     from .render.recorder import check_writable
     check_writable(path)
@@ -231,6 +327,7 @@ def _check_writable(path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else None
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname).1s %(name)s: %(message)s")
     handler = globals()["cmd_" + args.command.replace("-", "_")]
