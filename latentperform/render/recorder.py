@@ -383,6 +383,9 @@ class Recorder:
             try:
                 self._encoder.write(item)
                 self.written += 1
+            except UserError as e:  # the encoder's own one line (a full disk, ffmpeg gone)
+                self.error = f"recording stopped: {e}"
+                log.warning("%s", self.error)
             except Exception as e:  # the show goes on; the error is shown and no more is written
                 self.error = f"recording to {self.path} failed: {e}"
                 log.warning("%s", self.error)
