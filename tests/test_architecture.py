@@ -22,6 +22,8 @@ FORBIDDEN = {
     "models": {"inputs", "features", "patch", "render", "engine", "cli"},
     "render": {"inputs", "features", "patch", "latent", "models", "engine", "cli"},
     "engine": {"cli"},
+    # the atlas uses models and latent (and the value types), never render or engine
+    "atlas": {"inputs", "features", "patch", "render", "engine", "cli"},
 }
 # third-party packages a pure layer must not pull in
 FORBIDDEN_EXTERNAL = {
@@ -30,6 +32,7 @@ FORBIDDEN_EXTERNAL = {
     "latent": {"moderngl", "glfw"},
     "models": {"moderngl", "glfw"},
     "inputs": {"torch", "moderngl", "glfw"},
+    "atlas": {"moderngl", "glfw"},
 }
 
 
