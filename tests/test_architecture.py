@@ -24,6 +24,12 @@ FORBIDDEN = {
     "render": {"inputs", "features", "patch", "latent", "models", "engine", "cli"},
     "control": {"inputs", "features", "patch", "latent", "models", "render", "engine", "cli"},
     "engine": {"cli"},
+    # the atlas uses models and latent (and the value types), never render or engine
+    "atlas": {"inputs", "features", "patch", "render", "engine", "cli"},
+    # service: process machinery (notify socket, supervisor, units, hours, sync over UDP), tested
+    # with sockets and processes alone; the engine attaches it as parts, the patch reader uses its
+    # pure hours parser; so it may import only the leaves (events, clock, config)
+    "service": {"inputs", "features", "patch", "latent", "models", "render", "atlas", "control", "engine", "cli"},
 }
 # third-party packages a pure layer must not pull in
 FORBIDDEN_EXTERNAL = {
@@ -32,6 +38,7 @@ FORBIDDEN_EXTERNAL = {
     "latent": {"moderngl", "glfw"},
     "models": {"moderngl", "glfw"},
     "inputs": {"torch", "moderngl", "glfw"},
+    "atlas": {"moderngl", "glfw"},
     "control": {"torch", "moderngl", "glfw"},
 }
 
