@@ -33,7 +33,7 @@ _cache_lock = threading.Lock()
 
 def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu", precision: str = "fp32",
                    *, accelerate: str = "eager", resolution: int | None = None, seed: int | None = None,
-                   output_size: tuple[int, int] | None = None, dtype: torch.dtype | None = None) -> Generator:
+                   output_size: tuple[int, int] | None = None) -> Generator:
     """Any registered kind of generator (latentperform/kinds.py), built on its device in its
     precision, once: nothing after the loader moves or casts it.
 
@@ -51,8 +51,6 @@ def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
     Raises ModelError (one line) when the spec names no registered kind, the file is missing,
     is not a network, is damaged, or holds anything unexpected."""
     spec = str(path_or_spec)
-    if dtype is not None:  # the engine's older call, until it passes the patch's precision word
-        precision = "fp16" if dtype == torch.float16 else "fp32"
     placement = resolve(device, precision)
     hints = LoadHints(resolution=resolution, seed=seed, output_size=output_size, accelerate=accelerate)
     kind = kind_for(spec)
