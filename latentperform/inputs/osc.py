@@ -300,12 +300,19 @@ class OscCommand:
 
 
 COMMANDS = (
-    OscCommand("/lp/learn", "s", "learn mode: arm it for a parameter, by name (`latent/truncation`) or by "
-               "its address (`/lp/truncation`); without an argument, for the parameter changed last over "
-               "OSC or by a mapping. The next MIDI control moved, or OSC address outside `/lp/` sent, "
-               "becomes that parameter's mapping: written into the patch file and live at once",
+    OscCommand("/lp/learn", "s", "learn mode: arm it for a parameter, by name (`latent/truncation`, "
+               "`latent/xy`) or by its address (`/lp/truncation`); without an argument, for the parameter "
+               "changed last over OSC or by a mapping (sent again while armed: cancel). The next MIDI "
+               "control moved on purpose, or the first message to an OSC address outside `/lp/`, becomes "
+               "that parameter's mapping: written into the patch file and live at once. A two-value "
+               "parameter takes an XY pad's two values at once, or one control per part, in turn. "
+               "`/lp/learn/status` says what it replaced",
                optional=True),
     OscCommand("/lp/learn/cancel", "", "leave learn mode without mapping anything"),
+    OscCommand("/lp/learn/undo", "", "undo the last learn: the patch file and the live show go back to "
+               "before it (refused when the file was edited since)"),
+    OscCommand("/lp/state", "", "send the full state to the feedback targets now: every /lp/param/, "
+               "tempo, beat, keyframe, and every OSC-mapped control's value (for a host that reconnects)"),
 )
 
 
@@ -712,6 +719,12 @@ class OscFeedback:
                                per tick: the rest wait (latest value) for the next ticks
       /lp/error s              `send_error`
       /lp/learn/status s       `send_learn_status`: learn mode's state, when it changes
+      <the control's address>  `send_controls`: two-way OSC, each OSC-mapped control gets its
+                               parameter back in its own units (TouchOSC faders and toggles
+                               follow the show), on change
+    A two-value parameter (latent/xy) is not sent as one meaningless /lp/param/latent/xy: its
+    parts (latent/xy/x, latent/xy/y) are.  `resend()` forgets what was sent, so the next tick
+    sends the full state (a host that reconnects asks with /lp/state).
     """
 
     def __init__(self, targets: Iterable, *, max_params_per_tick: int = 64,
@@ -727,6 +740,7 @@ class OscFeedback:
         self._tempo: float | None = None
         self._keyframe: int | None = None
         self._fps_at = -1e9
+        self._controls: dict[str, tuple[float, ...]] = {}
         self.stats = {"sent": 0, "errors": 0}
 
     def _send(self, data: bytes) -> None:
@@ -757,7 +771,10 @@ class OscFeedback:
         if kf is not None and int(kf) != self._keyframe:
             self._keyframe = int(kf)
             self.send("/lp/keyframe/current", self._keyframe)
-        for name, value in params.values.items():
+        values = params.values
+        for name, value in values.items():
+            if f"{name}/x" in values and f"{name}/y" in values:
+                continue   # a vector's own name carries no value: its parts are sent
             old = self._sent.get(name)
             if old is None or abs(value - old) > 1e-6:
                 self._pending[name] = float(value)
@@ -767,6 +784,30 @@ class OscFeedback:
             value = self._pending.pop(name)
             self._sent[name] = value
             self.send(f"/lp/param/{name}", value)
+
+    def send_controls(self, values: dict[str, tuple[float, ...]], skip: Iterable[str] = ()) -> int:
+        """Send each control address its values when they changed since last sent (addresses
+        in `skip`, moved by hand just now, wait: echo hold-off).  Returns how many were sent."""
+        skip = set(skip)
+        sent = 0
+        for address, args in values.items():
+            if address in skip:
+                continue
+            old = self._controls.get(address)
+            if old is not None and len(old) == len(args) and all(abs(a - b) <= 1e-6 for a, b in zip(old, args)):
+                continue
+            self._controls[address] = tuple(args)
+            self.send(address, *[float(a) for a in args])
+            sent += 1
+        return sent
+
+    def resend(self) -> None:
+        """Forget what was sent: the next `send_state` / `send_controls` send everything."""
+        self._sent.clear()
+        self._pending.clear()
+        self._controls.clear()
+        self._beat = self._tempo = self._keyframe = None
+        self._fps_at = -1e9
 
     def send_error(self, message: str) -> None:
         self.send("/lp/error", str(message))

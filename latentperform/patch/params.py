@@ -26,6 +26,32 @@ def engine_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
     ]
 
 
+QUIT_CONFIRM_S = 2.0   # a second quit (key q, /lp/quit) within this long stops the show
+
+
+def show_param_specs() -> list[ParamSpec]:
+    """Show commands as parameters, so any input (OSC, MIDI, the control room, a key) can run
+    the show remotely and a mapping can drive them like any other parameter.  Record and overlay
+    are on/off states (a TouchOSC toggle or a MIDI pad in mode "toggle" shows them lit); the
+    others fire.  Blackout, freeze, keyframe next/prev and tap are parameters already
+    (engine/blackout, engine/freeze, latent/keyframe/next|prev, clock/tap)."""
+    return [
+        ParamSpec("show/record", 0.0, 0.0, 1.0,
+                  "recording: 1 starts recording the output to a new file in the show's folder, 0 stops it",
+                  osc="/lp/record"),
+        ParamSpec("show/overlay", 0.0, 0.0, 1.0, "the overlay (figures, status): 1 shown, 0 hidden",
+                  osc="/lp/overlay"),
+        ParamSpec("show/screenshot", 0.0, 0.0, 1.0, "save the next frame as a PNG in the show's folder",
+                  kind="trigger", osc="/lp/screenshot", args=""),
+        ParamSpec("show/quit", 0.0, 0.0, 1.0,
+                  f"quit the show; guarded: only a second quit within {QUIT_CONFIRM_S:g} s of the first stops it",
+                  kind="trigger", osc="/lp/quit", args=""),
+        ParamSpec("clock/resync", 0.0, 0.0, 1.0,
+                  "downbeat resync: now is the first beat of a bar (the tempo is kept)",
+                  kind="trigger", osc="/lp/resync", args=""),
+    ]
+
+
 # Continuous parameters of the trajectory (see latent/trajectory.py) ...
 LATENT_CONTINUOUS = (
     "latent/speed", "latent/walk", "latent/walk/rate", "latent/pulse", "latent/glide",
@@ -39,8 +65,8 @@ LATENT_VECTORS = ("latent/xy",)
 LATENT_DIRECTION = re.compile(r"^latent/direction/(\d+)$")
 LATENT_CHROMA = re.compile(r"^latent/chroma/(\d+)$")  # pitch-class weights, 0..11
 
-ENGINE_CONTINUOUS = ("clock/bpm", "engine/blackout", "engine/freeze")
-ENGINE_TRIGGERS = ("clock/tap",)
+ENGINE_CONTINUOUS = ("clock/bpm", "engine/blackout", "engine/freeze", "show/record", "show/overlay")
+ENGINE_TRIGGERS = ("clock/tap", "clock/resync", "show/screenshot", "show/quit")
 
 TRIGGER_NAMES = frozenset(LATENT_TRIGGERS + ENGINE_TRIGGERS)
 KNOWN_NAMES = frozenset(LATENT_CONTINUOUS + LATENT_TRIGGERS + LATENT_VECTORS + ENGINE_CONTINUOUS + ENGINE_TRIGGERS)
