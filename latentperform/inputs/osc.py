@@ -345,23 +345,35 @@ def _number(a) -> float | None:
 
 
 class _RateLimitedLog:
-    """At most one log line per kind every few seconds, saying how many were not logged."""
+    """At most one log line per address (or, without one, per kind) every few seconds, saying
+    how many were not logged; a different bad address within the window is still told.  The
+    lines told also wait on `problems` for the show's overlay (`OscInput.pop_problems`).  Past
+    `max_keys` addresses in one window (a flood of random ones) it falls back to one per kind."""
 
-    def __init__(self, logger: logging.Logger, every: float = _REPORT_EVERY) -> None:
+    def __init__(self, logger: logging.Logger, every: float = _REPORT_EVERY, max_keys: int = 64) -> None:
         self._log = logger
         self._every = every
-        self._last: dict[str, float] = {}
-        self._quiet: dict[str, int] = {}
+        self._max_keys = max_keys
+        self._last: dict[tuple, float] = {}
+        self._quiet: dict[tuple, int] = {}
+        self.problems: collections.deque[str] = collections.deque(maxlen=32)
 
-    def __call__(self, kind: str, message: str) -> None:
+    def __call__(self, kind: str, message: str, key: str | None = None) -> None:
         now = time.monotonic()
-        if now - self._last.get(kind, -1e9) >= self._every:
-            skipped = self._quiet.pop(kind, 0)
+        slot = (kind, key)
+        if key is not None and slot not in self._last and len(self._last) >= self._max_keys:
+            for old in [k for k, t in self._last.items() if now - t >= self._every and k not in self._quiet]:
+                del self._last[old]
+            if len(self._last) >= self._max_keys:
+                slot = (kind, None)
+        if now - self._last.get(slot, -1e9) >= self._every:
+            skipped = self._quiet.pop(slot, 0)
             more = f" (and {skipped} more since the last report)" if skipped else ""
             self._log.warning("OSC %s: %s%s", kind, message, more)
-            self._last[kind] = now
+            self.problems.append(f"OSC: {message}{more}")
+            self._last[slot] = now
         else:
-            self._quiet[kind] = self._quiet.get(kind, 0) + 1
+            self._quiet[slot] = self._quiet.get(slot, 0) + 1
 
 
 class OscRouter:
@@ -429,7 +441,8 @@ class OscRouter:
             return self._to_params(address, specs, args, t)
         if address.startswith(self.namespace):
             self.stats["unknown"] += 1
-            self._report("unknown", f"no parameter answers to {_short(address)} (see docs/osc.md)")
+            self._report("unknown", f"no parameter answers to {_short(address)} (see docs/osc.md)",
+                         key=address[:200])
             return []
         values = [_number(a) for a in args]
         if any(v is None for v in values):
@@ -503,7 +516,7 @@ class OscRouter:
     def _bad(self, address: str, args: Sequence, expected: str) -> list[ControlEvent]:
         self.stats["bad_args"] += 1
         got = ", ".join(type(a).__name__ for a in args) or "no arguments"
-        self._report("bad_args", f"{_short(address)}: expected {expected}, got {got[:200]}")
+        self._report("bad_args", f"{_short(address)}: expected {expected}, got {got[:200]}", key=address[:200])
         return []
 
 
@@ -613,6 +626,18 @@ class OscInput:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def pop_problems(self) -> list[str]:
+        """Problem lines told since the last call (unknown addresses, bad arguments, malformed
+        datagrams: rate-limited per address), oldest first, for the show's overlay."""
+        dq = getattr(self.router._report, "problems", None)
+        out = []
+        while dq:
+            try:
+                out.append(dq.popleft())
+            except IndexError:
+                break
+        return out
 
     def pop_commands(self) -> list[CommandMessage]:
         """Command messages received since the last call, oldest first (never blocks)."""
