@@ -26,6 +26,27 @@ def engine_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
     ]
 
 
+# Continuous parameters of the trajectory (see latent/trajectory.py) ...
+LATENT_CONTINUOUS = (
+    "latent/speed", "latent/walk", "latent/walk/rate", "latent/pulse", "latent/glide",
+    "latent/truncation", "latent/xy/x", "latent/xy/y", "latent/xy/amount", "latent/mix/amount",
+    "latent/rotate", "latent/translate/x", "latent/translate/y", "latent/chroma",
+)
+# ... its triggers ...
+LATENT_TRIGGERS = ("latent/keyframe", "latent/keyframe/next", "latent/keyframe/prev", "latent/pulse/hit")
+# ... and the one two-argument address (/lp/xy x y sets latent/xy/x and latent/xy/y).
+LATENT_VECTORS = ("latent/xy",)
+LATENT_DIRECTION = re.compile(r"^latent/direction/(\d+)$")
+LATENT_CHROMA = re.compile(r"^latent/chroma/(\d+)$")  # pitch-class weights, 0..11
+
+ENGINE_CONTINUOUS = ("clock/bpm", "engine/blackout", "engine/freeze")
+ENGINE_TRIGGERS = ("clock/tap",)
+
+TRIGGER_NAMES = frozenset(LATENT_TRIGGERS + ENGINE_TRIGGERS)
+KNOWN_NAMES = frozenset(LATENT_CONTINUOUS + LATENT_TRIGGERS + LATENT_VECTORS + ENGINE_CONTINUOUS + ENGINE_TRIGGERS)
+
+# -- show commands ---------------------------------------------------------------------------------
+
 QUIT_CONFIRM_S = 2.0   # a second quit (key q, /lp/quit) within this long stops the show
 
 
@@ -52,24 +73,9 @@ def show_param_specs() -> list[ParamSpec]:
     ]
 
 
-# Continuous parameters of the trajectory (see latent/trajectory.py) ...
-LATENT_CONTINUOUS = (
-    "latent/speed", "latent/walk", "latent/walk/rate", "latent/pulse", "latent/glide",
-    "latent/truncation", "latent/xy/x", "latent/xy/y", "latent/xy/amount", "latent/mix/amount",
-    "latent/rotate", "latent/translate/x", "latent/translate/y", "latent/chroma",
-)
-# ... its triggers ...
-LATENT_TRIGGERS = ("latent/keyframe", "latent/keyframe/next", "latent/keyframe/prev", "latent/pulse/hit")
-# ... and the one two-argument address (/lp/xy x y sets latent/xy/x and latent/xy/y).
-LATENT_VECTORS = ("latent/xy",)
-LATENT_DIRECTION = re.compile(r"^latent/direction/(\d+)$")
-LATENT_CHROMA = re.compile(r"^latent/chroma/(\d+)$")  # pitch-class weights, 0..11
-
-ENGINE_CONTINUOUS = ("clock/bpm", "engine/blackout", "engine/freeze", "show/record", "show/overlay")
-ENGINE_TRIGGERS = ("clock/tap", "clock/resync", "show/screenshot", "show/quit")
-
-TRIGGER_NAMES = frozenset(LATENT_TRIGGERS + ENGINE_TRIGGERS)
-KNOWN_NAMES = frozenset(LATENT_CONTINUOUS + LATENT_TRIGGERS + LATENT_VECTORS + ENGINE_CONTINUOUS + ENGINE_TRIGGERS)
+_SHOW_SPECS = show_param_specs()
+TRIGGER_NAMES = TRIGGER_NAMES | {s.name for s in _SHOW_SPECS if s.kind == "trigger"}
+KNOWN_NAMES = KNOWN_NAMES | {s.name for s in _SHOW_SPECS}
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
