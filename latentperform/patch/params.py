@@ -57,14 +57,14 @@ def show_param_specs() -> list[ParamSpec]:
     others fire.  Blackout, freeze, keyframe next/prev and tap are parameters already
     (engine/blackout, engine/freeze, latent/keyframe/next|prev, clock/tap)."""
     return [
-        ParamSpec("show/record", 0.0, 0.0, 1.0,
+        ParamSpec("stage/record", 0.0, 0.0, 1.0,
                   "recording: 1 starts recording the output to a new file in the show's folder, 0 stops it",
                   osc="/lp/record"),
-        ParamSpec("show/overlay", 0.0, 0.0, 1.0, "the overlay (figures, status): 1 shown, 0 hidden",
+        ParamSpec("stage/overlay", 0.0, 0.0, 1.0, "the overlay (figures, status): 1 shown, 0 hidden",
                   osc="/lp/overlay"),
-        ParamSpec("show/screenshot", 0.0, 0.0, 1.0, "save the next frame as a PNG in the show's folder",
+        ParamSpec("stage/screenshot", 0.0, 0.0, 1.0, "save the next frame as a PNG in the show's folder",
                   kind="trigger", osc="/lp/screenshot", args=""),
-        ParamSpec("show/quit", 0.0, 0.0, 1.0,
+        ParamSpec("stage/quit", 0.0, 0.0, 1.0,
                   f"quit the show; guarded: only a second quit within {QUIT_CONFIRM_S:g} s of the first stops it",
                   kind="trigger", osc="/lp/quit", args=""),
         ParamSpec("clock/resync", 0.0, 0.0, 1.0,

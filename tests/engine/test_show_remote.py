@@ -38,7 +38,7 @@ index = 1
 
 [[mapping]]
 source = "midi/note/0/40"      # pad: screenshot
-target = "show/screenshot"
+target = "stage/screenshot"
 """
 
 
@@ -142,14 +142,14 @@ def test_keys_r_and_h_go_through_the_same_parameters(touch_show):
     shown = eng.hud_visible
     keys.append("h")
     eng.handle_keys()
-    assert step_until(eng, lambda: eng.hud_visible != shown and eng.params.get("show/overlay") == float(not shown))
+    assert step_until(eng, lambda: eng.hud_visible != shown and eng.params.get("stage/overlay") == float(not shown))
     keys.append("r")
     eng.handle_keys()
     assert step_until(eng, lambda: eng.recorder is not None, timeout=10)
-    assert eng.params.get("show/record") == 1.0
+    assert eng.params.get("stage/record") == 1.0
     keys.append("r")
     eng.handle_keys()
-    assert step_until(eng, lambda: eng.recorder is None and eng.params.get("show/record") == 0.0, timeout=10)
+    assert step_until(eng, lambda: eng.recorder is None and eng.params.get("stage/record") == 0.0, timeout=10)
     eng.stage.wait()
 
 
@@ -216,13 +216,13 @@ def test_other_controls_keep_working_while_learn_is_armed(touch_show, devices):
     surfaces = find_part(eng, ControlSurfaces)
     surfaces.learn_param(eng, "latent/walk", eng.clock.now())
     assert surfaces.learn.armed
-    devices.send(M("control_change", channel=0, control=7, value=127))   # fader 1 drives truncation
-    assert step_until(eng, lambda: eng.params.get("latent/truncation") == pytest.approx(2.0))
+    devices.send(M("control_change", channel=0, control=7, value=100))   # fader 1 drives truncation
+    assert step_until(eng, lambda: eng.params.get("latent/truncation") == pytest.approx(200 / 127))
     assert surfaces.learn.armed                                            # one message is a baseline
     devices.send(M("control_change", channel=0, control=20, value=10),
                  M("control_change", channel=0, control=20, value=40))
     assert step_until(eng, lambda: not surfaces.learn.armed)
-    assert "learned midi/cc/0/20 -> latent/walk (saved in show.toml" in surfaces.learn.status
+    assert "learned midi/cc/0/20 -> latent/walk (replaces osc/touch/walk; saved in show.toml" in surfaces.learn.status
 
 
 def test_unknown_addresses_and_bad_arguments_reach_the_overlay_and_the_host(touch_show):
