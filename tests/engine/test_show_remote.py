@@ -272,3 +272,53 @@ def test_no_frame_figures_before_there_are_frames(touch_show):
         assert step_until(eng, lambda: any(m[0] == "/lp/frame_ms" and m[1] > 0 for m in listener()))
     finally:
         listener.close()
+
+
+# -- downbeat resync (/lp/resync, clock/resync) ---------------------------------------------------------
+
+
+def _tick(music, params, t, events=(), fire=False):
+    p = params.evolve(time=t, triggers=(("clock/resync", 1.0),) if fire else ())
+    return music.update(p, t, list(events))
+
+
+def test_resync_makes_now_the_first_beat_of_a_bar_keeping_the_tempo():
+    from latentperform.engine.music import MusicalTime
+    from latentperform.events import ParamState
+    from latentperform.patch.schema import ClockSection
+    music = MusicalTime(ClockSection(source="internal", bpm=120, beats_per_bar=4))
+    params = ParamState(values={"clock/bpm": 120.0}, tempo=120.0)
+    for k in range(1, 317):                       # 5.27 s: beat 10.53 (bar 3, beat 3)
+        params = _tick(music, params, k / 60)
+    t = 317 / 60
+    params = _tick(music, params, t, fire=True)   # the performer hits resync on what is a downbeat
+    assert params.beat % 4.0 == pytest.approx(0.0) and params.tempo == 120.0
+    later = _tick(music, params, t + 0.5)
+    assert later.beat - params.beat == pytest.approx(1.0)   # the tempo kept: one beat per 0.5 s
+
+
+def test_resync_shifts_a_joined_midi_clock_to_the_performers_bar():
+    """A MIDI clock joined mid-song counts from where it was: its beat 1 is no downbeat here."""
+    from latentperform.engine.music import MusicalTime
+    from latentperform.events import ControlEvent, ParamState
+    from latentperform.patch.schema import ClockSection
+    music = MusicalTime(ClockSection(source="midi", bpm=120, beats_per_bar=4))
+    params = ParamState(values={"clock/bpm": 120.0}, tempo=120.0)
+    bpm = 120.0
+
+    def beats(a, b):
+        return [e for n in range(64) for e in (ControlEvent("clock", "clock/beat", float(n), n * 0.5),
+                                               ControlEvent("clock", "clock/midi/bpm", bpm, n * 0.5))
+                if a < n * 0.5 <= b]
+
+    t_prev, fired = 0.0, None
+    for k in range(1, 601):                        # 10 s at 60 ticks a second
+        t = k / 60
+        fire = fired is None and t >= 3.5           # MIDI beat 7 is where the performer's bar starts
+        params = _tick(music, params, t, beats(t_prev, t), fire=fire)
+        if fire:
+            fired = t
+        t_prev = t
+    # the engine's bars now start on MIDI beats 7, 11, 15 ...: at 10 s (MIDI beat 20) it is bar beat 1
+    assert params.beat % 4.0 == pytest.approx((20 - 7) % 4, abs=0.02)
+    assert music.synced
