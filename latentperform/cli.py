@@ -32,6 +32,26 @@ def _positive(text: str) -> float:
     return v
 
 
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0: any free one), got {v}")
+    return v
+
+
+def _finite(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentperform",
                                 description="Play the latent space of a generative image network, live.")
@@ -52,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seconds", type=_positive, default=None, help="stop after this many seconds")
     run.add_argument("--record", default=None, metavar="FILE.mp4", help="record the output to a video")
     run.add_argument("--osc-host", default=None, help="OSC listen address (default 127.0.0.1)")
-    run.add_argument("--osc-port", type=int, default=None, help="OSC listen port (default 9000)")
+    run.add_argument("--osc-port", type=_port, default=None, help="OSC listen port (default 9000)")
     run.add_argument("--no-audio", action="store_true", help="do not open the sound card")
     run.add_argument("--log-events", default=None, metavar="FILE.jsonl",
                      help="log every control event, to re-render the show later (with a sound input, "
@@ -70,6 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="video out to other programs (repeat for several; default: the patch's)")
     run.add_argument("--no-watch", dest="watch", action="store_false",
                      help="do not follow edits of the patch file")
+    # installation mode (issue 17): a supervisor parent, the service's name, playing in step
+    run.add_argument("--supervise", action="store_true",
+                     help="run the show as a child process and restart it when it dies or stops presenting "
+                          "frames (the watchdog, without systemd)")
+    run.add_argument("--name", default=None,
+                     help="the show's name for `latentperform status` (default: the patch file's name)")
+    run.add_argument("--watchdog", type=_positive, default=None, metavar="SECONDS",
+                     help="with --supervise: restart a show that presented no frame for this long (default 20)")
+    run.add_argument("--sync", choices=("leader", "follower"), default=None,
+                     help="play in step with other instances (default: the patch's [installation] sync)")
+    run.add_argument("--sync-to", action="append", default=None, metavar="HOST:PORT",
+                     help="leader: where to send the frame clock (repeat; a multicast group or addresses)")
+    run.add_argument("--sync-listen", default=None, metavar="[HOST:]PORT",
+                     help="follower: where to hear the leader (a multicast group joins it)")
+    run.add_argument("--present-log", default=None, metavar="FILE.csv", help=argparse.SUPPRESS)
 
     render = sub.add_parser("render", help="render offline to a video file, deterministic")
     patch_arg(render)
@@ -82,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--replay", default=None, metavar="EVENTS.jsonl",
                         help="control events logged by `run --log-events`; the sound recorded with them "
                              "is the soundtrack (unless --audio), the length is the show's (unless --seconds)")
-    render.add_argument("--audio-offset", type=float, default=None, metavar="SECONDS",
+    render.add_argument("--audio-offset", type=_finite, default=None, metavar="SECONDS",
                         help="where the soundtrack's first sample lands in the video (default: when the "
                              "show heard it, for the sound recorded with a replay; 0 for --audio)")
 
@@ -107,6 +142,26 @@ def build_parser() -> argparse.ArgumentParser:
     learn.add_argument("--port", default="*", help="MIDI input port name or glob")
     learn.add_argument("--timeout", type=_positive, default=30.0)
 
+    install = sub.add_parser("install", help="install a show as a service: starts on boot, restarts, watchdog")
+    install.add_argument("patch")
+    install.add_argument("--name", default=None, help="service name (default: the patch file's name)")
+    scope = install.add_mutually_exclusive_group()
+    scope.add_argument("--user", dest="user", action="store_true", default=True,
+                       help="a user unit, started with the desktop session (the default)")
+    scope.add_argument("--system", dest="user", action="store_false",
+                       help="a system unit (needs root), started after the display manager")
+    install.add_argument("--run-as", default=None, help="--system: the account the show runs as (default: you)")
+    install.add_argument("--display", default=":0", help="--system: the X display (default :0)")
+    install.add_argument("--headless", action="store_true", help="the show renders offscreen (no display)")
+    install.add_argument("--no-audio", action="store_true", help="the show does not open the sound card")
+    install.add_argument("--unit-dir", default=None, metavar="DIR",
+                         help="only write the unit into DIR (e.g. for a disk image); do not enable it")
+    uninstall = sub.add_parser("uninstall", help="stop and remove an installed show")
+    uninstall.add_argument("name")
+    uninstall.add_argument("--unit-dir", default=None, metavar="DIR", help="the unit is in DIR (see install)")
+    status = sub.add_parser("status", help="is the installed show running, since when, fps, errors, restarts")
+    status.add_argument("name", nargs="?", default=None)
+
     docs = sub.add_parser("osc-docs", help="write the OSC namespace reference (docs/osc.md)")
     docs.add_argument("--out", default=None)
     return p
@@ -115,16 +170,41 @@ def build_parser() -> argparse.ArgumentParser:
 # -- commands ------------------------------------------------------------------------------------
 
 def cmd_check(args) -> int:
+    """Each patch: valid (file:line: key errors), and nothing in it the show would silently drop:
+    mapping sources no input sends, keyframe/directions .npy files, shader passes that are
+    missing or do not compile (compiled offscreen, as the show would)."""
     from .patch import load_patch
+    from .patch.check import patch_problems
     failed = 0
     for path in args.patches:
         try:
-            load_patch(path)
-            print(f"{path}: ok")
+            patch = load_patch(path)
+            problems = patch_problems(patch, str(path)) + _shader_problems(patch, path)
         except UserError as e:
             print(f"latentperform: error: {e}", file=sys.stderr)
             failed += 1
+            continue
+        for line in problems:
+            print(f"latentperform: error: {line}", file=sys.stderr)
+        if problems:
+            failed += 1
+        else:
+            print(f"{path}: ok")
     return 2 if failed else 0
+
+
+def _shader_problems(patch, path) -> list[str]:
+    from .render.shaders import check_passes
+    from .patch.lines import key_lines, line_of
+    problems = check_passes(patch.output.shaders)
+    if not problems:
+        return []
+    try:
+        line = line_of(key_lines(Path(path).read_text(encoding="utf-8")), ("output", "shaders"))
+    except OSError:
+        line = None
+    where = f"{path}:{line}" if line else str(path)
+    return [f"{where}: output.shaders: {p}" for p in problems]
 
 
 def cmd_analyze(args) -> int:
@@ -136,6 +216,8 @@ def cmd_analyze(args) -> int:
         print(f"wrote {args.csv} ({len(track)} frames)")
     if args.plot:
         _check_writable(args.plot)
+        if Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
+            raise UserError(f"cannot write {args.plot}: a plot is a .png, .pdf, .svg or .jpg file")
         plot_features(track, args.plot)
         print(f"wrote {args.plot}")
     if not args.csv and not args.plot:
@@ -156,8 +238,24 @@ def cmd_devices(args) -> int:
 
 
 def cmd_run(args) -> int:
+    if getattr(args, "supervise", False):
+        return _supervise(args)
     from .engine import run_live
     return run_live(args)
+
+
+def _supervise(args) -> int:
+    """`run --supervise`: this process becomes the show's supervisor; the show is the same
+    command line without --supervise, in a child process (service/supervise.py)."""
+    from .service.supervise import Supervisor
+    from .service.units import check_name, default_name
+    argv = [a for a in (args.argv or sys.argv[1:]) if a != "--supervise"]
+    name = check_name(args.name or default_name(args.patch))
+    if args.name is None:
+        argv += ["--name", name]
+    sup = Supervisor([sys.executable, "-m", "latentperform.cli", *argv], name=name,
+                     watchdog_s=args.watchdog or 20.0)
+    return sup.run()
 
 
 def cmd_render(args) -> int:
@@ -171,8 +269,55 @@ def cmd_learn(args) -> int:
 
 
 def cmd_osc_docs(args) -> int:
+    if args.out:
+        _check_writable(args.out)
     from .engine import write_osc_docs
     return write_osc_docs(args.out)
+
+
+def cmd_install(args) -> int:
+    from .service import units
+    patch = Path(args.patch).expanduser().resolve()
+    from .patch import load_patch
+    load_patch(patch)  # an invalid patch is refused now, not at the next boot
+    name = units.check_name(args.name or units.default_name(patch))
+    run_args = [*(["--headless"] if args.headless else []), *(["--no-audio"] if args.no_audio else [])]
+    opt = units.UnitOptions(name=name, patch=patch, run_args=tuple(run_args), user=args.user,
+                            run_as=args.run_as, display=args.display, systemd=units.systemd_version())
+    if args.unit_dir:
+        path = units.install(opt, folder=Path(args.unit_dir), enable=False)
+        print(f"wrote {path} (not enabled: copy it to {units.unit_dir(args.user)} and enable it there)")
+        return 0
+    if not units.has_systemd():
+        print("latentperform: this machine does not run systemd (no /run/systemd/system), so nothing "
+              "was installed; put this in its autostart instead:", file=sys.stderr)
+        print(units.autostart_text(name, patch, run_args), end="")
+        return 3
+    path = units.install(opt)
+    flag = "--user " if args.user else ""
+    print(f"installed {path}: {name} starts now and on every boot; "
+          f"logs: journalctl {flag}-u {units.unit_name(name)}; state: latentperform status {name}")
+    return 0
+
+
+def cmd_uninstall(args) -> int:
+    from .service import units
+    folder = Path(args.unit_dir) if args.unit_dir else None
+    removed = units.uninstall(args.name, folder=folder, use_systemctl=folder is None and units.has_systemd())
+    for path in removed:
+        print(f"removed {path}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .service import units
+    names = [args.name] if args.name else units.known_names()
+    if not names:
+        print("no installed or supervised shows (install one with `latentperform install PATCH`)")
+        return 0
+    for name in names:
+        print("\n".join(units.status_lines(units.check_name(name))))
+    return 0
 
 
 def _check_writable(path: str) -> None:
@@ -182,6 +327,7 @@ def _check_writable(path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else None
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname).1s %(name)s: %(message)s")
     handler = globals()["cmd_" + args.command.replace("-", "_")]

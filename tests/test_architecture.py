@@ -23,6 +23,10 @@ FORBIDDEN = {
     "render": {"inputs", "features", "patch", "latent", "models", "engine", "cli"},
     "control": {"inputs", "features", "patch", "latent", "models", "render", "engine", "cli"},
     "engine": {"cli"},
+    # service: process machinery (notify socket, supervisor, units, hours, sync over UDP), tested
+    # with sockets and processes alone; the engine attaches it as parts, the patch reader uses its
+    # pure hours parser; so it may import only the leaves (events, clock, config)
+    "service": {"inputs", "features", "patch", "latent", "models", "render", "atlas", "control", "engine", "cli"},
 }
 # third-party packages a pure layer must not pull in
 FORBIDDEN_EXTERNAL = {

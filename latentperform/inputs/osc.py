@@ -49,6 +49,7 @@ log = logging.getLogger("latentperform.inputs.osc")
 _RECV_BUFFER = 8 * 1024 * 1024  # asked for; Linux caps it at net.core.rmem_max
 _MAX_DATAGRAM = 65535
 _REPORT_EVERY = 5.0  # seconds between two log lines of one kind
+RESOLVE_RETRY_S = 30  # seconds between two look-ups of a feedback target that did not resolve
 
 
 # -- parsing: bytes -> (address, args) -------------------------------------------------------
@@ -584,9 +585,10 @@ class OscInput:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
             sock.bind((host, port))
-        except OSError as e:
+        except (OSError, OverflowError) as e:
             sock.close()
-            why = "already in use (another engine or host?)" if e.errno == errno.EADDRINUSE else e.strerror
+            why = ("already in use (another engine or host?)" if getattr(e, "errno", None) == errno.EADDRINUSE
+                   else getattr(e, "strerror", None) or str(e))
             raise UserError(f"OSC: cannot listen on {host}:{port}: {why}") from None
         sock.setblocking(False)
         self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
@@ -755,6 +757,13 @@ class OscFeedback:
     def __init__(self, targets: Iterable, *, max_params_per_tick: int = 64,
                  fps_every: float = 1.0) -> None:
         self.targets = [_parse_target(t) for t in targets]
+        # name -> address, resolved on a thread of its own: a slow or dead DNS never holds up a
+        # tick (a target is skipped until it resolves; a failure is logged once, retried later)
+        self._resolved: dict[tuple[str, int], tuple[str, int]] = {}
+        self._unresolved = [t for t in self.targets if not self._numeric(t)]
+        self._resolve_closed = threading.Event()
+        if self._unresolved:
+            threading.Thread(target=self._resolve_loop, name="osc-feedback-dns", daemon=True).start()
         self.max_params_per_tick = max_params_per_tick
         self.fps_every = fps_every
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -766,12 +775,39 @@ class OscFeedback:
         self._keyframe: int | None = None
         self._fps_at = -1e9
         self._controls: dict[str, tuple[float, ...]] = {}
-        self.stats = {"sent": 0, "errors": 0}
+        self.stats = {"sent": 0, "errors": 0, "unresolved": 0}
+
+    def _numeric(self, target: tuple[str, int]) -> bool:
+        try:
+            socket.inet_pton(socket.AF_INET, target[0])
+        except OSError:
+            return False
+        self._resolved[target] = target
+        return True
+
+    def _resolve_loop(self) -> None:
+        reported: set = set()
+        while self._unresolved and not self._resolve_closed.is_set():
+            for target in list(self._unresolved):
+                try:
+                    info = socket.getaddrinfo(target[0], target[1], socket.AF_INET, socket.SOCK_DGRAM)
+                    self._resolved[target] = info[0][4][:2]
+                    self._unresolved.remove(target)
+                except (OSError, UnicodeError) as e:
+                    if target not in reported:
+                        reported.add(target)
+                        log.warning("OSC feedback: cannot resolve %s (%s); trying again every %d s",
+                                    target[0][:80], e, RESOLVE_RETRY_S)
+            self._resolve_closed.wait(RESOLVE_RETRY_S)
 
     def _send(self, data: bytes) -> None:
         for target in self.targets:
+            address = self._resolved.get(target)
+            if address is None:  # not resolved (yet): skipped, never looked up here
+                self.stats["unresolved"] += 1
+                continue
             try:
-                self._sock.sendto(data, target)
+                self._sock.sendto(data, address)
                 self.stats["sent"] += 1
             except OSError:  # a host that is not listening must not stop the show
                 self.stats["errors"] += 1
@@ -841,4 +877,5 @@ class OscFeedback:
         self.send("/lp/learn/status", str(status))
 
     def close(self) -> None:
+        self._resolve_closed.set()
         self._sock.close()
