@@ -322,3 +322,53 @@ def test_resync_shifts_a_joined_midi_clock_to_the_performers_bar():
     # the engine's bars now start on MIDI beats 7, 11, 15 ...: at 10 s (MIDI beat 20) it is bar beat 1
     assert params.beat % 4.0 == pytest.approx((20 - 7) % 4, abs=0.02)
     assert music.synced
+
+
+# -- the command line ------------------------------------------------------------------------------------
+
+
+def test_osc_docs_writes_here_or_where_asked_never_into_the_package(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from latentperform.cli import main
+    repo_copy = Path(__file__).resolve().parents[2] / "docs" / "osc.md"
+    before = repo_copy.stat().st_mtime_ns
+    monkeypatch.chdir(tmp_path)
+    assert main(["osc-docs"]) == 0
+    assert (tmp_path / "osc.md").read_text().startswith("# OSC namespace")
+    assert main(["osc-docs", "--out", str(tmp_path / "ref.md")]) == 0
+    assert (tmp_path / "ref.md").read_text() == (tmp_path / "osc.md").read_text()
+    assert repo_copy.stat().st_mtime_ns == before
+    assert f"wrote {tmp_path / 'osc.md'}" in capsys.readouterr().out
+
+
+def test_learn_prompt_is_numbered_and_asks_again_on_a_partial_name(jack_server, tmp_path, capsys, monkeypatch):
+    from latentperform.cli import main
+    from latentperform.inputs.midi import midi_backend
+    path = write_patch(tmp_path, ctl="x", leds="y")
+    name = f"lp-learn-{uuid.uuid4().hex[:6]}"
+    out = midi_backend().open_output(name, virtual=True)
+    answers = ["latent/t", "truncation"]          # several names contain "latent/t": asked again
+    monkeypatch.setattr("builtins.input", lambda prompt="": answers.pop(0))
+
+    def move():
+        time.sleep(1.5)  # the command opens its port first
+        for v in (0, 10, 40):
+            out.send(M("control_change", channel=2, control=21, value=v))
+            time.sleep(0.05)
+
+    th = threading.Thread(target=move, daemon=True)
+    th.start()
+    try:
+        rc = main(["learn", str(path), "--port", f"*{name}*", "--timeout", "5"])
+    finally:
+        th.join(5)
+        out.close()
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    listing = printed.split("parameters:\n", 1)[1].splitlines()
+    assert listing[0].split()[0] == "1" and listing[1].split()[0] == "2"    # numbered
+    assert "match 'latent/t'" in printed
+    assert f"mapped midi/cc/2/21 -> latent/truncation (replaces midi/cc/0/7) in {path}" in printed
+    m = next(m for m in load_patch(path).mappings if m.target == "latent/truncation")
+    assert m.source == "midi/cc/2/21" and m.range == (0.0, 2.0)
