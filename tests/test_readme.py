@@ -46,7 +46,7 @@ def test_every_option_and_choice_is_in_the_synopsis_and_exists():
         known = set()
         for action in sp._actions:
             longs = [o for o in action.option_strings if o.startswith("--") and o != "--help"]
-            if not longs:
+            if not longs or action.help == argparse.SUPPRESS:    # hidden: for the supervisor's own use
                 continue
             known.update(longs)
             if isinstance(action, argparse.BooleanOptionalAction):
@@ -61,5 +61,7 @@ def test_every_option_and_choice_is_in_the_synopsis_and_exists():
                 for choice in action.choices:
                     assert re.search(rf"(?<![\w-]){re.escape(str(choice))}(?![\w-])", text), \
                         f"README synopsis of `{name} {longs[0]}` lacks the choice {choice!r}"
+        if any(a.nargs == argparse.REMAINDER for a in sp._actions):
+            continue    # parses its own arguments (atlas): its synopsis is its own business
         unknown = listed - known
         assert not unknown, f"README synopsis of `{name}` lists options the parser lacks: {sorted(unknown)}"

@@ -17,7 +17,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from latentperform.engine.controllers import ControlSurfaces, find_part
 from latentperform.patch import load_patch
-from tests.engine.test_controllers import (M, Listener, close_show, devices, midi_parts, open_show,  # noqa: F401
+from tests.engine.test_controllers import (M, Listener, close_show, devices, midi_parts, start_show,  # noqa: F401
                                            step_for, step_until, wait_for, write_patch)
 
 TOUCH = """
@@ -49,7 +49,7 @@ def touch_show(tmp_path):
     def _open(**kw):
         path = write_patch(tmp_path, **kw)
         path.write_text(path.read_text() + TOUCH)
-        eng = open_show(path)
+        eng = start_show(path)
         made.append(eng)
         return eng, path
 
@@ -245,13 +245,13 @@ def test_cannot_listen_is_said_once(touch_show, tmp_path):
     eng, path = touch_show(midi=False)
     port = eng.inputs[0].port
     from latentperform.clock import WallClock
-    from latentperform.engine import Engine
+    from latentperform.engine import open_live_inputs, open_show
     from latentperform.models import BuiltinGenerator
     from latentperform.render import HeadlessSurface
-    second = Engine(load_patch(path), surface=HeadlessSurface((64, 48)), clock=WallClock(), fps=30,
-                    generator=BuiltinGenerator(resolution=48))
+    second = open_show(load_patch(path), surface=HeadlessSurface((64, 48)), clock=WallClock(), fps=30,
+                       generator=BuiltinGenerator(resolution=48))
     try:
-        second.open_live_inputs(osc_host="127.0.0.1", osc_port=port, audio=False)
+        open_live_inputs(second, osc_host="127.0.0.1", osc_port=port, audio=False)
         lines = [e for e in second.stats.errors if "cannot listen" in e]
         assert len(lines) == 1 and lines[0].count("cannot listen") == 1, lines
         assert f"127.0.0.1:{port}" in lines[0] and "carrying on without OSC" in lines[0]
