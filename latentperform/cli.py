@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -184,14 +185,31 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname).1s %(name)s: %(message)s")
     handler = globals()["cmd_" + args.command.replace("-", "_")]
+    rc = 1
     try:
-        return int(handler(args) or 0)
+        rc = int(handler(args) or 0)
     except UserError as e:
         print(f"latentperform: error: {e}", file=sys.stderr)
-        return 2
+        rc = 2
     except KeyboardInterrupt:
         print("latentperform: stopped", file=sys.stderr)
-        return 130
+        rc = 130
+    finally:
+        _end_generator_threads(rc)
+    return rc
+
+
+def _end_generator_threads(rc: int) -> None:
+    """A generator thread still inside torch when the interpreter exits aborts the process
+    (status 134, "terminate called without an active exception"): close every worker, and if a
+    network is still busy after a few seconds (a hung plugin), end the process here."""
+    worker = sys.modules.get("latentperform.models.worker")
+    if worker is None or worker.close_all_workers(timeout=5.0):
+        return
+    print("latentperform: the generator is still busy; leaving without waiting for it", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ FORBIDDEN = {
     "latent": {"inputs", "features", "patch", "render", "engine", "cli"},
     "models": {"inputs", "features", "patch", "render", "engine", "cli"},
     "render": {"inputs", "features", "patch", "latent", "models", "engine", "cli"},
+    "control": {"inputs", "features", "patch", "latent", "models", "render", "engine", "cli"},
     "engine": {"cli"},
 }
 # third-party packages a pure layer must not pull in
@@ -30,6 +31,7 @@ FORBIDDEN_EXTERNAL = {
     "latent": {"moderngl", "glfw"},
     "models": {"moderngl", "glfw"},
     "inputs": {"torch", "moderngl", "glfw"},
+    "control": {"torch", "moderngl", "glfw"},
 }
 
 

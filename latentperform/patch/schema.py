@@ -279,6 +279,39 @@ class OscSection(_Section):
         return out
 
 
+_LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]:|[A-Za-z0-9_.\-]+:)?\d{1,5}$")
+
+
+@dataclass(frozen=True)
+class ControlSection(_Section):
+    """The control room (a web page served by the show).  Absent section: off (run --control
+    turns it on).  listen: "[HOST:]PORT"; beyond the loopback a token is needed (made up and
+    printed when not given).  scenes: the scenes file (default: <patch>.scenes.toml beside it)."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:8400"
+    token: str | None = None
+    preview_fps: float = 10.0
+    preview_width: int = 480
+    scenes: Path | None = None
+
+    PATH = ("control",)
+
+    @classmethod
+    def _read(cls, r: Reader, ctx: Context) -> "ControlSection":
+        listen = r.string("listen", "127.0.0.1:8400")
+        if isinstance(listen, str) and (not _LISTEN.match(listen) or not 0 <= int(listen.rsplit(":", 1)[-1]) <= 65535):
+            r.error("listen", f'expected "[HOST:]PORT" (e.g. "8400" or "0.0.0.0:8400"), got "{listen}"')
+        token = r.string("token", None)
+        if token is not None and (len(token) < 8 or not token.isprintable() or " " in token):
+            r.error("token", "expected at least 8 printable characters without spaces")
+        scenes = r.string("scenes", None)
+        return cls(enabled=r.boolean("enabled", True), listen=listen, token=token,
+                   preview_fps=r.number("preview_fps", 10.0, lo=0.0, hi=60.0),
+                   preview_width=r.integer("preview_width", 480, lo=64, hi=3840),
+                   scenes=_resolve(ctx, scenes) if scenes else None)
+
+
 def _cc14_pairs(r: Reader) -> tuple[tuple[int, int], ...]:
     raw = r.raw("cc14", [])
     pairs = []
@@ -582,7 +615,7 @@ def _fix_range(m: Mapping, r: Reader) -> Mapping:
 
 # --------------------------------------------------------------------------------- the patch
 
-_SECTIONS = ("patch", "model", "output", "clock", "inputs", "trajectory", "keyframes", "mapping")
+_SECTIONS = ("patch", "model", "output", "clock", "inputs", "trajectory", "keyframes", "mapping", "control")
 
 
 @dataclass(frozen=True)
@@ -596,6 +629,7 @@ class Patch(_Section):
     keyframes: tuple[Keyframe, ...] = ()
     mappings: tuple[Mapping, ...] = ()
     source_path: Path | None = None
+    control: ControlSection = field(default_factory=ControlSection)
 
     @property
     def name(self) -> str:
@@ -619,8 +653,10 @@ class Patch(_Section):
         if trajectory.mix_keyframe is not None and trajectory.mix_keyframe >= max(len(keyframes), 1):
             ctx.error(("trajectory", "mix_keyframe"),
                       f"expected a keyframe index below {len(keyframes)}, got {trajectory.mix_keyframe}")
+        control = ControlSection.from_dict(r.raw("control"), ctx) if r.has("control") else ControlSection()
         return cls(info=info, model=model, output=output, clock=clock, inputs=inputs,
-                   trajectory=trajectory, keyframes=keyframes, mappings=mappings, source_path=source_path)
+                   trajectory=trajectory, keyframes=keyframes, mappings=mappings, source_path=source_path,
+                   control=control)
 
     def to_dict(self) -> dict:
         return {
@@ -629,6 +665,7 @@ class Patch(_Section):
             "trajectory": self.trajectory.to_dict(),
             "keyframes": [k.to_dict() for k in self.keyframes],
             "mapping": [m.to_dict() for m in self.mappings],
+            **({"control": self.control.to_dict()} if self.control.enabled else {}),
         }
 
 
