@@ -215,3 +215,10 @@ def test_a_full_disk_stops_the_log_and_the_recording_and_the_show_goes_on(tmp_pa
     from latentperform.inputs.replay import read_event_log_with_meta
     events, _ = read_event_log_with_meta(log)  # what it wrote before the disk filled is a log
     assert len(events) > 100 and log.stat().st_size <= limit
+    # the recording stopped too, once, and what it had written (whole seconds of a fragmented
+    # mp4) is a playable video where it was asked for
+    assert err.count("recording stopped") == 1, err[-3000:]
+    assert "the video up to then is in" in err
+    from latentperform.render import probe_video
+    assert 0 < probe_video(video)["frames"] < frames_of(out)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
