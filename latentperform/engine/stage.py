@@ -205,7 +205,7 @@ class StagePart(EnginePart):
 
         def start() -> None:
             try:
-                self._new_recorder = Recorder(path, size, fps)
+                self._new_recorder = Recorder(path, size, fps, keep_time=True)
             except Exception as e:
                 self._messages.append((True, f"cannot record to {path}: {e}"))
             finally:
@@ -216,8 +216,13 @@ class StagePart(EnginePart):
     def _finish(self, engine, rec) -> None:
         try:
             rec.close()
+            if rec.error:  # stopped early (a full disk): say so, and what is kept
+                self._messages.append((True, rec.error))
+                if Path(rec.path).exists():
+                    self.recordings.append(Path(rec.path))
+                return
             self.recordings.append(Path(rec.path))
-            self._messages.append((False, f"recorded {rec.path} ({rec.written} frames, {rec.dropped} dropped)"))
+            self._messages.append((False, f"recorded {rec.path} ({recording_figures(rec)})"))
         except Exception as e:
             self._messages.append((True, f"finishing {rec.path} failed: {e}"))
 
@@ -250,6 +255,13 @@ class StagePart(EnginePart):
             except Exception:
                 pass
             self._new_recorder = None
+
+
+def recording_figures(rec) -> str:
+    """'N frames, R repeated to keep the show's time, D dropped' for a finished recording."""
+    repeated = getattr(rec, "repeated", 0)
+    return (f"{rec.written} frames" + (f", {repeated} repeated to keep the show's time" if repeated else "")
+            + f", {rec.dropped} dropped")
 
 
 def _f(v: float) -> float:
