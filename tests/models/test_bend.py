@@ -185,14 +185,3 @@ def test_bad_bends_are_one_clear_error():
     with pytest.raises(ModelError, match="cluster 9"):
         Bender(G, [BendSpec("layer1", "scale", cluster=9, clusters=4)])
 
-
-from tests.models.contract import GeneratorContract  # noqa: E402
-
-
-class TestTrainedGenerator(GeneratorContract):
-    def make_generator(self):
-        from latentperform.models.trained import Decoder, Encoder, TrainedConfig, TrainedGenerator
-        cfg = TrainedConfig(resolution=16, z_dim=8, w_dim=16, base_channels=16)
-        torch.manual_seed(0)
-        G = TrainedGenerator(cfg, Encoder(cfg))
-        return G.eval()

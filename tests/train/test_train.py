@@ -18,7 +18,8 @@ import torch
 
 from latentperform.config import UserError
 from latentperform.models import load_generator
-from latentperform.models.trained import Decoder, Encoder, TrainedConfig, save_trained
+from latentperform.models.trained import Decoder, Encoder, TrainedConfig, TrainedGenerator, save_trained
+from tests.models.contract import GeneratorContract
 from latentperform.train import TrainSettings, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,23 @@ def make_shapes(folder: Path, n: int, size: int = 48, seed: int = 0) -> Path:
         [d.ellipse, d.rectangle, lambda b, fill: d.polygon([(x, y - r), (x - r, y + r), (x + r, y + r)], fill=fill)][i % 3](box, fill=c)
         im.save(folder / f"{i:04d}.png")
     return folder
+
+
+def with_random_styles(net):
+    """Weights as training leaves them: fresh styles start at zero (w would not change the picture)."""
+    torch.manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.Linear):
+            torch.nn.init.normal_(m.weight, std=0.3)
+    return net
+
+
+class TestTrainedGenerator(GeneratorContract):
+    """The trained kind passes the contract every generator passes."""
+
+    def make_generator(self):
+        cfg = TrainedConfig(resolution=16, z_dim=8, w_dim=16, base_channels=16)
+        return with_random_styles(TrainedGenerator(cfg, Encoder(cfg))).eval()
 
 
 @pytest.fixture(scope="module")
@@ -134,12 +152,7 @@ def test_a_trained_network_plays_in_a_show(tmp_path, capsys, monkeypatch):
     from latentperform.cli import main
 
     cfg = TrainedConfig(resolution=32, z_dim=16, w_dim=32, base_channels=16)
-    torch.manual_seed(0)
-    dec = Decoder(cfg)
-    for m in dec.modules():  # fresh styles start at zero (the picture would not depend on w)
-        if isinstance(m, torch.nn.Linear):
-            torch.nn.init.normal_(m.weight, std=0.3)
-    save_trained(tmp_path / "mine.pt", dec, Encoder(cfg))
+    save_trained(tmp_path / "mine.pt", with_random_styles(Decoder(cfg)), Encoder(cfg))
     monkeypatch.setenv("LATENTPERFORM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("DISPLAY", raising=False)
     patch = tmp_path / "show.toml"
