@@ -22,7 +22,7 @@ from datetime import datetime
 from ..events import ControlEvent
 from ..service.notify import Notifier
 from ..service.state import StateWriter, state_path
-from .core import EnginePart  # TEMP-PRESPLIT
+from .part import EnginePart
 
 log = logging.getLogger("latentperform.engine")
 
