@@ -16,7 +16,7 @@ def check_patch(path: str | Path) -> list[str]:
     patch = load_patch(path)
     try:
         lines = key_lines(Path(path).read_text(encoding="utf-8"))
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         lines = {}
     return patch_warnings(patch, str(path), lines)
 
@@ -30,7 +30,7 @@ def patch_problems(patch: Patch, filename: str | None = None) -> list[str]:
     if patch.source_path is not None:
         try:
             lines = key_lines(Path(patch.source_path).read_text(encoding="utf-8"))
-        except OSError:
+        except (OSError, UnicodeDecodeError):  # changed on disk since it was loaded
             lines = {}
     out: list[str] = []
 
@@ -168,7 +168,7 @@ def unknown_targets(patch: Patch, names: Iterable[str]) -> list[str]:
     if patch.source_path is not None:
         try:
             lines = key_lines(Path(patch.source_path).read_text(encoding="utf-8"))
-        except OSError:
+        except (OSError, UnicodeDecodeError):  # changed on disk since it was loaded
             lines = {}
     out = []
     for i, m in enumerate(patch.mappings):
