@@ -161,6 +161,42 @@ class HoursPart(EnginePart):
         return [f"hours: {self.state_text()}; {self.hours.describe()}"]
 
 
+def service_name(name: str | None = None) -> str | None:
+    """The show's service name: given (run --name), else the one systemd or --supervise set
+    (LP_SERVICE_NAME), else None (not an installation)."""
+    return name or os.environ.get("LP_SERVICE_NAME") or None
+
+
+def unattended() -> bool:
+    """True when a service manager runs this show (systemd's or --supervise's notify socket, or
+    an installed unit's name): nobody is there to read an error at start."""
+    return bool(os.environ.get("NOTIFY_SOCKET") or os.environ.get("LP_SERVICE_NAME"))
+
+
+def attach_installation(engine, *, name: str | None = None, lead: bool = True) -> ServicePart | None:
+    """What an installed show attaches: the service part when a manager or a name asks for it,
+    the opening hours when the patch has them (on a follower the leader's hours arrive as its
+    events, so `lead` False leaves them out)."""
+    name = service_name(name)
+    service = None
+    notifier = Notifier()
+    if notifier.enabled or name:
+        service = engine.add_part(ServicePart(name, notifier=notifier))
+    if lead:
+        add_hours(engine, service)
+    return service
+
+
+def add_hours(engine, service: ServicePart | None, *, lower_fps: bool = True) -> "HoursPart | None":
+    """The opening-hours part, when the patch's [installation] has hours, days or a restart."""
+    inst = getattr(engine.patch, "installation", None)
+    if inst is None or not (inst.hours or inst.days or inst.restart):
+        return None
+    hours = inst.opening_hours()
+    log.info("installation: %s", hours.describe())
+    return engine.add_part(HoursPart(hours, fade=inst.fade, service=service, lower_fps=lower_fps))
+
+
 def frame_hash(pixels) -> int:
     """A checksum of a frame's pixels (same pictures on every instance have the same one)."""
     return zlib.crc32(memoryview(pixels).cast("B")) if pixels is not None else 0
