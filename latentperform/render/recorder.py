@@ -415,11 +415,13 @@ class Recorder:
             now = self._clock() if t is None else t
             if self._t0 is None:
                 self._t0 = now
-            due = int((now - self._t0) * self.fps + 0.5) + 1  # video frames that should exist with this one
-            count = due - self._accounted
-            if count <= 0:
+            # how many frames the video is behind the show at this push; a tick's jitter (under a
+            # frame either way) changes nothing, so an evenly paced show is recorded 1:1
+            lag = (now - self._t0) * self.fps - self._accounted
+            if lag < -1.0 - 1e-6:  # more than a frame ahead of the show's time: leave this one out
                 self.skipped += 1
                 return False
+            count = 1 + max(0, int(lag + 1e-6))
         try:  # a gap is the picture that was on screen, held: the previous one, repeated
             self._queue.put_nowait((self._last if count > 1 else None, count - 1, pixels))
         except queue.Full:

@@ -293,3 +293,38 @@ def test_a_stalled_show_reports_honest_figures_and_its_video_keeps_the_time(tmp_
     info = probe_video(video)
     assert info["frames"] == int(rec.group(1)) and int(rec.group(2)) >= 20  # >= 1 s of the stall held
     assert abs(info["duration"] - wall) < 0.3, (info, wall)
+
+
+def test_udp_loss_under_a_flood_is_counted_and_shown(tmp_path):
+    """While the show is stopped (SIGSTOP) a flood fills its receive buffer: the kernel drops
+    what does not fit, and the summary says how many (from the socket's drop counter), so that
+    datagrams read + datagrams lost == datagrams sent."""
+    port = free_udp_port()
+    show = lp_popen("run", "--headless", "--seconds", "4", "--size", "64x48", "--no-audio", "--no-watch",
+                    "--osc-port", port)
+    _wait_listening(show)
+    show.send_signal(signal.SIGSTOP)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    data = msg("/flood/x", 1.0)
+    sent = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 1.0:
+        for _ in range(500):
+            s.sendto(data, ("127.0.0.1", port))
+        sent += 500
+    s.close()
+    show.send_signal(signal.SIGCONT)
+    out, err = show.communicate(timeout=60)
+    assert show.returncode == 0, err[-2000:]
+    m = re.search(r"^OSC: (\d+) datagrams, .* (\d+) lost in the receive buffer", out, re.M)
+    assert m, out
+    read, lost = int(m.group(1)), int(m.group(2))
+    assert lost > 0 and read + lost == sent, (read, lost, sent)
+
+
+def test_the_show_says_at_start_what_check_would_fail_on(tmp_path):
+    patch = tmp_path / "p.toml"
+    patch.write_text('[output]\nsize = [64, 48]\n\n[[mapping]]\nsource = "audio/bas"\ntarget = "latent/pulse"\n')
+    r = lp("run", patch, "--headless", "--seconds", "1", "--no-audio", "--osc-port", "0", "--no-watch")
+    assert r.returncode == 0, r.stderr
+    assert f"{patch}:5: mapping[0].source" in r.stderr and 'did you mean "audio/bass"' in r.stderr
