@@ -2,7 +2,7 @@
 # Install latentperform and what it needs to run, on Debian/Ubuntu or any machine with pip.
 #   bash scripts/install.sh          the program (GL/EGL and PortAudio system libraries, then pip)
 #   bash scripts/install.sh --test   also what the tests need (Xvfb, Xorg dummy, JACK, ImageMagick, pytest,
-#                                    librosa) and the optional extras (Ableton Link, NDI, virtual camera)
+#                                    librosa, headless Chromium + chromedriver + selenium) and the optional extras (Ableton Link, NDI, virtual camera)
 # On a machine with an NVIDIA GPU, install the CUDA build of torch first (pytorch.org); this
 # script keeps a torch that is already there.
 set -euo pipefail
@@ -11,7 +11,9 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 apt_pkgs="libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libportaudio2"
-[ $want_test = 1 ] && apt_pkgs="$apt_pkgs xvfb xauth x11-utils imagemagick jackd2 xserver-xorg-core xserver-xorg-video-dummy x11-xserver-utils xdotool"
+# systemd: systemd-analyze checks the units `latentperform install` writes (tests/service)
+[ $want_test = 1 ] && apt_pkgs="$apt_pkgs systemd"
+[ $want_test = 1 ] && apt_pkgs="$apt_pkgs xvfb xauth x11-utils imagemagick jackd2 xserver-xorg-core xserver-xorg-video-dummy x11-xserver-utils xdotool chromium chromium-driver"
 
 if command -v apt-get >/dev/null 2>&1; then
   sudo=""

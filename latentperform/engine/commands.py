@@ -1,14 +1,20 @@
-"""What the command line runs: a live show, an offline render, the device list, the OSC docs."""
+"""What the command line runs: a live show, an offline render, MIDI learn, the device list, the
+OSC docs."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 from ..clock import FixedStepClock, WallClock
-
-from ..events import ParamSpec
-from .core import ENGINE_SPECS, Engine, _clock_specs
+from ..config import UserError
+from ..events import EventQueue, ParamSpec
+from ..registry import ParamRegistry
+from .controllers import learnable_names, learned_mapping, mapping_index, resolve_param
+from .core import STALL_S, core_param_groups
+from .show import attach_live, open_show
+from .stage import recording_figures
 
 
 def _open_surface(*, headless: bool, size, fullscreen: bool = False, monitor=None, vsync: bool = True):
@@ -30,8 +36,6 @@ def _pick(cli_value, patch_value):
 def run_live(args) -> int:
     """`latentperform run`: perform until the window closes (q twice), Ctrl-C, or --seconds."""
     from ..render.recorder import Recorder, check_writable
-    from .outputs import attach_outputs
-    from .stage import PatchWatcher
 
     patch = load_patch_file(args.patch)
     out = patch.output
@@ -43,7 +47,7 @@ def run_live(args) -> int:
                             monitor=_pick(args.monitor, out.monitor),
                             vsync=_pick(getattr(args, "vsync", None), getattr(out, "vsync", True)))
     clock = WallClock()
-    recorder = Recorder(args.record, surface.size, fps) if args.record else None
+    recorder = Recorder(args.record, surface.size, fps, keep_time=True) if args.record else None
     event_log = None
     if args.log_events:
         from ..inputs.replay import EventLog
@@ -54,29 +58,46 @@ def run_live(args) -> int:
     # (h still shows it there); --overlay on the command line puts it on the output as well.
     overlay = _pick(getattr(args, "overlay", None), getattr(out, "overlay", False) and not preview)
     engine = None
+    started = None
     try:
-        engine = Engine(patch, surface=surface, clock=clock, fps=fps, recorder=recorder, event_log=event_log,
-                        interpolation=getattr(args, "interpolation", None), overlay=overlay)
+        engine = open_show(patch, surface=surface, clock=clock, fps=fps, recorder=recorder, event_log=event_log,
+                           interpolation=getattr(args, "interpolation", None), overlay=overlay)
         if recorder is not None and engine.stage is not None:
             engine.stage.note_recording_started()
-        if getattr(args, "watch", True):
-            engine.add_part(PatchWatcher(args.patch))
-        engine.open_live_inputs(osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio)
         outputs = tuple(getattr(args, "output", None) or getattr(out, "outputs", ()) or ())
-        attach_outputs(engine, outputs=outputs, preview=preview,
-                       preview_monitor=_pick(getattr(args, "preview_monitor", None),
-                                             getattr(out, "preview_monitor", None)))
-        engine.run(seconds=args.seconds)
+        attach_live(engine, patch_path=args.patch if getattr(args, "watch", True) else None,
+                    osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio,
+                    outputs=outputs, preview=preview,
+                    preview_monitor=_pick(getattr(args, "preview_monitor", None),
+                                          getattr(out, "preview_monitor", None)))
+        from ..patch.check import patch_problems
+        for line in patch_problems(patch):  # what `check` fails on: the show says it and goes on
+            engine.report(line)
+        started = time.perf_counter()
+        with _stop_on_signals(engine):
+            engine.run(seconds=args.seconds)
     finally:
+        wall = time.perf_counter() - started if started is not None else 0.0
         if event_log is not None:
             event_log.write_meta(end=round(clock.now(), 6))   # the show's length, for a replay
         if engine is not None:
             recorder = engine.recorder  # the r key may have started or stopped one
+            osc_stats = [inp.stats for inp in engine.inputs if hasattr(inp, "os_drops")]
             engine.close()
         surface.close()
     s = engine.stats.summary()
-    print(f"{s['frames']} frames, {s['fps']:.1f} fps, frame time median {s['frame_ms_median']:.1f} ms "
-          f"p99 {s['frame_ms_p99']:.1f} ms, stutter {s['stutter']:.2f}, generator {s['gen_ms']:.1f} ms")
+    fps_real = s["frames"] / wall if wall > 0 else 0.0  # frames over wall time: a stall shows
+    print(f"{s['frames']} frames in {wall:.1f} s, {fps_real:.1f} fps, frame time median "
+          f"{s['frame_ms_median']:.1f} ms p99 {s['frame_ms_p99']:.1f} ms, stutter {s['stutter']:.2f}, "
+          f"{s['stalls']} stalls over {STALL_S * 1e3:.0f} ms, generator {s['gen_ms']:.1f} ms")
+    for st in osc_stats:
+        lost = st.get("dropped_by_os", -1)
+        print(f"OSC: {st['datagrams']} datagrams, {st['malformed']} malformed, {st['unknown']} unknown, "
+              f"{st['bad_args']} with bad arguments, "
+              + (f"{lost} lost in the receive buffer (the OS's drop counter)" if lost >= 0
+                 else "losses in the receive buffer unknown here"))
+    if event_log is not None and event_log.error:
+        print(f"event log: {event_log.error}")
     if s["latency_samples"]:
         print(f"control-to-photon latency median {s['latency_ms_median']:.1f} ms, p99 {s['latency_ms_p99']:.1f} ms "
               f"({s['latency_samples']} inputs)")
@@ -88,8 +109,38 @@ def run_live(args) -> int:
         for path in engine.stage.recordings:
             print(f"recorded {path}")
     if recorder is not None:
-        print(f"recorded {recorder.path} ({recorder.written} frames, {recorder.dropped} dropped)")
+        if recorder.error:
+            print(recorder.error)
+        else:
+            print(f"recorded {recorder.path} ({recording_figures(recorder)})")
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(engine):
+    """SIGTERM and Ctrl-C end the show the way --seconds does: the loop stops after its tick,
+    the event log and the recording are finished, the summary is printed.  A second Ctrl-C
+    while that is under way stops at once."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    asked = []
+
+    def stop(signum, frame) -> None:
+        if asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        asked.append(signum)
+        engine.request_stop()
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def render_offline(args) -> int:
@@ -124,8 +175,8 @@ def render_offline(args) -> int:
         seconds = track.duration if track is not None else 10.0
     n_frames = max(1, int(round(seconds * fps)))
     surface = _open_surface(headless=True, size=size)
-    engine = Engine(patch, surface=surface, clock=FixedStepClock(fps), fps=fps, offline=True,
-                    feature_track=track, replay=replay)
+    engine = open_show(patch, surface=surface, clock=FixedStepClock(fps), fps=fps, offline=True,
+                       feature_track=track, replay=replay)
     writer = VideoWriter(args.out, size, fps, audio_path=sound, duration=n_frames / fps,
                          audio_offset=sound_offset, audio_optional=sound is not None and not args.audio)
     t0 = time.perf_counter()
@@ -229,8 +280,8 @@ def all_param_specs(patch=None) -> list[ParamSpec]:
     patch = patch or load_patch_file(str(DEFAULT_PATCH))
     traj = Trajectory(patch.trajectory, patch.keyframes, space=LatentSpace(z_dim=512, w_dim=512, num_ws=16),
                       directions=None, seed=0)
-    specs = {s.name: s for s in [*ENGINE_SPECS, *traj.param_specs(), *_clock_specs(), *shader_param_specs()]}
-    return sorted(specs.values(), key=lambda s: s.name)
+    registry = ParamRegistry(core_param_groups(traj.param_specs(), shader_param_specs()))
+    return sorted(registry.specs.values(), key=lambda s: s.name)
 
 
 def osc_docs_text() -> str:
@@ -244,3 +295,37 @@ def write_osc_docs(out: str | None) -> int:
     path.write_text(osc_docs_text())
     print(f"wrote {path}")
     return 0
+
+
+def learn(args) -> int:
+    """`latentperform learn PATCH`: move a MIDI control and the mapping is written into the patch."""
+    from ..inputs.learn import Learner, write_mapping
+    from ..inputs.midi import MidiInput
+
+    patch = load_patch_file(args.patch)
+    specs = {s.name: s for s in all_param_specs(patch)}
+    names = learnable_names(specs, patch.output.shaders)
+    param = args.param
+    if not param:
+        print("parameters:\n  " + "\n  ".join(names))
+        param = input("parameter to map: ").strip()
+    param = resolve_param(param, {n: specs[n] for n in names})
+    clock = WallClock()
+    queue = EventQueue()
+    midi = MidiInput(queue, clock, args.port)
+    learner = Learner(param)
+    print(f"move a control on {args.port!r} to map it to {param} ...", flush=True)
+    deadline = time.monotonic() + args.timeout
+    try:
+        while time.monotonic() < deadline:
+            found = learner.feed(list(queue.iter_pending()))
+            if found is not None:
+                _, options = learned_mapping(patch, found, mapping_index(patch, param))
+                write_mapping(args.patch, found.source, found.target, **options)
+                print(f"mapped {found.source} -> {found.target} in {args.patch}")
+                return 0
+            time.sleep(0.01)
+        status = midi.status
+    finally:
+        midi.close()
+    raise UserError(f"no control moved within {args.timeout:g} s (MIDI {status})")

@@ -11,13 +11,12 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..events import ControlEvent, EventQueue, ParamSpec, ParamState
+from ..patch.params import ENGINE_SPECS, clock_param_specs
+from ..registry import ParamRegistry
+from .music import MusicalTime
+from .part import EnginePart
 
 log = logging.getLogger("latentperform.engine")
-
-ENGINE_SPECS = [
-    ParamSpec("engine/blackout", 0.0, 0.0, 1.0, "fade the output to black (1 = black)", osc="/lp/blackout"),
-    ParamSpec("engine/freeze", 0.0, 0.0, 1.0, "hold the current picture (1 = frozen)", osc="/lp/freeze"),
-]
 
 
 BLACKOUT_FADE_S = 0.5   # engine/blackout moves at most this fast, full range (a fade, not a cut)
@@ -29,46 +28,9 @@ OVERLAY_EVERY_S = 0.25  # the overlay's text is rebuilt at most this often
 # Event sources the engine makes itself (musical time): counted, but not a performer's input, so
 # not "the last input" and not a control-to-photon sample.
 INTERNAL_SOURCES = frozenset({"music"})
+STALL_S = 0.1           # a frame presented this long after the previous one is a stall (the summary counts them)
+REPORTS_PER_5S = 10     # Engine.report writes at most this many lines per 5 s; the rest are counted
 VSYNC_EARLY_S = 0.002   # with vsync, the loop wakes this early and the swap waits for the refresh
-
-
-class EnginePart:
-    """Something attached to a show besides the core path (controllers and their feedback, a
-    tempo source, a video output, the stage keys...).  Every hook is optional; none may block
-    the tick.
-
-    Attributes a part may set (read by the engine every tick):
-      wants_pixels   True: the engine reads the output back every frame into `engine.last_pixels`
-                     ((H, W, 3) uint8, top row first, without the overlay) before after_frame
-      wants_texture  True: the chain draws into an offscreen texture, `engine.output_texture`,
-                     copied to the surface; another window sharing the GL context can draw it
-    """
-
-    wants_pixels: bool = False
-    wants_texture: bool = False
-
-    def param_specs(self) -> Iterable[ParamSpec]:
-        """Extra parameters this part adds to the show (mappable, reachable over OSC)."""
-        return ()
-
-    def poll(self, engine: "Engine", t: float) -> list[ControlEvent]:
-        """Events to add to this tick (called once per tick, before mapping)."""
-        return []
-
-    def after_frame(self, engine: "Engine", params: ParamState, t: float) -> None:
-        """After the frame is presented: feedback, outputs (`engine.last_pixels`,
-        `engine.output_texture` hold this frame when the part asked for them)."""
-
-    def on_key(self, engine: "Engine", key: str) -> bool:
-        """A key press; True when this part used it."""
-        return False
-
-    def status_lines(self, engine: "Engine") -> list[str]:
-        """Lines this part adds to the status overlay (called a few times a second)."""
-        return []
-
-    def close(self) -> None:
-        pass
 
 
 def _pct(values, q) -> float:
@@ -104,6 +66,7 @@ class Stats:
     gen_periods: collections.deque = field(default_factory=lambda: collections.deque(maxlen=16))
     gen_frames: int = 0
     frames: int = 0
+    stalls: int = 0  # frames presented more than STALL_S after the previous one (the whole show)
     batch: int = 0
     batch_delays: collections.deque = field(default_factory=lambda: collections.deque(maxlen=32))
     batch_dropped: int = 0
@@ -150,6 +113,7 @@ class Stats:
     def summary(self) -> dict:
         return {
             "frames": self.frames,
+            "stalls": self.stalls,
             "fps": self.fps,
             "frame_ms_median": _pct(self.frame_times, 50) * 1e3,
             "frame_ms_p99": _pct(self.frame_times, 99) * 1e3,
@@ -190,14 +154,13 @@ class Engine:
                     unless `overlay_in_output` is set
     """
 
-    def __init__(self, patch, *, surface, clock, fps: float, generator=None, offline: bool = False,
+    def __init__(self, patch, *, surface, clock, fps: float, generator, offline: bool = False,
                  feature_track=None, replay=None, recorder=None, event_log=None,
                  interpolation: str | None = None, overlay: bool | None = None) -> None:
         from ..latent import LatentSpace
-        from ..models import InferenceWorker, load_generator
+        from ..models import InferenceWorker
         from ..render import FrameTexture, ShaderChain
         from ..render.upload import FrameBlend
-        from .music import MusicalTime
 
         self.patch = patch
         self.surface = surface
@@ -245,14 +208,11 @@ class Engine:
         self._blackout = 0.0
         self._stop = False
         self._error_times: dict[str, float] = {}
+        self._report_window = [-1e9, 0, 0]  # [window start, lines written in it, lines held back]
+        self._notice_window = [-1e9, 0]
 
         if generator is None:
-            import torch
-            device = getattr(patch.model, "device", "auto") or "auto"
-            if device == "auto":
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            dtype = _dtype_for(str(getattr(patch.model, "precision", "auto")), str(device))
-            generator = load_generator(_model_spec(patch, surface.size), device=device, dtype=dtype)
+            raise TypeError("Engine needs a generator: build a show with engine.show.open_show(patch, ...)")
         self.generator = generator
         self.space = LatentSpace(z_dim=generator.z_dim, w_dim=generator.w_dim, num_ws=generator.num_ws)
         self.trajectory = self._make_trajectory(patch)
@@ -267,17 +227,16 @@ class Engine:
             self.report(msg)
 
         self.music = MusicalTime(patch.clock)
-        self.specs: dict[str, ParamSpec] = self._core_specs()
+        self.registry = ParamRegistry()   # every parameter of the show: the one table all read
+        self._mapper_version = -1
+        self._set_core_specs()
         self._build_mapper()
         for msg in self._unknown_targets():
             self.report(msg)
         self.params = ParamState(values={n: s.default for n, s in self.specs.items() if s.kind != "trigger"},
                                  tempo=self.music.tempo.bpm, beats_per_bar=int(patch.clock.beats_per_bar))
         self.music.attach(self)  # clock events, and the file's beats offline (live inputs attach again: a no-op)
-        self.stage = None
-        if not offline:
-            from .stage import StagePart
-            self.stage = self.add_part(StagePart())
+        self.stage = None        # the stage part, when show.py attached one (live shows)
 
     def _make_trajectory(self, patch):
         from ..latent import Trajectory
@@ -285,12 +244,16 @@ class Engine:
                           directions=_directions_for(self.generator, patch), seed=patch.model.seed,
                           cutoff=patch.model.truncation_cutoff)
 
-    def _core_specs(self) -> dict[str, ParamSpec]:
-        specs: dict[str, ParamSpec] = {}
-        for spec in [*ENGINE_SPECS, *self.trajectory.param_specs(), *self.chain.param_specs(),
-                     *_clock_specs(float(self.patch.clock.bpm))]:
-            specs[spec.name] = spec
-        return specs
+    @property
+    def specs(self):
+        """Every parameter of the show by name: the registry's table (read-only)."""
+        return self.registry.specs
+
+    def _set_core_specs(self) -> None:
+        """The show's own parameters, one registry group per owner (parts add theirs)."""
+        for owner, specs in core_param_groups(self.trajectory.param_specs(), self.chain.param_specs(),
+                                              float(self.patch.clock.bpm)).items():
+            self.registry.set_group(owner, specs)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -302,10 +265,11 @@ class Engine:
     def add_part(self, part: "EnginePart") -> "EnginePart":
         """Attach a part (controllers, musical time sources, stage outputs...).  Its parameters
         join the show's (the mapper is rebuilt, keeping its memory) and it is closed with the show."""
-        new = [s for s in part.param_specs() if s.name not in self.specs]
-        if new:
-            for spec in new:
-                self.specs[spec.name] = spec
+        specs = list(part.param_specs())
+        if specs:
+            before = self.specs
+            self.registry.set_group(_part_owner(part), specs)
+            new = [s for s in specs if s.name not in before and self.specs.get(s.name) is s]
             self._build_mapper()
             defaults = {s.name: s.default for s in new if s.kind != "trigger"}
             self.params = self.params.evolve(values={**defaults, **self.params.values})
@@ -313,19 +277,14 @@ class Engine:
         return part
 
     def _build_mapper(self) -> None:
+        """The mapper for the patch's mappings and the registry as it is now (keeping the old
+        mapper's memory).  The tick calls it whenever the registry's version moved."""
         from ..patch import Mapper
         old = getattr(self, "mapper", None)
+        self._mapper_version = self.registry.version
         self.mapper = Mapper(self.patch.mappings, self.specs, tempo_sources=self.music.tempo_sources)
         if old is not None:
             self.mapper.carry_from(old)
-
-    def open_live_inputs(self, *, osc_host: str | None = None, osc_port: int | None = None,
-                         audio: bool = True) -> None:
-        """Open the inputs the patch names.  A device that is missing is reported, not fatal."""
-        from .controllers import open_controllers
-        from .music import open_music_inputs
-        open_controllers(self, osc_host=osc_host, osc_port=osc_port)
-        open_music_inputs(self, audio=audio)
 
     def _drain(self, now: float) -> list[ControlEvent]:
         events: list[ControlEvent] = []
@@ -393,6 +352,8 @@ class Engine:
             self._started_at = t
 
         events = self._drain(t)
+        if self._mapper_version != self.registry.version:
+            self._build_mapper()
         newest_before = self.params.newest_input
         try:
             params = self.mapper.apply(events, self.params, t, dt)
@@ -441,6 +402,8 @@ class Engine:
         presented = time.perf_counter()
         if self._last_present is not None:
             self.stats.frame_times.append(presented - self._last_present)
+            if presented - self._last_present > STALL_S:
+                self.stats.stalls += 1
         self._last_present = presented
         if shown is not None and shown.stamp is not None and shown.stamp > self._measured_stamp:
             # the first frame shaped by a new input reaches the screen: one latency sample
@@ -590,10 +553,19 @@ class Engine:
 
     def notice(self, text: str, seconds: float = 3.0, urgent: bool = False) -> None:
         """A message on the overlay for a few seconds (urgent: shown even when the overlay is
-        off, e.g. the quit confirmation); also logged."""
-        log.info("%s", text)
-        self._notices = [n for n in self._notices if n[0] != text]
-        self._notices.append((text, time.monotonic() + seconds, urgent))
+        off, e.g. the quit confirmation); also logged, at most REPORTS_PER_5S lines per 5 s (a
+        flood of /lp/learn messages must not flood the log).  Cut to 300 characters; at most 8
+        notices at once."""
+        if len(text) > 300:
+            text = text[:300] + "..."
+        now = time.monotonic()
+        if now - self._notice_window[0] >= 5.0:
+            self._notice_window = [now, 0]
+        if self._notice_window[1] < REPORTS_PER_5S:
+            self._notice_window[1] += 1
+            log.info("%s", text)
+        self._notices = [n for n in self._notices if n[0] != text][-7:]
+        self._notices.append((text, now + seconds, urgent))
         self._mark_dirty()
 
     def clear_notice(self, text: str) -> None:
@@ -748,7 +720,6 @@ class Engine:
             self._reset_playback()
             changed.append("interpolation")
         if new.clock != old.clock:
-            from .music import MusicalTime
             if (new.clock.source, new.clock.beats_per_bar) != (old.clock.source, old.clock.beats_per_bar):
                 self.music = MusicalTime(new.clock)
                 self.music.attach(self)  # the musical-time part follows the new source
@@ -773,12 +744,11 @@ class Engine:
         takes its new default; the others keep theirs (clamped to the new range).  Returns True
         when the set of parameters or a default changed."""
         old_specs = dict(self.specs) if old_specs is None else old_specs
-        specs = self._core_specs()
+        self._set_core_specs()
         for part in self.parts:
-            for spec in part.param_specs():
-                specs.setdefault(spec.name, spec)
-        changed = specs != old_specs
-        self.specs = specs
+            self.registry.set_group(_part_owner(part), part.param_specs())
+        specs = self.specs
+        changed = dict(specs) != old_specs
         self._build_mapper()
         values = {}
         for name, spec in specs.items():
@@ -843,11 +813,26 @@ class Engine:
         return False
 
     def report(self, message: str) -> None:
-        """Show a problem once in a while (not every frame), and keep it for the overlay."""
+        """Show a problem once in a while (not every frame), and keep it for the overlay.  The same
+        message at most every 5 s; all messages together at most REPORTS_PER_5S lines per 5 s
+        (a flood of different ones, say from a hostile OSC sender, is counted and summed up);
+        a message is cut to 300 characters."""
+        if len(message) > 300:
+            message = message[:300] + "..."
         now = time.monotonic()
+        if now - self._report_window[0] >= 5.0:
+            if self._report_window[2]:
+                log.warning("... and %d more problems in the last 5 s", self._report_window[2])
+            self._report_window = [now, 0, 0]
+            if len(self._error_times) > 256:  # never grows without bound under a flood
+                self._error_times = {m: t for m, t in self._error_times.items() if now - t <= 5.0}
         if now - self._error_times.get(message, -1e9) > 5.0:
-            log.warning("%s", message)
             self._error_times[message] = now
+            if self._report_window[1] >= REPORTS_PER_5S:
+                self._report_window[2] += 1
+                return
+            self._report_window[1] += 1
+            log.warning("%s", message)
             self.stats.errors.append(message)
             self._mark_dirty()
             if self.feedback is not None:
@@ -891,26 +876,6 @@ def _num(v: float, digits: int) -> str:
     return f"{v:.{digits}f}" if v == v else "--"
 
 
-# -- building shows from the command line's options -------------------------------------------
-
-
-def _model_spec(patch, output_size: tuple[int, int] | None = None) -> str:
-    """The loader's spec for the patch's model.  The built-in network has no native shape: it
-    renders about `resolution`² pixels (what it costs), shaped like the output (no bars), with
-    the patch's seed as its weights."""
-    model = patch.model
-    kind = str(model.kind)
-    if kind == "builtin":
-        side = int(getattr(model, "resolution", 256) or 256)
-        width = height = side
-        if output_size is not None and output_size[0] > 0 and output_size[1] > 0:
-            aspect = output_size[0] / output_size[1]
-            width = max(1, int(round(side * aspect ** 0.5)))
-            height = max(1, int(round(side / aspect ** 0.5)))
-        return f"builtin:{width}x{height},seed={int(model.seed)}"
-    return kind
-
-
 SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software")
 
 
@@ -923,14 +888,6 @@ def _work_scale(output, ctx, offline: bool) -> float:
         return float(value)
     renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
     return 0.5 if not offline and any(s in renderer for s in SOFTWARE_GL) else 1.0
-
-
-def _dtype_for(precision: str, device: str):
-    """[model] precision: "auto" is half precision where it is fast (CUDA), float32 elsewhere."""
-    import torch
-    if precision == "fp16" or (precision == "auto" and device.startswith("cuda")):
-        return torch.float16
-    return torch.float32
 
 
 def _directions_for(generator, patch):
@@ -952,8 +909,12 @@ def _directions_for(generator, patch):
         return None
 
 
-def _clock_specs(bpm: float = 120.0) -> list[ParamSpec]:
-    from ..patch import engine_param_specs
-    return list(engine_param_specs(bpm))
+def core_param_groups(trajectory_specs, shader_specs, bpm: float = 120.0) -> dict[str, list[ParamSpec]]:
+    """The registry groups every show has, in order: the engine's own parameters, the
+    trajectory's, the shader passes', the clock's.  `osc-docs` fills its registry with these too."""
+    return {"engine": list(ENGINE_SPECS), "trajectory": list(trajectory_specs),
+            "shaders": list(shader_specs), "clock": list(clock_param_specs(bpm))}
 
 
+def _part_owner(part: EnginePart) -> str:
+    return f"part:{type(part).__name__}:{id(part):x}"

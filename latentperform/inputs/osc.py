@@ -32,7 +32,7 @@ import collections
 import errno
 import logging
 import math
-import re
+import os
 import select
 import socket
 import struct
@@ -49,6 +49,7 @@ log = logging.getLogger("latentperform.inputs.osc")
 _RECV_BUFFER = 8 * 1024 * 1024  # asked for; Linux caps it at net.core.rmem_max
 _MAX_DATAGRAM = 65535
 _REPORT_EVERY = 5.0  # seconds between two log lines of one kind
+RESOLVE_RETRY_S = 30  # seconds between two look-ups of a feedback target that did not resolve
 
 
 # -- parsing: bytes -> (address, args) -------------------------------------------------------
@@ -155,42 +156,134 @@ def parse_packet(data: bytes, _depth: int = 0) -> list[tuple[str, list]]:
 
 
 # -- address patterns ---------------------------------------------------------------------------
+#
+# A pattern is matched segment by segment ('/' is never matched by a wildcard), each segment by a
+# bit-parallel NFA (shift-and): one big-int step per character of the address, whatever the stars
+# do, so no pattern can make matching backtrack.  (A regex of `[^/]*` per star, which python-osc's
+# dispatcher also builds, takes seconds for 22 stars against an address it does not match.)
+# Braces are expanded first, at most MAX_PATTERN_CHOICES alternatives; a pattern longer than
+# MAX_PATTERN_LEN characters is refused.  Either is reported as malformed.
 
 _PATTERN_CHARS = set("*?[]{}")
+MAX_PATTERN_LEN = 256
+MAX_PATTERN_CHOICES = 32
+PATTERN_BUDGET_S = 0.05  # seconds a second the router may spend matching patterns it has not cached
 
 
-def _pattern_regex(pattern: str) -> re.Pattern:
-    """OSC 1.0 address pattern -> regex.  `*` and `?` never cross a '/'."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = pattern.find("]", i)
-            if j < 0:
-                raise OscParseError("'[' without ']' in address pattern")
-            body = pattern[i + 1:j]
-            neg = body.startswith("!")
-            body = body[1:] if neg else body
-            body = "".join("\\" + ch if ch in "\\^]" else ch for ch in body)
-            out.append(f"[{'^' if neg else ''}{body}]")
-            i = j
-        elif c == "{":
-            j = pattern.find("}", i)
+def _expand_braces(segment: str) -> list[str]:
+    """'/a{b,c}d' -> ['/abd', '/acd'] (no nesting, as OSC 1.0 has none)."""
+    out = [""]
+    i = 0
+    while i < len(segment):
+        c = segment[i]
+        if c == "{":
+            j = segment.find("}", i)
             if j < 0:
                 raise OscParseError("'{' without '}' in address pattern")
-            out.append("(?:" + "|".join(re.escape(p) for p in pattern[i + 1:j].split(",")) + ")")
-            i = j
+            choices = segment[i + 1:j].split(",")
+            if len(out) * len(choices) > MAX_PATTERN_CHOICES:
+                raise OscParseError(f"address pattern has more than {MAX_PATTERN_CHOICES} alternatives")
+            out = [o + ch for o in out for ch in choices]
+            i = j + 1
+        elif c == "}":
+            raise OscParseError("'}' without '{' in address pattern")
         else:
-            out.append(re.escape(c))
+            j = i + 1
+            while j < len(segment) and segment[j] not in "{}":
+                j += 1
+            out = [o + segment[i:j] for o in out]
+            i = j
+    return out
+
+
+def _tokens(segment: str) -> list:
+    """A brace-free segment -> tokens: None for '*' (runs of stars are one), else a predicate
+    on one character."""
+    toks: list = []
+    i = 0
+    while i < len(segment):
+        c = segment[i]
+        if c == "*":
+            if not toks or toks[-1] is not None:
+                toks.append(None)
+        elif c == "?":
+            toks.append(lambda ch: True)
+        elif c == "[":
+            j = segment.find("]", i + 1)
+            if j < 0:
+                raise OscParseError("'[' without ']' in address pattern")
+            body = segment[i + 1:j]
+            neg = body.startswith("!")
+            body = body[1:] if neg else body
+            chars, ranges = set(), []
+            k = 0
+            while k < len(body):
+                if k + 2 < len(body) and body[k + 1] == "-":
+                    ranges.append((body[k], body[k + 2]))
+                    k += 3
+                else:
+                    chars.add(body[k])
+                    k += 1
+            toks.append(lambda ch, chars=frozenset(chars), ranges=tuple(ranges), neg=neg:
+                        (ch in chars or any(a <= ch <= b for a, b in ranges)) != neg)
+            i = j
+        elif c == "]":
+            raise OscParseError("']' without '[' in address pattern")
+        else:
+            toks.append(lambda ch, c=c: ch == c)
         i += 1
-    try:
-        return re.compile("".join(out) + r"\Z")
-    except re.error as e:
-        raise OscParseError(f"bad address pattern: {e}") from None
+    return toks
+
+
+class _SegmentMatcher:
+    """One brace-free pattern segment as a shift-and automaton.  State bit i: the first i
+    tokens have matched; a star's bit stays set on any character and passes on to the next bit
+    without consuming one."""
+
+    def __init__(self, segment: str) -> None:
+        toks = _tokens(segment)
+        self._toks = toks
+        self._accept = 1 << len(toks)
+        self._stars = sum(1 << i for i, t in enumerate(toks) if t is None)
+        self._masks: dict[str, int] = {}
+
+    def _closure(self, d: int) -> int:
+        return d | ((d & self._stars) << 1)  # runs of stars were merged: one step is enough
+
+    def _mask(self, ch: str) -> int:
+        m = self._masks.get(ch)
+        if m is None:
+            m = sum(1 << i for i, t in enumerate(self._toks) if t is not None and t(ch))
+            if len(self._masks) < 256:
+                self._masks[ch] = m
+        return m
+
+    def match(self, text: str) -> bool:
+        d = self._closure(1)
+        stars = self._stars
+        for ch in text:
+            d = self._closure(((d & self._mask(ch)) << 1) | (d & stars))
+            if not d:
+                return False
+        return bool(d & self._accept)
+
+
+class AddressPattern:
+    """An OSC 1.0 address pattern (`*`, `?`, `[a-z]`, `[!0-3]`, `{a,b}`) compiled once; `match`
+    takes time linear in the address's length.  Raises OscParseError for a malformed or
+    over-long pattern."""
+
+    def __init__(self, pattern: str) -> None:
+        if len(pattern) > MAX_PATTERN_LEN:
+            raise OscParseError(f"address pattern longer than {MAX_PATTERN_LEN} characters")
+        self.pattern = pattern
+        # one list of segment matchers per brace alternative ({a,b/c} may hold a '/')
+        self._choices = [[_SegmentMatcher(seg) for seg in alt.split("/")] for alt in _expand_braces(pattern)]
+
+    def match(self, address: str) -> bool:
+        parts = address.split("/")
+        return any(len(parts) == len(segs) and all(m.match(part) for m, part in zip(segs, parts))
+                   for segs in self._choices)
 
 
 # -- commands: messages that act on the show (string arguments) -----------------------------------
@@ -227,6 +320,13 @@ class CommandMessage:
 # -- routing: (address, args) -> events ---------------------------------------------------------
 
 
+def _short(address: str, limit: int = 80) -> str:
+    """An address fit for a log line: a 60 KB address is cut, and says how long it was."""
+    if len(address) <= limit:
+        return repr(address)
+    return f"{address[:limit]!r}... ({len(address)} characters)"
+
+
 def _number(a) -> float | None:
     """An argument as a float, or None when it is not a finite number (strings, blobs, NaN,
     infinity: none of them may reach a parameter)."""
@@ -261,7 +361,9 @@ class _RateLimitedLog:
 class OscRouter:
     """Pure routing: datagram bytes -> ControlEvents, with counters.  No socket, no thread.
 
-    stats: datagrams, received (messages), events, bundles, malformed, bad_args, unknown, commands.
+    stats: datagrams, received (messages), events, bundles, malformed, bad_args, unknown, commands,
+    over_budget (new address patterns dropped because matching them would pass PATTERN_BUDGET_S a
+    second).
     `commands`: the `OscCommand`s it answers to; the messages wait on `self.commands` (a deque:
     the receive thread appends, the engine pops from the left).
     """
@@ -272,18 +374,34 @@ class OscRouter:
         self.namespace = namespace
         self._commands = {c.address: c for c in commands}
         self.commands: collections.deque[CommandMessage] = collections.deque(maxlen=256)
+        # `specs`: a fixed list, or the show's ParamRegistry (it has `snapshot()`), which is read
+        # again whenever its version moves: a reloaded patch's new parameters answer at once
+        self._registry = specs if hasattr(specs, "snapshot") else None
+        self._registry_version: int | None = None
         self._by_address: dict[str, list[ParamSpec]] = {}
-        for s in specs:
-            if s.osc:
-                self._by_address.setdefault(s.osc, []).append(s)
+        if self._registry is None:
+            for s in specs:
+                if s.osc:
+                    self._by_address.setdefault(s.osc, []).append(s)
         self._pattern_cache: dict[str, list[str]] = {}
+        self._budget_since, self._budget_spent = -1e9, 0.0
         self._report = report or _RateLimitedLog(log)
         self.stats = {"datagrams": 0, "received": 0, "events": 0, "bundles": 0,
-                      "malformed": 0, "bad_args": 0, "unknown": 0, "commands": 0}
+                      "malformed": 0, "bad_args": 0, "unknown": 0, "commands": 0,
+                      "over_budget": 0}
+
+    def _table(self) -> dict[str, list[ParamSpec]]:
+        if self._registry is not None:
+            version, _, by_osc = self._registry.snapshot()
+            if version != self._registry_version:
+                self._by_address = {a: list(specs) for a, specs in by_osc.items()}
+                self._pattern_cache = {}
+                self._registry_version = version
+        return self._by_address
 
     @property
     def addresses(self) -> list[str]:
-        return sorted(self._by_address)
+        return sorted(self._table())
 
     def route_datagram(self, data: bytes, t: float) -> list[ControlEvent]:
         self.stats["datagrams"] += 1
@@ -305,7 +423,7 @@ class OscRouter:
         command = self._commands.get(address)
         if command is not None:
             return self._command(command, args, t)
-        specs = self._by_address.get(address)
+        specs = self._table().get(address)
         if specs is None and _PATTERN_CHARS.intersection(address):
             matched = self._match(address)
             if matched is None:
@@ -319,7 +437,7 @@ class OscRouter:
             return self._to_params(address, specs, args, t)
         if address.startswith(self.namespace):
             self.stats["unknown"] += 1
-            self._report("unknown", f"no parameter answers to {address!r} (see docs/osc.md)")
+            self._report("unknown", f"no parameter answers to {_short(address)} (see docs/osc.md)")
             return []
         values = [_number(a) for a in args]
         if any(v is None for v in values):
@@ -345,13 +463,22 @@ class OscRouter:
     def _match(self, pattern: str) -> list[str] | None:
         hit = self._pattern_cache.get(pattern)
         if hit is None:
+            now = time.monotonic()
+            if now - self._budget_since >= 1.0:
+                self._budget_since, self._budget_spent = now, 0.0
+            if self._budget_spent >= PATTERN_BUDGET_S:  # a flood of new patterns: drop, do not stall
+                self.stats["over_budget"] += 1
+                self._report("over_budget", f"more new address patterns than {PATTERN_BUDGET_S * 1e3:.0f} ms "
+                                            f"of matching a second; dropped {_short(pattern)}")
+                return None
             try:
-                rx = _pattern_regex(pattern)
+                compiled = AddressPattern(pattern)
             except OscParseError as e:
                 self.stats["malformed"] += 1
-                self._report("malformed", f"{pattern!r}: {e}")
+                self._report("malformed", f"{_short(pattern)}: {e}")
                 return None
-            hit = [a for a in self._by_address if rx.match(a)]
+            hit = [a for a in self._by_address if compiled.match(a)]
+            self._budget_spent += time.monotonic() - now
             if len(self._pattern_cache) < 1024:
                 self._pattern_cache[pattern] = hit
         return hit
@@ -384,7 +511,7 @@ class OscRouter:
     def _bad(self, address: str, args: Sequence, expected: str) -> list[ControlEvent]:
         self.stats["bad_args"] += 1
         got = ", ".join(type(a).__name__ for a in args) or "no arguments"
-        self._report("bad_args", f"{address}: expected {expected}, got {got}")
+        self._report("bad_args", f"{_short(address)}: expected {expected}, got {got[:200]}")
         return []
 
 
@@ -452,22 +579,45 @@ class OscInput:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
             sock.bind((host, port))
-        except OSError as e:
+        except (OSError, OverflowError) as e:
             sock.close()
-            why = "already in use (another engine or host?)" if e.errno == errno.EADDRINUSE else e.strerror
+            why = ("already in use (another engine or host?)" if getattr(e, "errno", None) == errno.EADDRINUSE
+                   else getattr(e, "strerror", None) or str(e))
             raise UserError(f"OSC: cannot listen on {host}:{port}: {why}") from None
         sock.setblocking(False)
         self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self._sock = sock
         self.host, self.port = sock.getsockname()[:2]
         self._wake_r, self._wake_w = socket.socketpair()
+        self._final_drops = -1
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"osc-in:{self.port}", daemon=True)
         self._thread.start()
 
     @property
     def stats(self) -> dict[str, int]:
-        return dict(self.router.stats)
+        """The router's counters, and `dropped_by_os`: datagrams the kernel dropped because the
+        receive buffer was full (a flood faster than the listener), -1 where it cannot be read."""
+        out = dict(self.router.stats)
+        out["dropped_by_os"] = self.os_drops()
+        return out
+
+    def os_drops(self) -> int:
+        """The kernel's drop counter of this socket (Linux /proc/net/udp, matched by inode); after
+        close, the last count read."""
+        if self._closed.is_set():
+            return self._final_drops
+        try:
+            inode = str(os.fstat(self._sock.fileno()).st_ino)
+            table = "/proc/net/udp6" if self._sock.family == socket.AF_INET6 else "/proc/net/udp"
+            with open(table) as f:
+                for line in f:
+                    cols = line.split()
+                    if len(cols) >= 13 and cols[9] == inode:
+                        return int(cols[-1])
+        except (OSError, ValueError):
+            pass
+        return -1
 
     @property
     def alive(self) -> bool:
@@ -512,6 +662,7 @@ class OscInput:
     def close(self) -> None:
         if self._closed.is_set():
             return
+        self._final_drops = self.os_drops()
         self._closed.set()
         try:
             self._wake_w.send(b"x")
@@ -582,6 +733,13 @@ class OscFeedback:
     def __init__(self, targets: Iterable, *, max_params_per_tick: int = 64,
                  fps_every: float = 1.0) -> None:
         self.targets = [_parse_target(t) for t in targets]
+        # name -> address, resolved on a thread of its own: a slow or dead DNS never holds up a
+        # tick (a target is skipped until it resolves; a failure is logged once, retried later)
+        self._resolved: dict[tuple[str, int], tuple[str, int]] = {}
+        self._unresolved = [t for t in self.targets if not self._numeric(t)]
+        self._resolve_closed = threading.Event()
+        if self._unresolved:
+            threading.Thread(target=self._resolve_loop, name="osc-feedback-dns", daemon=True).start()
         self.max_params_per_tick = max_params_per_tick
         self.fps_every = fps_every
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -592,12 +750,39 @@ class OscFeedback:
         self._tempo: float | None = None
         self._keyframe: int | None = None
         self._fps_at = -1e9
-        self.stats = {"sent": 0, "errors": 0}
+        self.stats = {"sent": 0, "errors": 0, "unresolved": 0}
+
+    def _numeric(self, target: tuple[str, int]) -> bool:
+        try:
+            socket.inet_pton(socket.AF_INET, target[0])
+        except OSError:
+            return False
+        self._resolved[target] = target
+        return True
+
+    def _resolve_loop(self) -> None:
+        reported: set = set()
+        while self._unresolved and not self._resolve_closed.is_set():
+            for target in list(self._unresolved):
+                try:
+                    info = socket.getaddrinfo(target[0], target[1], socket.AF_INET, socket.SOCK_DGRAM)
+                    self._resolved[target] = info[0][4][:2]
+                    self._unresolved.remove(target)
+                except (OSError, UnicodeError) as e:
+                    if target not in reported:
+                        reported.add(target)
+                        log.warning("OSC feedback: cannot resolve %s (%s); trying again every %d s",
+                                    target[0][:80], e, RESOLVE_RETRY_S)
+            self._resolve_closed.wait(RESOLVE_RETRY_S)
 
     def _send(self, data: bytes) -> None:
         for target in self.targets:
+            address = self._resolved.get(target)
+            if address is None:  # not resolved (yet): skipped, never looked up here
+                self.stats["unresolved"] += 1
+                continue
             try:
-                self._sock.sendto(data, target)
+                self._sock.sendto(data, address)
                 self.stats["sent"] += 1
             except OSError:  # a host that is not listening must not stop the show
                 self.stats["errors"] += 1
@@ -640,4 +825,5 @@ class OscFeedback:
         self.send("/lp/learn/status", str(status))
 
     def close(self) -> None:
+        self._resolve_closed.set()
         self._sock.close()

@@ -143,9 +143,15 @@ def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
     if suffix == ".pkl":
         G = load_stylegan_pickle(path, dev, dtype, accelerate, precision)
     elif suffix in (".pt", ".ts"):
-        from .torchscript import load_torchscript
+        from .trained import load_trained, read_trained
 
-        G = load_torchscript(path, dev, dtype)
+        blob = read_trained(path) if suffix == ".pt" else None
+        if blob is not None:  # a network `latentperform train` made (a tensor archive)
+            G = load_trained(path, dev, dtype, blob=blob)
+        else:
+            from .torchscript import load_torchscript
+
+            G = load_torchscript(path, dev, dtype)
     else:
         raise ModelError(f"{path.name}: unknown model kind (expected .pkl, .pt, .ts, 'builtin' "
                          "or python:module:factory)")
@@ -206,6 +212,8 @@ def _check_output(path: str | Path) -> Path:
         raise UserError(f"cannot write {p}: it is a directory")
     if not p.parent.is_dir():
         raise UserError(f"cannot write {p}: the folder {p.parent} does not exist")
+    if p.suffix.lower() != ".png":
+        raise UserError(f"cannot write {p}: a contact sheet is a .png file (got {p.suffix or 'no extension'!r})")
     return p
 
 
@@ -229,9 +237,14 @@ def contact_sheet(G: Generator, seeds, path_png: str | Path, psi: float = 0.7,
         if G.c_dim:
             c = torch.zeros(1, G.c_dim, device=device)
             c[0, int(seed) % G.c_dim] = 1
-        with torch.no_grad():
-            img = G(z, c, truncation_psi=psi)
-        tile = Image.fromarray(_to_uint8(img[0])).resize((cell, cell), Image.LANCZOS)
+        try:
+            with torch.no_grad():
+                img = G(z, c, truncation_psi=psi)
+            tile = Image.fromarray(_to_uint8(img[0])).resize((cell, cell), Image.LANCZOS)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a network may fail any way it likes
+            text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+            raise ModelError(f"the network failed to render seed {seed} for the contact sheet "
+                             f"({type(e).__name__}{': ' + text if text else ''})") from None
         sheet.paste(tile, ((i % columns) * cell, (i // columns) * cell))
     try:
         sheet.save(path_png, format="PNG")  # PNG whatever the file is called
@@ -253,6 +266,8 @@ def inspect_model(path: str | Path, out_png: str | Path | None = None,
              f"  latents       z {d['z_dim']}, w {d['w_dim']} x {d['num_ws']} layers",
              f"  conditional   {'yes, ' + str(d['c_dim']) + ' classes' if d['conditional'] else 'no'}",
              f"  parameters    {d['parameters']:,}"]
+    if hasattr(G, "describe_training") and G.describe_training():
+        lines.append(f"  trained on    {G.describe_training()}")
     if out_png is not None:
         seeds = list(seeds)
         contact_sheet(G, seeds, out_png, psi=psi)

@@ -54,6 +54,8 @@ def load_plugin(spec: str, device: str | torch.device = "cpu",
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise ModelError(f"{spec}: cannot import {module_name} ({e})") from None
+    except (Exception, SystemExit) as e:  # the plugin's own code failed while importing
+        raise ModelError(f"{spec}: importing {module_name} failed ({_one_line(e)})") from None
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         raise ModelError(f"{spec}: {module_name} has no callable {factory_name}")
@@ -71,6 +73,18 @@ def load_plugin(spec: str, device: str | torch.device = "cpu",
         G = factory(**kwargs)
     except ModelError:
         raise
-    except Exception as e:
-        raise ModelError(f"{spec}: the factory failed ({type(e).__name__}: {e})") from None
-    return validate_generator(G, spec)
+    except (Exception, SystemExit) as e:
+        raise ModelError(f"{spec}: the factory failed ({_one_line(e)})") from None
+    try:
+        return validate_generator(G, spec)
+    except ModelError:
+        raise
+    except Exception as e:  # an attribute that raises when read
+        raise ModelError(f"{spec}: checking the generator failed ({_one_line(e)})") from None
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, SystemExit):
+        return f"it called sys.exit({e.code!r})"
+    text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

@@ -35,6 +35,7 @@ import torch
 from ..events import LatentRequest
 from .base import Generator, truncate
 
+HANG_S = 10.0  # a generator call longer than this is reported as hung (once per call)
 MAX_BATCH = 8  # latents interpolated in one synthesis call, at most (InferenceWorker.max_batch)
 BATCH_BUFFERS = 4  # pinned host buffers for batches; when all are in use a batch gets plain memory
 
@@ -77,7 +78,10 @@ class Frame:
 
 def describe_error(exc: BaseException) -> str:
     """A clear one-line message for a failure inside the network."""
+    if isinstance(exc, SystemExit):
+        return f"the generator called sys.exit({exc.code!r}); the show goes on with the last good picture"
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    first = first[:300]
     if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in first.lower():
         return f"out of GPU memory: {first or type(exc).__name__} (try a lower resolution or fp16)"
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
@@ -153,6 +157,12 @@ class InferenceWorker:
         self.skipped = 0  # requests replaced before they were rendered
         self.failed = 0
         self.interpolated = 0  # in-between pictures rendered (latent interpolation)
+        self.hang_s = HANG_S  # a render longer than this is reported once (latest())
+        self.hangs = 0
+        self.restarts = 0  # generator threads that died and were replaced
+        self._busy_since: float | None = None
+        self._hang_reported = False
+        self._expected_hw: tuple[int, int] | None = None if size is None else (int(size[0]), int(size[1]))
 
     # -------------------------------------------------------------------------- engine side
     def submit(self, request: LatentRequest, *, interpolate: float | None = None) -> None:
@@ -182,14 +192,29 @@ class InferenceWorker:
                 self.skipped += 1
             self._pending = request
             self._pending_period = None if interpolate is None else float(interpolate)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="lp-inference", daemon=True)
                 self._thread.start()
+                _LIVE.add(self)
             self._cond.notify()
 
     def latest(self) -> Frame | None:
-        """The newest finished frame (good or failed), or None before the first one."""
+        """The newest finished frame (good or failed), or None before the first one.
+
+        A generator that has not answered for `hang_s` seconds gets one failed Frame saying so
+        (the last good pixels, seq -1 - restarts - hangs so it is new to the engine); the show
+        goes on with the last good picture until the network answers again."""
         with self._cond:
+            since = self._busy_since
+            if (since is not None and not self._hang_reported and self.hang_s > 0
+                    and time.monotonic() - since > self.hang_s):
+                self._hang_reported = True
+                self.hangs += 1
+                good = self._last_good
+                self._latest = Frame(pixels=None if good is None else good.pixels, seq=-self.hangs,
+                                     error=f"the generator has not answered for {self.hang_s:.0f} s "
+                                           "(hung?); showing the last good picture",
+                                     tensor=None if good is None else good.tensor)
             self._handed_out = self._latest
             return self._latest
 
@@ -221,13 +246,20 @@ class InferenceWorker:
                     return f
                 self._cond.wait(left)
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop the thread, waiting up to `timeout` for a render in progress to end (a thread
+        still inside torch at interpreter exit aborts the process).  True when it has ended."""
         with self._cond:
             self._closed = True
             self._pending = None
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+        _LIVE.discard(self)
+        return True
 
     def __enter__(self) -> "InferenceWorker":
         return self
@@ -244,20 +276,36 @@ class InferenceWorker:
 
     # ----------------------------------------------------------------------------- internals
     def _loop(self) -> None:
-        while True:
+        request = None
+        try:
+            while True:
+                with self._cond:
+                    while self._pending is None and not self._closed:
+                        self._cond.wait()
+                    if self._closed:
+                        return
+                    request, self._pending = self._pending, None
+                    period = self._pending_period
+                    self._in_flight = True
+                    self._busy_since = time.monotonic()
+                self._publish(self._render(request, live=True, interpolate=period))
+        except BaseException as exc:  # noqa: BLE001 - even KeyboardInterrupt-like escapes: say so
+            self.restarts += 1
+            message = (f"the generator thread stopped ({describe_error(exc)}); restarted it "
+                       f"(restart {self.restarts})")
+            seq = request.seq if request is not None else 0
             with self._cond:
-                while self._pending is None and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return
-                request, self._pending = self._pending, None
-                period = self._pending_period
-                self._in_flight = True
-            self._publish(self._render(request, live=True, interpolate=period))
+                self._thread = None  # the next submit starts a new one
+            good = self.last_good
+            self._publish(Frame(pixels=None if good is None else good.pixels, seq=seq,
+                                time=0.0 if request is None else request.time,
+                                error=message, tensor=None if good is None else good.tensor))
 
     def _publish(self, frame: Frame) -> None:
         with self._cond:
             self._in_flight = False
+            self._busy_since = None
+            self._hang_reported = False
             self.rendered += 1
             if frame.error is None:
                 self._last_good = frame
@@ -288,7 +336,7 @@ class InferenceWorker:
                 if live:
                     self._last_end = end
                 return frame
-        except Exception as exc:  # noqa: BLE001 - every failure of the network becomes a value
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - every failure of the network becomes a value
             if isinstance(exc, torch.cuda.OutOfMemoryError):
                 torch.cuda.empty_cache()  # give back what the failed frame held, so the next may fit
             keep = live if keep_last_good is None else keep_last_good
@@ -353,7 +401,8 @@ class InferenceWorker:
     def _batch_to_pixels(self, image: torch.Tensor, k: int):
         """(k, C, H, W) float in [-1, 1] -> ([k (pixels, GL-order device tensor or None)], the
         claim on the pinned buffer holding the pixels, or None)."""
-        if image.ndim != 4 or image.shape[0] != k:
+        self._check_output(image)
+        if image.shape[0] != k:
             raise ValueError(f"generator returned shape {tuple(image.shape)} for a batch of {k}, "
                              f"expected ({k}, C, H, W)")
         u8 = self._to_u8(image)
@@ -427,7 +476,8 @@ class InferenceWorker:
 
     def _to_pixels(self, image: torch.Tensor, live: bool) -> tuple[np.ndarray, torch.Tensor | None]:
         """(1, C, H, W) float in [-1, 1] -> (H, W, 3) uint8 RGB on the host (+ the device tensor)."""
-        if image.ndim != 4 or image.shape[0] < 1:
+        self._check_output(image)
+        if image.shape[0] < 1:
             raise ValueError(f"generator returned shape {tuple(image.shape)}, expected (N, C, H, W)")
         u8 = self._to_u8(image[:1])[0]
         if u8.device.type == "cpu":
@@ -439,6 +489,23 @@ class InferenceWorker:
         gl_rows = u8.flip(0).contiguous()  # bottom row first, as OpenGL stores a texture
         torch.cuda.current_stream(u8.device).synchronize()  # both ready before anyone reads them
         return host.numpy(), gl_rows
+
+    def _check_output(self, image) -> None:
+        """A generator's output must be an (N, C, H, W) floating tensor of the size it has
+        rendered so far (or `size`): a plugin that changes its picture size mid-show, or returns
+        something else, fails that frame; the last good picture stays."""
+        if not isinstance(image, torch.Tensor):
+            raise TypeError(f"generator returned {type(image).__name__}, expected a torch tensor (N, C, H, W)")
+        if image.ndim != 4 or image.shape[1] < 1 or image.shape[2] < 1 or image.shape[3] < 1:
+            raise ValueError(f"generator returned shape {tuple(image.shape)}, expected (N, C, H, W)")
+        if not image.is_floating_point():
+            raise TypeError(f"generator returned {image.dtype} pixels, expected floats in [-1, 1]")
+        hw = (int(image.shape[2]), int(image.shape[3]))
+        if self._expected_hw is None:
+            self._expected_hw = hw
+        elif hw != self._expected_hw:
+            raise ValueError(f"generator returned {hw[1]}x{hw[0]} pictures, expected "
+                             f"{self._expected_hw[1]}x{self._expected_hw[0]} (the size it rendered at first)")
 
     @staticmethod
     def _to_u8(images: torch.Tensor) -> torch.Tensor:
@@ -468,6 +535,21 @@ class InferenceWorker:
         buf = torch.empty(tuple(shape), dtype=torch.uint8, pin_memory=True)
         self._pinned.append(buf)
         return buf
+
+
+_LIVE: "weakref.WeakSet[InferenceWorker]" = weakref.WeakSet()  # workers with a thread not yet closed
+
+
+def close_all_workers(timeout: float = 5.0) -> bool:
+    """Close every worker still running (the command line calls it before exit).  False when a
+    generator thread is still inside the network after `timeout`: the caller then ends the
+    process with os._exit, since letting the interpreter tear torch down under a running thread
+    aborts it ("terminate called without an active exception", status 134)."""
+    deadline = time.monotonic() + timeout
+    ok = True
+    for worker in list(_LIVE):
+        ok = worker.close(max(deadline - time.monotonic(), 0.0)) and ok
+    return ok
 
 
 class _Claim:

@@ -20,6 +20,8 @@ Rules of the road:
 - continuous targets: the newest event per mapping wins within a tick; when several mappings
   (or direct `param/<name>` events) drive one target, the one that moved last owns it;
 - triggers: every firing kept, in order (ParamState.triggers), with its argument;
+- every value that reaches a parameter or a trigger's argument is finite and clipped to its spec
+  (NaN is dropped, an infinity goes to the end it points at);
 - `param/<name> v` sets a parameter (clipped to its spec), `trigger/<name> [arg]` fires one, unless
   a mapping lists that address as its source (then the mapping handles it, e.g. to quantise it);
 - `clock/tempo <bpm>` and `param/clock/bpm` set the tempo; `trigger/clock/tap` taps it.
@@ -40,6 +42,7 @@ EXP_K = 4.0  # steepness of the exp / log curves
 _EXP_NORM = math.expm1(EXP_K)
 _VECTOR_SUFFIXES = ("x", "y", "z", "w")
 _MAX_ADDRESS_CACHE = 4096
+_HUGE = 1e300  # inputs are clipped to +-this before arithmetic, so inf - inf never makes NaN
 
 
 def apply_curve(curve: str, t: float) -> float:
@@ -175,7 +178,10 @@ class Mapper:
             return prev.beat + (t - prev.time) * beats_per_sec
 
         for ev in events:
-            changed = self._event(ev, values, triggers, beat_at)
+            try:
+                changed = self._event(ev, values, triggers, beat_at)
+            except (TypeError, ValueError, OverflowError):  # a value that is not a number: skipped
+                continue
             if changed:
                 newest = ev.time if newest is None else max(newest, ev.time)
 
@@ -289,20 +295,32 @@ class Mapper:
 
     def _set_param(self, name: str, v: float, values: dict) -> bool:
         spec = self.specs.get(name)
-        if spec is None or spec.kind == "trigger" or v != v:
+        v = float(v)
+        if spec is None or spec.kind == "trigger" or v != v:  # NaN never reaches a parameter
             return False
         values[name] = min(max(float(v), spec.min), spec.max)
         self._owner[name] = "direct"
         return True
 
     def _fire(self, name: str, arg: float, t: float, triggers: list, values: dict) -> bool:
-        triggers.append((name, float(arg)))
+        arg = self._trigger_arg(name, arg)
+        if arg is None:
+            return False
+        triggers.append((name, arg))
         if name == "clock/tap":
             bpm = self.tap.tap(t)
             if bpm is not None:
                 values["clock/bpm"] = min(max(bpm, MIN_BPM), MAX_BPM)
                 self._owner["clock/bpm"] = "direct"
         return True
+
+    def _trigger_arg(self, name: str, arg: float) -> float | None:
+        """A trigger's argument clamped to its spec, as a value is; None for NaN (no firing)."""
+        arg = float(arg)
+        if arg != arg:
+            return None
+        spec = self.specs.get(name)
+        return min(max(arg, spec.min), spec.max) if spec is not None else arg
 
     # -- one rule ------------------------------------------------------------------------------
 
@@ -318,6 +336,7 @@ class Mapper:
             x = float(v)
         if x != x:
             return None
+        x = min(max(x, -_HUGE), _HUGE)  # infinities normalise to the ends, never to NaN
         a, b = rule.m.input
         t = (x - a) / (b - a)
         return min(max(t, 0.0), 1.0)
@@ -444,6 +463,9 @@ class Mapper:
             arg = ev.scalar() + m.arg_offset
         if m.quantize == "none":
             return self._fire(m.target, arg, ev.time, triggers, values)
+        arg = self._trigger_arg(m.target, arg)
+        if arg is None:
+            return False
         grid = 1.0 if m.quantize == "beat" else float(self._bpb)
         b = beat_at(ev.time)
         fire_at = math.ceil(b / grid - 1e-9) * grid

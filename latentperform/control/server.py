@@ -1,0 +1,482 @@
+"""The control room's server: one page over HTTP, one WebSocket per open page, in its own thread.
+
+Why aiohttp: one well-kept package gives the HTTP server, the WebSocket server and a WebSocket
+client (the tests and bench/control.py use it), on an asyncio loop that runs happily in a
+background thread; starlette + uvicorn would be three packages (and a websocket backend), and
+uvicorn expects to own the main thread and its signals.
+
+How it keeps off the show's tick:
+- the show calls `publish_state(dict)` and `publish_frame(pixels)` from its tick; both only
+  store a reference (the frame: a strided copy of a few hundred KB) and wake the loop with
+  `call_soon_threadsafe`; they never wait for the network, a page or the encoder;
+- JSON and JPEG encoding happen on the server's loop and in one encoder thread;
+- every page has one sender task and one slot per kind of message (state, preview): a newer
+  one replaces an unsent one, so a slow page sees fewer frames (counted as dropped) and no
+  queue grows; a vanished page is closed by the WebSocket heartbeat.
+
+What the pages send goes on the `EventQueue` as `ControlEvent`s (source "control"), like OSC;
+commands (scenes, learn, keyframe edits) wait in `pop_commands()` for the show's tick, except
+saving and deleting a scene, which only write the scenes file and are done here.
+
+Access: on the loopback the Host header must name the loopback (a page from elsewhere cannot
+reach it through DNS rebinding) and a WebSocket's Origin must be this server.  Listening on any
+other address needs the access token: in the URL (`?token=`) once, then in a cookie; without it
+every request gets 403 and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hmac
+import ipaddress
+import logging
+import secrets
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from ..config import UserError
+from ..events import EventQueue, ParamSpec
+from . import protocol
+from .protocol import Command, ProtocolError
+from .scenes import SceneBook, check_scene_name, scene_values
+
+log = logging.getLogger("latentperform.control")
+
+PAGE_DIR = Path(__file__).resolve().parent / "page"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8400
+COOKIE = "lp_control"
+_STATIC = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript"),
+           "/style.css": ("style.css", "text/css")}
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def parse_listen(text: str | None) -> tuple[str, int]:
+    """`[HOST:]PORT` -> (host, port); an empty or None value -> the default 127.0.0.1:8400."""
+    if text is None or text == "":
+        return DEFAULT_HOST, DEFAULT_PORT
+    host, sep, port = str(text).rpartition(":")
+    if not sep:
+        host, port = DEFAULT_HOST, str(text)
+    host = host.strip("[]") or DEFAULT_HOST
+    try:
+        p = int(port)
+    except ValueError:
+        raise UserError(f"--control expects [HOST:]PORT, e.g. 8400 or 0.0.0.0:8400, got {text!r}") from None
+    if not 0 <= p <= 65535:
+        raise UserError(f"--control port must be 0..65535, got {p}")
+    return host, p
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _lan_address() -> str:
+    """This machine's address on its LAN (for the printed URL when listening on 0.0.0.0)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET: nothing is sent, it only picks a route
+            return s.getsockname()[0]
+    except OSError:
+        return socket.gethostname()
+
+
+class _Client:
+    """One open page: its socket, its sender's wake-up and the slots a newer message replaces."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.wake = asyncio.Event()
+        self.messages: collections.deque[str] = collections.deque(maxlen=64)  # hello, scenes, errors
+        self.state: str | None = None
+        self.frame: bytes | None = None
+        self.frames_sent = 0
+        self.frames_dropped = 0
+
+
+class ControlRoom:
+    """The control room server.  `start()` binds and serves; the show publishes into it."""
+
+    def __init__(self, queue: EventQueue, clock, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                 token: str | None = None, scenes: SceneBook | None = None, preview_fps: float = 10.0,
+                 preview_width: int = 480, preview_quality: int = 70, state_hz: float = 20.0,
+                 atlas: bool = False) -> None:
+        self.queue = queue
+        self.clock = clock
+        self.host = host
+        self.port = port
+        if token is None and not is_loopback(host):
+            token = secrets.token_urlsafe(16)
+        self.token = token
+        self.scenes = scenes if scenes is not None else SceneBook(None)
+        self.preview_period = 1.0 / preview_fps if preview_fps > 0 else float("inf")
+        self.preview_width = int(preview_width)
+        self.preview_quality = int(preview_quality)
+        self.state_period = 1.0 / state_hz
+        self.atlas = atlas
+        self.stats = {"pages": 0, "connections": 0, "messages": 0, "refused": 0, "bad_messages": 0,
+                      "events": 0, "frames_encoded": 0, "frames_sent": 0, "frames_dropped": 0}
+        self._specs: dict[str, ParamSpec] = {}
+        self._specs_json: list[dict] = []
+        self._commands: collections.deque[Command] = collections.deque(maxlen=256)
+        self._clients: set[_Client] = set()
+        self._state: dict | None = None
+        self._keyframes: dict | None = None
+        self._last_state_t = -1e9
+        self._last_frame_t = -1e9
+        self._encoding = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner = None
+        self._sock: socket.socket | None = None
+        self._closed = False
+
+    # -- the show's side (any thread, never blocks) ------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = _lan_address()
+        if ":" in host:
+            host = f"[{host}]"
+        url = f"http://{host}:{self.port}/"
+        return url + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def pages(self) -> int:
+        return len(self._clients)
+
+    def set_specs(self, specs: Iterable[ParamSpec]) -> None:
+        """The parameter registry as the pages should show it (sent again to every page)."""
+        specs = list(specs)
+        self._specs = {s.name: s for s in specs}
+        self._specs_json = [protocol.spec_json(s) for s in specs]
+        self._call(self._broadcast_hello)
+
+    @property
+    def specs(self) -> dict[str, ParamSpec]:
+        return self._specs
+
+    def wants_state(self, now: float) -> bool:
+        return bool(self._clients) and now - self._last_state_t >= self.state_period
+
+    def publish_state(self, state: dict, now: float | None = None) -> None:
+        """The show's newest snapshot (a fresh dict the caller does not change afterwards).
+        Must hold "values" (parameter -> value): scenes are saved from it."""
+        self._last_state_t = self.clock.now() if now is None else now
+        self._state = state
+        if self._clients:
+            self._call(self._broadcast_state, state)
+
+    def wants_frame(self, now: float) -> bool:
+        """True when a page is open, the preview is due and the encoder is free."""
+        return bool(self._clients) and not self._encoding and now - self._last_frame_t >= self.preview_period
+
+    def publish_frame(self, pixels: np.ndarray, now: float | None = None) -> bool:
+        """Offer one output picture (H, W, 3 or 4) uint8, top row first.  Taken only when
+        `wants_frame`; returns whether it was.  The encoding happens elsewhere."""
+        now = self.clock.now() if now is None else now
+        if not self.wants_frame(now) or self._loop is None:
+            return False
+        step = max(1, pixels.shape[1] // self.preview_width)
+        small = np.ascontiguousarray(pixels[::step, ::step, :3])
+        self._last_frame_t = now
+        self._encoding = True
+        self._call(self._encode_and_send, small)
+        return True
+
+    def publish_keyframes(self, items: list[dict], current: int | None = None) -> None:
+        """The keyframes as the pages show them: [{"thumb": data URL or None, "label": str}];
+        sent when they change (not every tick)."""
+        self._keyframes = {"t": "keyframes", "items": list(items), "current": current}
+        self._call(self._broadcast_text, protocol.dumps(self._keyframes))
+
+    def pop_commands(self) -> list[Command]:
+        out = []
+        while self._commands:
+            out.append(self._commands.popleft())
+        return out
+
+    def send_error(self, text: str) -> None:
+        """A one-line message for every page (shown with the errors)."""
+        self._call(self._broadcast_text, protocol.dumps({"t": "error", "text": str(text)}))
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> "ControlRoom":
+        from aiohttp import web  # noqa: F401  (an ImportError here names the missing package)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+            sock.listen(64)
+        except OSError as e:
+            sock.close()
+            raise UserError(f"the control room cannot listen on {self.host}:{self.port}: {e.strerror or e}") from None
+        sock.setblocking(False)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        ready = threading.Event()
+        problem: list[BaseException] = []
+        self._thread = threading.Thread(target=self._serve, args=(ready, problem), name="control-room", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if problem:
+            raise UserError(f"the control room did not start: {problem[0]}")
+        return self
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            fut = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            try:
+                fut.result(5)
+            except Exception as e:  # closing must not raise into the show's exit
+                log.debug("control room shutdown: %r", e)
+            loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._sock is not None:
+            self._sock.close()
+
+    def __enter__(self) -> "ControlRoom":
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the server thread ------------------------------------------------------------------
+
+    def _call(self, fn, *args) -> None:
+        loop = self._loop
+        if loop is not None and not self._closed:
+            try:
+                loop.call_soon_threadsafe(fn, *args)
+            except RuntimeError:  # the loop closed under us: the show is stopping
+                pass
+
+    def _serve(self, ready: threading.Event, problem: list) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from aiohttp import web
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="control-preview")
+        try:
+            app = web.Application(middlewares=[self._make_guard()], client_max_size=protocol.MAX_MESSAGE)
+            for path in _STATIC:
+                app.router.add_get(path, self._static)
+            app.router.add_get("/ws", self._websocket)
+            self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+            loop.run_until_complete(self._runner.setup())
+            site = web.SockSite(self._runner, self._sock)
+            loop.run_until_complete(site.start())
+        except Exception as e:
+            problem.append(e)
+            ready.set()
+            loop.close()
+            return
+        self._loop = loop
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            try:
+                loop.run_until_complete(self._runner.cleanup())
+            except Exception as e:
+                log.debug("control room cleanup: %r", e)
+            self._encoder.shutdown(wait=False, cancel_futures=True)
+            loop.close()
+
+    async def _shutdown(self) -> None:
+        for c in list(self._clients):
+            try:
+                await asyncio.wait_for(c.ws.close(), 1.0)
+            except Exception:
+                pass
+
+    # -- access -----------------------------------------------------------------------------
+
+    def _allowed(self, request) -> bool:
+        host = (request.host or "").rsplit(":", 1)[0] if not (request.host or "").startswith("[") \
+            else request.host.split("]")[0] + "]"
+        origin = request.headers.get("Origin")
+        if origin is not None and request.path == "/ws" and urlsplit(origin).netloc != request.host:
+            return False
+        if self.token is None:
+            return host in _LOOPBACK_NAMES
+        given = request.query.get("token") or request.cookies.get(COOKIE) or ""
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def _make_guard(self):
+        from aiohttp import web
+
+        @web.middleware
+        async def guard(request, handler):
+            if not self._allowed(request):
+                self.stats["refused"] += 1
+                return web.Response(status=403, text="403: this control room needs its access token "
+                                                     "(open the URL the show printed)\n")
+            return await handler(request)
+        return guard
+
+    async def _static(self, request):
+        from aiohttp import web
+        name, ctype = _STATIC[request.path]
+        resp = web.Response(body=(PAGE_DIR / name).read_bytes(), content_type=ctype,
+                            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                                     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+                                                                "connect-src 'self'"})
+        if self.token and request.query.get("token"):
+            resp.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
+        return resp
+
+    # -- pages ------------------------------------------------------------------------------
+
+    async def _websocket(self, request):
+        from aiohttp import WSMsgType, web
+        ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=protocol.MAX_MESSAGE)
+        await ws.prepare(request)
+        client = _Client(ws)
+        self._clients.add(client)
+        self.stats["connections"] += 1
+        self.stats["pages"] = len(self._clients)
+        client.messages.append(self._hello())
+        if self._keyframes is not None:
+            client.messages.append(protocol.dumps(self._keyframes))
+        if self._state is not None:
+            client.state = protocol.dumps({"t": "state", **self._state})
+        client.wake.set()
+        sender = asyncio.ensure_future(self._send_loop(client))
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self._receive(client, msg.data)
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self._clients.discard(client)
+            self.stats["pages"] = len(self._clients)
+            sender.cancel()
+        return ws
+
+    async def _send_loop(self, client: _Client) -> None:
+        ws = client.ws
+        try:
+            while not ws.closed:
+                await client.wake.wait()
+                client.wake.clear()
+                while client.messages:
+                    await ws.send_str(client.messages.popleft())
+                if client.state is not None:
+                    text, client.state = client.state, None
+                    await ws.send_str(text)
+                if client.frame is not None:
+                    frame, client.frame = client.frame, None
+                    await ws.send_bytes(frame)
+                    client.frames_sent += 1
+                    self.stats["frames_sent"] += 1
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            pass
+
+    def _receive(self, client: _Client, text: str) -> None:
+        self.stats["messages"] += 1
+        try:
+            item = protocol.parse(text, self._specs, self.clock.now())
+        except ProtocolError as e:
+            self.stats["bad_messages"] += 1
+            client.messages.append(protocol.dumps({"t": "error", "text": f"refused: {e}"}))
+            client.wake.set()
+            return
+        if isinstance(item, Command):
+            if item.kind in ("scene/save", "scene/delete"):
+                self._scene_edit(client, item)
+            else:
+                self._commands.append(item)
+            return
+        self.queue.put(item)
+        self.stats["events"] += 1
+
+    def _scene_edit(self, client: _Client, cmd: Command) -> None:
+        try:
+            name = check_scene_name(cmd.args[0])
+            if cmd.kind == "scene/save":
+                values = (self._state or {}).get("values") or {}
+                self.scenes.save(name, scene_values(values, self._specs))
+            else:
+                self.scenes.delete(name)
+        except UserError as e:
+            client.messages.append(protocol.dumps({"t": "error", "text": str(e)}))
+            client.wake.set()
+            return
+        self._broadcast_text(protocol.dumps({"t": "scenes", "scenes": self.scenes.names()}))
+
+    def _hello(self) -> str:
+        return protocol.dumps({"t": "hello", "version": protocol.VERSION, "specs": self._specs_json,
+                               "scenes": self.scenes.names(), "atlas": self.atlas,
+                               "scenes_problem": self.scenes.problem})
+
+    def _broadcast_hello(self) -> None:
+        self._broadcast_text(self._hello())
+
+    def _broadcast_text(self, text: str) -> None:
+        for c in self._clients:
+            c.messages.append(text)
+            c.wake.set()
+
+    def _broadcast_state(self, state: dict) -> None:
+        if state is not self._state:
+            return  # a newer one is already on its way
+        text = protocol.dumps({"t": "state", "pages": len(self._clients), **state})
+        for c in self._clients:
+            c.state = text
+            c.wake.set()
+
+    def _encode_and_send(self, small: np.ndarray) -> None:
+        fut = self._loop.run_in_executor(self._encoder, self._encode, small)
+        fut.add_done_callback(self._encoded)
+
+    def _encode(self, small: np.ndarray) -> bytes:
+        import io
+
+        from PIL import Image
+        img = Image.fromarray(small)
+        if img.width > self.preview_width:
+            img = img.resize((self.preview_width, max(1, round(img.height * self.preview_width / img.width))),
+                             Image.BILINEAR)
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=self.preview_quality)
+        return buf.getvalue()
+
+    def _encoded(self, fut) -> None:
+        self._encoding = False
+        try:
+            data = fut.result()
+        except Exception as e:
+            log.debug("preview encode: %r", e)
+            return
+        self.stats["frames_encoded"] += 1
+        for c in self._clients:
+            if c.frame is not None:
+                c.frames_dropped += 1
+                self.stats["frames_dropped"] += 1
+            c.frame = data
+            c.wake.set()
