@@ -375,6 +375,11 @@ class Engine:
 
         request = self.trajectory.step(params, dt)
         request = replace(request, seq=self.frame_index, time=t, stamp=self._control_stamp)
+        for part in self.parts:
+            try:
+                request = part.shape_request(self, request, params)
+            except Exception as e:  # a part's bug must not end the show
+                self.report(f"{type(part).__name__}: {e!r}")
         frozen = params.get("engine/freeze") >= 0.5
         latent = self.interpolation == "latent" and not self.offline
         if not frozen:
@@ -691,6 +696,9 @@ class Engine:
         if new.inputs != old.inputs:
             restart.append("[inputs]")
             new = replace(new, inputs=old.inputs)
+        if new.bends != old.bends:  # layers and ops are hooked into the network at start
+            restart.append("[[bend]]")
+            new = replace(new, bends=old.bends)
         o_old, o_new = old.output, new.output
         for key in ("size", "fullscreen", "monitor", "preview", "preview_monitor", "vsync", "outputs"):
             if getattr(o_new, key, None) != getattr(o_old, key, None):

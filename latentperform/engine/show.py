@@ -14,6 +14,7 @@ A new part is one `engine.add_part(...)` line in `open_live_inputs` or `attach_l
 
 from __future__ import annotations
 
+from .bend import attach_bends
 from .controllers import open_controllers
 from .core import Engine
 from .installation import attach_installation, unattended
@@ -74,6 +75,11 @@ def open_show(patch, *, surface, clock, fps: float, generator=None, offline: boo
         engine.notice(fallback, 15.0, urgent=True)
     if (not offline) if stage is None else stage:
         engine.stage = engine.add_part(StagePart())
+    try:
+        attach_bends(engine)  # [[bend]]: live and offline alike
+    except Exception:
+        engine.close()
+        raise
     return engine
 
 
