@@ -374,10 +374,15 @@ class OscRouter:
         self.namespace = namespace
         self._commands = {c.address: c for c in commands}
         self.commands: collections.deque[CommandMessage] = collections.deque(maxlen=256)
+        # `specs`: a fixed list, or the show's ParamRegistry (it has `snapshot()`), which is read
+        # again whenever its version moves: a reloaded patch's new parameters answer at once
+        self._registry = specs if hasattr(specs, "snapshot") else None
+        self._registry_version: int | None = None
         self._by_address: dict[str, list[ParamSpec]] = {}
-        for s in specs:
-            if s.osc:
-                self._by_address.setdefault(s.osc, []).append(s)
+        if self._registry is None:
+            for s in specs:
+                if s.osc:
+                    self._by_address.setdefault(s.osc, []).append(s)
         self._pattern_cache: dict[str, list[str]] = {}
         self._budget_since, self._budget_spent = -1e9, 0.0
         self._report = report or _RateLimitedLog(log)
@@ -385,9 +390,18 @@ class OscRouter:
                       "malformed": 0, "bad_args": 0, "unknown": 0, "commands": 0,
                       "over_budget": 0}
 
+    def _table(self) -> dict[str, list[ParamSpec]]:
+        if self._registry is not None:
+            version, _, by_osc = self._registry.snapshot()
+            if version != self._registry_version:
+                self._by_address = {a: list(specs) for a, specs in by_osc.items()}
+                self._pattern_cache = {}
+                self._registry_version = version
+        return self._by_address
+
     @property
     def addresses(self) -> list[str]:
-        return sorted(self._by_address)
+        return sorted(self._table())
 
     def route_datagram(self, data: bytes, t: float) -> list[ControlEvent]:
         self.stats["datagrams"] += 1
@@ -409,7 +423,7 @@ class OscRouter:
         command = self._commands.get(address)
         if command is not None:
             return self._command(command, args, t)
-        specs = self._by_address.get(address)
+        specs = self._table().get(address)
         if specs is None and _PATTERN_CHARS.intersection(address):
             matched = self._match(address)
             if matched is None:

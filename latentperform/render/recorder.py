@@ -342,36 +342,68 @@ class Recorder:
     once; when the encoder falls behind and the queue is full, the frame is dropped and counted
     in `dropped`.  The frame array is not copied: don't change it after pushing it.
     `encoder` (tests, other sinks): any object with write(pixels) and close().
+
+    keep_time  (live shows) the video lasts as long as the show, whatever the tick did: each push
+               is placed at its time on `clock` (time.monotonic by default), and when ticks came
+               late (a stall, a slow frame) or frames were dropped, the picture that was on
+               screen meanwhile (the previous one) is written again to fill the gap (`repeated`
+               counts those); a push earlier than the next frame's
+               time is left out (`skipped`).  close() fills up to the moment it is called.  So
+               `written / fps` is the show's length, and a sound recorded beside it stays in step.
+               Without it, every pushed frame is one video frame (offline, tests).
     """
 
     def __init__(self, path: str | os.PathLike, size: tuple[int, int], fps: float, *, queue_size: int = 8,
-                 encoder=None, crf: int = 20, preset: str = "ultrafast") -> None:
+                 encoder=None, crf: int = 20, preset: str = "ultrafast", keep_time: bool = False,
+                 clock=time.monotonic) -> None:
         self.path = Path(path)
         self.size = (int(size[0]), int(size[1]))
+        self.fps = float(fps)
         self._encoder = encoder if encoder is not None else VideoWriter(path, size, fps, crf=crf, preset=preset)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.keep_time = bool(keep_time)
+        self._clock = clock
+        self._t0: float | None = None
+        self._accounted = 0  # video frames queued so far (pictures x their repeat counts)
+        self._last = None
         self.pushed = 0
         self.written = 0
         self.dropped = 0
+        self.repeated = 0
+        self.skipped = 0
         self.error: str | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="lp-recorder", daemon=True)
         self._thread.start()
 
-    def push(self, pixels: np.ndarray) -> bool:
-        """Queue a frame; False when it was dropped (encoder behind, or failed)."""
+    def push(self, pixels: np.ndarray, t: float | None = None) -> bool:
+        """Queue a frame (at time `t` on the clock, default now, when keeping time); False when it
+        was dropped (encoder behind, or failed) or, keeping time, left out as early."""
         if self._closed:
             return False
         self.pushed += 1
         if self.error is not None:
             self.dropped += 1
             return False
-        try:
-            self._queue.put_nowait(pixels)
-            return True
+        count = 1
+        if self.keep_time:
+            now = self._clock() if t is None else t
+            if self._t0 is None:
+                self._t0 = now
+            due = int((now - self._t0) * self.fps + 0.5) + 1  # video frames that should exist with this one
+            count = due - self._accounted
+            if count <= 0:
+                self.skipped += 1
+                return False
+        try:  # a gap is the picture that was on screen, held: the previous one, repeated
+            self._queue.put_nowait((self._last if count > 1 else None, count - 1, pixels))
         except queue.Full:
-            self.dropped += 1
+            self.dropped += 1  # keeping time, the next picture fills its place
             return False
+        self._accounted += count
+        self.repeated += count - 1
+        self._last = pixels
+        return True
 
     def _run(self) -> None:
         while True:
@@ -380,19 +412,40 @@ class Recorder:
                 return
             if self.error is not None:
                 continue
+            held, repeats, pixels = item
             try:
-                self._encoder.write(item)
+                for _ in range(repeats if held is not None else 0):
+                    self._encoder.write(held)
+                    self.written += 1
+                if held is None and repeats:  # nothing before it to hold (a gap at the start)
+                    for _ in range(repeats):
+                        self._encoder.write(pixels)
+                        self.written += 1
+                self._encoder.write(pixels)
                 self.written += 1
+            except UserError as e:  # the encoder's own one line (a full disk, ffmpeg gone)
+                self.error = f"recording stopped: {e}"
+                log.warning("%s", self.error)
             except Exception as e:  # the show goes on; the error is shown and no more is written
                 self.error = f"recording to {self.path} failed: {e}"
                 log.warning("%s", self.error)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued, then finish the file."""
+        """Write what is queued (keeping time: up to now), then finish the file."""
         if self._closed:
             return
         self._closed = True
         deadline = time.monotonic() + timeout
+        if self.keep_time and self._t0 is not None and self._last is not None and self.error is None:
+            due = int((self._clock() - self._t0) * self.fps + 0.5)
+            if due > self._accounted:
+                try:
+                    self._queue.put((self._last, due - self._accounted - 1, self._last),
+                                    timeout=max(deadline - time.monotonic(), 0.1))
+                    self.repeated += due - self._accounted
+                    self._accounted = due
+                except queue.Full:
+                    pass
         while True:  # the sentinel must get in even when the queue is full
             try:
                 self._queue.put(None, timeout=0.1)

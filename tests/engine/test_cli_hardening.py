@@ -177,3 +177,41 @@ def test_check_fails_on_what_the_show_would_drop(tmp_path):
     assert f"{patch}:2: output.shaders: shader pass 'feedbak'" in text and 'did you mean "feedback"' in text
     assert "does not compile" in text and "grade.glsl:2" in text
     assert ": ok" not in r.stdout
+
+
+def test_a_full_disk_stops_the_log_and_the_recording_and_the_show_goes_on(tmp_path):
+    """ENOSPC from the event log inside the frame loop used to end the show with SIGABRT, and the
+    same at the end when the recording and the log shared the disk.  Here every file may grow to
+    48 KiB (RLIMIT_FSIZE: EFBIG, as a full disk gives ENOSPC): the log and the recording stop,
+    each says so once, and the show runs to its end and prints its summary."""
+    import resource
+    limit = 48 * 1024
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    port = free_udp_port()
+    log, video = tmp_path / "show.jsonl", tmp_path / "show.mp4"
+    e = dict(os.environ)
+    e.pop("DISPLAY", None)
+    show = subprocess.Popen([sys.executable, "-m", "latentperform.cli", "run", "--headless", "--seconds", "4",
+                             "--size", "320x240", "--no-audio", "--no-watch", "--osc-port", str(port),
+                             "--log-events", str(log), "--record", str(video)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e,
+                            preexec_fn=small_disk)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    k = 0
+    while show.poll() is None:  # ~1,500 events a second: the log passes 48 KiB within a second
+        s.sendto(msg("/lp/truncation", (k % 100) / 100), ("127.0.0.1", port))
+        k += 1
+        time.sleep(0.0007)
+    s.close()
+    out, err = show.communicate(timeout=60)
+    assert show.returncode == 0, err[-3000:]
+    assert "Traceback" not in err and "terminate called" not in err
+    assert frames_of(out) > 0
+    assert err.count("the event log") == 1, err[-3000:]  # reported once
+    assert "stopped" in err
+    from latentperform.inputs.replay import read_event_log_with_meta
+    events, _ = read_event_log_with_meta(log)  # what it wrote before the disk filled is a log
+    assert len(events) > 100 and log.stat().st_size <= limit
