@@ -3,7 +3,6 @@ place on the map and the picture; offline, the same clock gives the same path an
 
 from __future__ import annotations
 
-import io
 import time
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
 from latentperform.atlas import AtlasError
-from latentperform.atlas.build import build_atlas
 from latentperform.clock import FixedStepClock, WallClock
 from latentperform.config import DEFAULT_PATCH
 from latentperform.engine import EnginePart, open_live_inputs, open_show
@@ -24,12 +22,9 @@ class PixelReader(EnginePart):
     wants_pixels = True
 
 
-@pytest.fixture(scope="module")
-def atlas_path(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("show")
-    G = BuiltinGenerator(resolution=32)
-    build_atlas(G, "builtin", folder / "map.atlas", samples=192, size=16, stream=io.StringIO(), poster=None)
-    return folder / "map.atlas"
+@pytest.fixture
+def atlas_path(builtin_atlas):
+    return builtin_atlas[1].path
 
 
 def _patch(atlas_path, extra=""):
