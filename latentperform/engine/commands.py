@@ -57,6 +57,13 @@ def run_live(args) -> int:
     # With a preview, the patch's overlay goes on the preview and the projector stays clean
     # (h still shows it there); --overlay on the command line puts it on the output as well.
     overlay = _pick(getattr(args, "overlay", None), getattr(out, "overlay", False) and not preview)
+    role = getattr(args, "sync", None) or patch.installation.sync
+    if role != "off":  # several instances in step: a loop of its own (engine/instep.py)
+        from .instep import run_in_step
+        try:
+            return run_in_step(args, patch, role=role, surface=surface, fps=fps)
+        finally:
+            surface.close()
     engine = None
     started = None
     try:
@@ -69,7 +76,8 @@ def run_live(args) -> int:
                     osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio,
                     outputs=outputs, preview=preview,
                     preview_monitor=_pick(getattr(args, "preview_monitor", None),
-                                          getattr(out, "preview_monitor", None)))
+                                          getattr(out, "preview_monitor", None)),
+                    service_name=getattr(args, "name", None))
         from ..patch.check import patch_problems
         for line in patch_problems(patch):  # what `check` fails on: the show says it and goes on
             engine.report(line)

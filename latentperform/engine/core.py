@@ -176,6 +176,7 @@ class Engine:
         self.queues: list[EventQueue] = []
         self.inputs: list = []  # objects with close()
         self.parts: list[EnginePart] = []
+        self.filters: list = []  # fn(engine, events, t) -> events, before the mapper (the door's add_filter, to come)
         self.feedback = None
         self.frame_index = -1
         self.last_pixels: np.ndarray | None = None
@@ -306,6 +307,11 @@ class Engine:
                 self.report(f"{type(part).__name__}: {e!r}")
         if len(self.queues) > 1 or self.replay is not None:
             events.sort(key=lambda e: e.time)
+        for fn in self.filters:
+            try:
+                events = list(fn(self, events, now))
+            except Exception as e:  # a filter's bug must not end the show
+                self.report(f"input filter: {e!r}")
         if self.event_log is not None and events:
             # what the engine derives itself (clock events) is made again on replay, not logged
             logged = [e for e in events if e.source not in INTERNAL_SOURCES]
@@ -374,6 +380,11 @@ class Engine:
 
         request = self.trajectory.step(params, dt)
         request = replace(request, seq=self.frame_index, time=t, stamp=self._control_stamp)
+        for part in self.parts:
+            try:
+                request = part.shape_request(self, request, params)
+            except Exception as e:  # a part's bug must not end the show
+                self.report(f"{type(part).__name__}: {e!r}")
         frozen = params.get("engine/freeze") >= 0.5
         latent = self.interpolation == "latent" and not self.offline
         if not frozen:
@@ -692,6 +703,9 @@ class Engine:
         if new.inputs != old.inputs:
             restart.append("[inputs]")
             new = replace(new, inputs=old.inputs)
+        if new.bends != old.bends:  # layers and ops are hooked into the network at start
+            restart.append("[[bend]]")
+            new = replace(new, bends=old.bends)
         o_old, o_new = old.output, new.output
         for key in ("size", "fullscreen", "monitor", "preview", "preview_monitor", "vsync", "outputs"):
             if getattr(o_new, key, None) != getattr(o_old, key, None):

@@ -65,12 +65,21 @@ KNOWN_NAMES = frozenset(LATENT_CONTINUOUS + LATENT_TRIGGERS + LATENT_VECTORS + E
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-def target_problem(name: str, shader_passes: tuple[str, ...] | None = None) -> str | None:
+def target_problem(name: str, shader_passes: tuple[str, ...] | None = None,
+                   bends: int | None = None) -> str | None:
     """Why `name` cannot be a mapping target, or None when it can (or may, for shader names,
-    whose uniforms only the running shader chain knows)."""
+    whose uniforms only the running shader chain knows, and bend settings, which only the op
+    knows).  bends: how many [[bend]] the patch has (None: not known here)."""
     parts = name.split("/")
     if any(not _SEGMENT.match(p) for p in parts):
         return f'expected a parameter name like "latent/speed" or "shader/<pass>/<uniform>", got "{name}"'
+    if parts[0] == "bend":
+        if len(parts) != 3 or not parts[1].isdigit():
+            return f'expected "bend/<i>/<setting>" (i counts the [[bend]] tables from 0), got "{name}"'
+        if bends is not None and int(parts[1]) >= bends:
+            return f'"{name}": the patch has {bends} [[bend]] table(s) (bend/0 .. bend/{bends - 1})' if bends \
+                else f'"{name}": the patch has no [[bend]] tables'
+        return None
     if parts[0] == "shader":
         if len(parts) != 3:
             return f'expected "shader/<pass>/<uniform>", got "{name}"'
