@@ -8,7 +8,9 @@ A generator kind is one file plus one line: a module in models/ with
 
     load(spec: str, placement: models.device.Placement, hints: models.base.LoadHints) -> Generator
 
-and one `GeneratorKind(...)` line in `GENERATOR_KINDS` below.  Every registered kind runs the
+and one `GeneratorKind(...)` line in `GENERATOR_KINDS` below.  Two kinds may share a suffix (a
+`.pt` is a trained network or TorchScript): the module of the earlier one then also has
+`claims(path) -> bool`, and the loader takes the first kind that claims the file.  Every registered kind runs the
 shared contract test (tests/models/test_kinds.py asks each for a sample spec).
 """
 
@@ -68,6 +70,7 @@ GENERATOR_KINDS: list[GeneratorKind] = [
     GeneratorKind("plugin", "latentperform.models.plugin", prefix="python",
                   pattern=r"^python:[A-Za-z_][\w.]*:[A-Za-z_]\w*$", syntax='"python:package.module:factory"'),
     GeneratorKind("stylegan", "latentperform.models.stylegan_pickle", suffixes=(".pkl",)),
+    GeneratorKind("trained", "latentperform.models.trained", suffixes=(".pt",)),  # `latentperform train`
     GeneratorKind("torchscript", "latentperform.models.torchscript", suffixes=(".pt", ".ts")),
 ]
 

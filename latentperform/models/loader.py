@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..config import UserError
-from ..kinds import expected_kinds, kind_for
+from ..kinds import GENERATOR_KINDS, expected_kinds, kind_for
 from .base import Generator, LoadHints, ModelError
 from .device import device_of, resolve, run_dtype_of
 
@@ -57,9 +57,8 @@ def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
     if kind is None:
         name = Path(spec).name or spec
         raise ModelError(f"{name}: unknown model kind (expected {expected_kinds()})")
-    module = importlib.import_module(kind.module)
     if not kind.is_file:
-        return module.load(spec, placement, hints)
+        return importlib.import_module(kind.module).load(spec, placement, hints)
 
     path = Path(spec).expanduser()
     try:
@@ -75,13 +74,25 @@ def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
         cached = _cache.get(key)
     if cached is not None:
         return cached
-    G = module.load(str(path), placement, hints)
+    G = _file_kind(path).load(str(path), placement, hints)
     with _cache_lock:
         # an edited file replaces its older entry
         for old in [k for k in _cache if k[0] == key[0] and k[1:3] != key[1:3]]:
             del _cache[old]
         _cache[key] = G
     return G
+
+
+def _file_kind(path: Path):
+    """The module of the first registered file kind whose suffix matches and that claims the
+    file (a kind sharing its suffix with a later one says `claims(path)`; see kinds.py)."""
+    for kind in GENERATOR_KINDS:
+        if kind.is_file and kind.matches(str(path)):
+            module = importlib.import_module(kind.module)
+            claims = getattr(module, "claims", None)
+            if claims is None or claims(path):
+                return module
+    raise ModelError(f"{path.name}: no registered kind reads this file")
 
 
 def clear_cache() -> None:
@@ -182,6 +193,8 @@ def inspect_model(path: str | Path, out_png: str | Path | None = None,
              f"  conditional   {'yes, ' + str(d['c_dim']) + ' classes' if d['conditional'] else 'no'}",
              f"  parameters    {d['parameters']:,}",
              f"  runs on       {device_of(G)}, {str(run_dtype_of(G)).replace('torch.', '')}"]
+    if hasattr(G, "describe_training") and G.describe_training():
+        lines.append(f"  trained on    {G.describe_training()}")
     if out_png is not None:
         seeds = list(seeds)
         contact_sheet(G, seeds, out_png, psi=psi)

@@ -43,12 +43,22 @@ def _stylegan(tmp: Path) -> str:
     return str(path)
 
 
+def _trained(tmp: Path) -> str:
+    from latentperform.models.trained import Decoder, Encoder, TrainedConfig, save_trained
+    from tests.train.test_train import with_random_styles
+
+    cfg = TrainedConfig(resolution=16, z_dim=8, w_dim=16, base_channels=16)
+    save_trained(tmp / "mine.pt", with_random_styles(Decoder(cfg)), Encoder(cfg))
+    return str(tmp / "mine.pt")
+
+
 # one sample spec per registered kind: a kind registered without one fails test_every_kind_has_a_sample
 SAMPLES = {
     "builtin": lambda tmp: "builtin:32,seed=2",
     "plugin": _plugin,
     "stylegan": _stylegan,
     "torchscript": _torchscript,
+    "trained": _trained,
 }
 
 
@@ -63,7 +73,10 @@ def kind_spec(request, tmp_path_factory):
     if name not in SAMPLES:
         pytest.fail(f"kind {name!r} is registered but has no sample spec in SAMPLES")
     spec = SAMPLES[name](tmp_path_factory.mktemp(name))
-    assert kinds.kind_for(spec).name == name
+    from latentperform.models.loader import _file_kind
+    module = _file_kind(Path(spec)) if kinds.kind_for(spec).is_file else None
+    assert (module.__name__ if module else kinds.kind_for(spec).module) == next(
+        k.module for k in kinds.GENERATOR_KINDS if k.name == name), "the sample should be read by its kind"
     yield spec
     sys.modules.pop("lp_kinds_plugin", None)
 
