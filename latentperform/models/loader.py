@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from ..config import UserError
-from ..kinds import GENERATOR_KINDS, expected_kinds, kind_for
+from .. import kinds
+from ..kinds import expected_kinds, kind_for
 from .base import Generator, LoadHints, ModelError
 from .device import device_of, resolve, run_dtype_of
 
@@ -86,7 +87,7 @@ def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
 def _file_kind(path: Path):
     """The module of the first registered file kind whose suffix matches and that claims the
     file (a kind sharing its suffix with a later one says `claims(path)`; see kinds.py)."""
-    for kind in GENERATOR_KINDS:
+    for kind in kinds.GENERATOR_KINDS:  # read at call time: the table is the one registry
         if kind.is_file and kind.matches(str(path)):
             module = importlib.import_module(kind.module)
             claims = getattr(module, "claims", None)
