@@ -3,6 +3,7 @@ OSC docs."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from ..events import EventQueue, ParamSpec
 from ..registry import ParamRegistry
 from .controllers import learnable_names, learned_mapping, mapping_index, resolve_param
 from .params import core_param_groups
+from .stats import STALL_S
 from .show import attach_live, open_show
+from .stage import recording_figures
 
 
 def _open_surface(*, headless: bool, size, fullscreen: bool = False, monitor=None, vsync: bool = True):
@@ -45,7 +48,7 @@ def run_live(args) -> int:
                             monitor=_pick(args.monitor, out.monitor),
                             vsync=_pick(getattr(args, "vsync", None), getattr(out, "vsync", True)))
     clock = WallClock()
-    recorder = Recorder(args.record, surface.size, fps) if args.record else None
+    recorder = Recorder(args.record, surface.size, fps, keep_time=True) if args.record else None
     event_log = None
     if args.log_events:
         from ..inputs.replay import EventLog
@@ -56,6 +59,7 @@ def run_live(args) -> int:
     # (h still shows it there); --overlay on the command line puts it on the output as well.
     overlay = _pick(getattr(args, "overlay", None), getattr(out, "overlay", False) and not preview)
     engine = None
+    started = None
     try:
         engine = open_show(patch, surface=surface, clock=clock, fps=fps, recorder=recorder, event_log=event_log,
                            interpolation=getattr(args, "interpolation", None), overlay=overlay)
@@ -67,17 +71,34 @@ def run_live(args) -> int:
                     outputs=outputs, preview=preview,
                     preview_monitor=_pick(getattr(args, "preview_monitor", None),
                                           getattr(out, "preview_monitor", None)))
-        engine.run(seconds=args.seconds)
+        from ..patch.check import patch_problems
+        for line in patch_problems(patch):  # what `check` fails on: the show says it and goes on
+            engine.report(line)
+        started = time.perf_counter()
+        with _stop_on_signals(engine):
+            engine.run(seconds=args.seconds)
     finally:
+        wall = time.perf_counter() - started if started is not None else 0.0
         if event_log is not None:
             event_log.write_meta(end=round(clock.now(), 6))   # the show's length, for a replay
         if engine is not None:
             recorder = engine.recorder  # the r key may have started or stopped one
+            osc_stats = [inp.stats for inp in engine.inputs if hasattr(inp, "os_drops")]
             engine.close()
         surface.close()
     s = engine.stats.summary()
-    print(f"{s['frames']} frames, {s['fps']:.1f} fps, frame time median {s['frame_ms_median']:.1f} ms "
-          f"p99 {s['frame_ms_p99']:.1f} ms, stutter {s['stutter']:.2f}, generator {s['gen_ms']:.1f} ms")
+    fps_real = s["frames"] / wall if wall > 0 else 0.0  # frames over wall time: a stall shows
+    print(f"{s['frames']} frames in {wall:.1f} s, {fps_real:.1f} fps, frame time median "
+          f"{s['frame_ms_median']:.1f} ms p99 {s['frame_ms_p99']:.1f} ms, stutter {s['stutter']:.2f}, "
+          f"{s['stalls']} stalls over {STALL_S * 1e3:.0f} ms, generator {s['gen_ms']:.1f} ms")
+    for st in osc_stats:
+        lost = st.get("dropped_by_os", -1)
+        print(f"OSC: {st['datagrams']} datagrams, {st['malformed']} malformed, {st['unknown']} unknown, "
+              f"{st['bad_args']} with bad arguments, "
+              + (f"{lost} lost in the receive buffer (the OS's drop counter)" if lost >= 0
+                 else "losses in the receive buffer unknown here"))
+    if event_log is not None and event_log.error:
+        print(f"event log: {event_log.error}")
     if s["latency_samples"]:
         print(f"control-to-photon latency median {s['latency_ms_median']:.1f} ms, p99 {s['latency_ms_p99']:.1f} ms "
               f"({s['latency_samples']} inputs)")
@@ -89,8 +110,38 @@ def run_live(args) -> int:
         for path in engine.stage.recordings:
             print(f"recorded {path}")
     if recorder is not None:
-        print(f"recorded {recorder.path} ({recorder.written} frames, {recorder.dropped} dropped)")
+        if recorder.error:
+            print(recorder.error)
+        else:
+            print(f"recorded {recorder.path} ({recording_figures(recorder)})")
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(engine):
+    """SIGTERM and Ctrl-C end the show the way --seconds does: the loop stops after its tick,
+    the event log and the recording are finished, the summary is printed.  A second Ctrl-C
+    while that is under way stops at once."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    asked = []
+
+    def stop(signum, frame) -> None:
+        if asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        asked.append(signum)
+        engine.request_stop()
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def render_offline(args) -> int:

@@ -31,6 +31,7 @@ log = logging.getLogger("latentperform.engine")
 __all__ = ["ENGINE_SPECS", "Engine", "EnginePart", "Stats", "core_param_groups"]
 
 VSYNC_EARLY_S = 0.002   # with vsync, the loop wakes this early and the swap waits for the refresh
+REPORTS_PER_5S = 10     # Engine.report writes at most this many lines per 5 s; the rest are counted
 
 
 class Engine:
@@ -89,6 +90,7 @@ class Engine:
         self._out_target = None  # (texture, framebuffer) when a part wants the output as a texture
         self._stop = False
         self._error_times: dict[str, float] = {}
+        self._report_window = [-1e9, 0, 0]  # [window start, lines written in it, lines held back]
         self._open_sources(feature_track, replay)
 
         self.generator = generator
@@ -268,11 +270,26 @@ class Engine:
         return self.overlay.lines(self, fresh)
 
     def report(self, message: str) -> None:
-        """Show a problem once in a while (not every frame), and keep it for the overlay."""
+        """Show a problem once in a while (not every frame), and keep it for the overlay.  The same
+        message at most every 5 s; all messages together at most REPORTS_PER_5S lines per 5 s
+        (a flood of different ones, say from a hostile OSC sender, is counted and summed up);
+        a message is cut to 300 characters."""
+        if len(message) > 300:
+            message = message[:300] + "..."
         now = time.monotonic()
+        if now - self._report_window[0] >= 5.0:
+            if self._report_window[2]:
+                log.warning("... and %d more problems in the last 5 s", self._report_window[2])
+            self._report_window = [now, 0, 0]
+            if len(self._error_times) > 256:  # never grows without bound under a flood
+                self._error_times = {m: t for m, t in self._error_times.items() if now - t <= 5.0}
         if now - self._error_times.get(message, -1e9) > 5.0:
-            log.warning("%s", message)
             self._error_times[message] = now
+            if self._report_window[1] >= REPORTS_PER_5S:
+                self._report_window[2] += 1
+                return
+            self._report_window[1] += 1
+            log.warning("%s", message)
             self.stats.errors.append(message)
             if hasattr(self, "overlay"):
                 self.overlay.mark_dirty()

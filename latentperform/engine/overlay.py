@@ -16,6 +16,7 @@ from .stats import INTERNAL_SOURCES, _pct
 log = logging.getLogger("latentperform.engine")
 
 OVERLAY_EVERY_S = 0.25  # the overlay's text is rebuilt at most this often
+NOTICES_PER_5S = 10     # notices written to the log at most this many per 5 s
 
 
 class Overlay:
@@ -30,6 +31,7 @@ class Overlay:
         self._version = 0  # bumped whenever something new is to be shown
         self._cache: tuple | None = None
         self.notices: list[tuple[str, float, bool]] = []  # (text, until, shown even with the overlay off)
+        self._log_window = [-1e9, 0]   # [window start, notices logged in it]
 
     # -- what is to be shown -----------------------------------------------------------------------
 
@@ -42,9 +44,18 @@ class Overlay:
         self.mark_dirty()
 
     def notice(self, text: str, seconds: float = 3.0, urgent: bool = False) -> None:
-        log.info("%s", text)
-        self.notices = [n for n in self.notices if n[0] != text]
-        self.notices.append((text, time.monotonic() + seconds, urgent))
+        """Also logged, at most NOTICES_PER_5S lines per 5 s (a flood of /lp/learn messages must
+        not flood the log).  Cut to 300 characters; at most 8 notices at once."""
+        if len(text) > 300:
+            text = text[:300] + "..."
+        now = time.monotonic()
+        if now - self._log_window[0] >= 5.0:
+            self._log_window = [now, 0]
+        if self._log_window[1] < NOTICES_PER_5S:
+            self._log_window[1] += 1
+            log.info("%s", text)
+        self.notices = [n for n in self.notices if n[0] != text][-7:]
+        self.notices.append((text, now + seconds, urgent))
         self.mark_dirty()
 
     def clear_notice(self, text: str) -> None:

@@ -205,7 +205,7 @@ class StagePart(EnginePart):
 
         def start() -> None:
             try:
-                self._new_recorder = Recorder(path, size, fps)
+                self._new_recorder = Recorder(path, size, fps, keep_time=True)
             except Exception as e:
                 self._messages.append((True, f"cannot record to {path}: {e}"))
             finally:
@@ -216,8 +216,13 @@ class StagePart(EnginePart):
     def _finish(self, engine, rec) -> None:
         try:
             rec.close()
+            if rec.error:  # stopped early (a full disk): say so, and what is kept
+                self._messages.append((True, rec.error))
+                if Path(rec.path).exists():
+                    self.recordings.append(Path(rec.path))
+                return
             self.recordings.append(Path(rec.path))
-            self._messages.append((False, f"recorded {rec.path} ({rec.written} frames, {rec.dropped} dropped)"))
+            self._messages.append((False, f"recorded {rec.path} ({recording_figures(rec)})"))
         except Exception as e:
             self._messages.append((True, f"finishing {rec.path} failed: {e}"))
 
@@ -252,15 +257,27 @@ class StagePart(EnginePart):
             self._new_recorder = None
 
 
+def recording_figures(rec) -> str:
+    """'N frames, R repeated to keep the show's time, D dropped' for a finished recording."""
+    repeated = getattr(rec, "repeated", 0)
+    return (f"{rec.written} frames" + (f", {repeated} repeated to keep the show's time" if repeated else "")
+            + f", {rec.dropped} dropped")
+
+
 def _f(v: float) -> float:
     return float(v) if v == v else -1.0
+
+
+STABLE_S = 0.3  # a changed patch file is read once it has not changed for this long
 
 
 class PatchWatcher(EnginePart):
     """Follows edits of the show's patch file: a thread looks at its mtime every `interval`
     seconds and parses a changed file; the next tick applies a valid patch
     (`Engine.apply_patch`) or reports why an invalid one was not applied (file:line), and the
-    show keeps its last good patch.  Shader files are checked on the same beat
+    show keeps its last good patch.  A file is read once it has stayed unchanged for STABLE_S;
+    one that is empty (or only comments) or gone is reported and never applied: an editor that
+    truncates before it writes must not drop every mapping mid-show.  Shader files are checked on the same beat
     (`ShaderChain.reload_changed`)."""
 
     def __init__(self, path: str | os.PathLike, interval: float = 1.0, shaders: bool = True) -> None:
@@ -289,23 +306,40 @@ class PatchWatcher(EnginePart):
         from ..patch import load_patch
         while not self._stop.wait(self.interval):
             now = self._stat()
-            if now is None or now == self._mtime:
+            if now == self._mtime:
                 continue
-            # an editor may write in several steps: parse once the file stopped changing
-            while not self._stop.wait(min(0.1, self.interval)):
+            # an editor may write in several steps (truncate, then write; write a temporary file,
+            # then rename): parse once the file has stayed the same for STABLE_S
+            stable_since = time.monotonic()
+            while not self._stop.wait(min(0.05, self.interval)):
                 again = self._stat()
-                if again == now:
+                if again != now:
+                    now, stable_since = again, time.monotonic()
+                elif time.monotonic() - stable_since >= STABLE_S:
                     break
-                now = again
             self._mtime = now
-            try:
-                result = ("ok", load_patch(self.path))
-            except UserError as e:
-                result = ("error", str(e))
-            except Exception as e:  # a parser bug must not end the watching
-                result = ("error", f"{self.path}: {e!r}")
+            if now is None:  # deleted, or renamed away and not (yet) back
+                result = ("error", f"{self.path}: the patch file is gone (moved or deleted?)")
+            elif now[1] == 0 or not self._has_content():
+                result = ("error", f"{self.path}: the patch file is empty (an editor in the middle of "
+                                   f"saving?)")
+            else:
+                try:
+                    result = ("ok", load_patch(self.path))
+                except UserError as e:
+                    result = ("error", str(e))
+                except Exception as e:  # a parser bug must not end the watching
+                    result = ("error", f"{self.path}: {e!r}")
             with self._lock:
                 self._result = result
+
+    def _has_content(self) -> bool:
+        """False for a file of only blanks and comments: applying it would drop every mapping."""
+        try:
+            text = self.path.read_bytes()
+        except OSError:
+            return False
+        return any(line.strip() and not line.lstrip().startswith(b"#") for line in text.splitlines())
 
     def poll(self, engine, t: float) -> list[ControlEvent]:
         with self._lock:

@@ -14,6 +14,7 @@ from ..events import ControlEvent
 # Event sources the engine makes itself (musical time): counted, but not a performer's input, so
 # not "the last input" and not a control-to-photon sample.
 INTERNAL_SOURCES = frozenset({"music"})
+STALL_S = 0.1           # a frame presented this long after the previous one is a stall (the summary counts them)
 
 
 def _pct(values, q) -> float:
@@ -49,6 +50,7 @@ class Stats:
     gen_periods: collections.deque = field(default_factory=lambda: collections.deque(maxlen=16))
     gen_frames: int = 0
     frames: int = 0
+    stalls: int = 0  # frames presented more than STALL_S after the previous one (the whole show)
     batch: int = 0
     batch_delays: collections.deque = field(default_factory=lambda: collections.deque(maxlen=32))
     batch_dropped: int = 0
@@ -95,6 +97,7 @@ class Stats:
     def summary(self) -> dict:
         return {
             "frames": self.frames,
+            "stalls": self.stalls,
             "fps": self.fps,
             "frame_ms_median": _pct(self.frame_times, 50) * 1e3,
             "frame_ms_p99": _pct(self.frame_times, 99) * 1e3,

@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..events import ParamState
-from .stats import INTERNAL_SOURCES
+from .stats import INTERNAL_SOURCES, STALL_S
 
 BLACKOUT_FADE_S = 0.5   # engine/blackout moves at most this fast, full range (a fade, not a cut)
 MAX_CROSSFADE_S = 1.0   # in-between frames never stretch a crossfade longer than this
@@ -160,6 +160,8 @@ class Tick:
         presented = time.perf_counter()
         if self._last_present is not None:
             stats.frame_times.append(presented - self._last_present)
+            if presented - self._last_present > STALL_S:
+                stats.stalls += 1
         self._last_present = presented
         if shown is not None and shown.stamp is not None and shown.stamp > self._measured_stamp:
             # the first frame shaped by a new input reaches the screen: one latency sample
