@@ -131,6 +131,8 @@ class Overlay:
             state.append(f"BLACKOUT {blackout:.0%}")
         if state:
             lines.append("  ".join(state))
+        if getattr(engine.trajectory, "atlas", None) is not None:  # the atlas minimap: place and trail
+            lines.extend(engine.trajectory.atlas.status_lines())
         for part in engine.parts:
             try:
                 lines.extend(part.status_lines(engine))

@@ -69,6 +69,9 @@ def _live_part_of(old, new):
     if new.inputs != old.inputs:
         restart.append("[inputs]")
         new = replace(new, inputs=old.inputs)
+    if getattr(new, "bends", None) != getattr(old, "bends", None):  # hooked into the network at start
+        restart.append("[[bend]]")
+        new = replace(new, bends=old.bends)
     o_old, o_new = old.output, new.output
     restart += [f"output.{key}" for key in RESTART_OUTPUT_KEYS
                 if getattr(o_new, key, None) != getattr(o_old, key, None)]
@@ -137,10 +140,16 @@ def report_unknown_targets(engine) -> None:
 
 
 def make_trajectory(engine, patch):
+    """The patch's trajectory; the data its mode needs (an atlas's arrays) is gathered here."""
     from ..latent import Trajectory
+    atlas = getattr(patch.trajectory, "atlas", None)
+    data = None
+    if atlas is not None:  # the atlas mode (latent/atlas_mode.py): checked against this model
+        from ..atlas.travel import travel_data
+        data = {"atlas": travel_data(atlas, engine.generator, str(patch.model.kind))}
     return Trajectory(patch.trajectory, patch.keyframes, space=engine.space,
                       directions=directions_for(engine.generator, patch), seed=patch.model.seed,
-                      cutoff=patch.model.truncation_cutoff)
+                      cutoff=patch.model.truncation_cutoff, data=data)
 
 
 def directions_for(generator, patch):

@@ -100,6 +100,11 @@ class Tick:
         on screen this tick (for the latency figure), or None."""
         request = engine.trajectory.step(params, dt)
         request = replace(request, seq=self.frame_index, time=t, stamp=self._control_stamp)
+        for part in engine.parts:
+            try:
+                request = part.shape_request(engine, request, params)
+            except Exception as e:  # a part's bug must not end the show
+                engine.report(f"{type(part).__name__}: {e!r}")
         frozen = params.get("engine/freeze") >= 0.5
         latent = engine.interpolation == "latent" and not engine.offline
         if not frozen:
