@@ -182,3 +182,52 @@ def test_a_screenshot_of_the_page_is_not_blank(browser, show, tmp_path):
     # many colours and real contrast: text, sliders, the preview; a blank or error page has neither
     assert img.std() > 20
     assert len(np.unique(img.reshape(-1, 3)[::7], axis=0)) > 200
+
+
+def test_takeover_learn_and_keyframes_on_the_page(browser, show):
+    """A control waiting for pickup is marked; MIDI learn and the keyframe strip send what the
+    show's part carries out (commands, and the keyframe trigger as a control event)."""
+    show.takeover = {"latent/truncation": {"mode": "pickup", "engaged": False, "control": 0.3,
+                                           "source": "midi/cc/0/7"}}
+    thumb = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+    show.room.publish_keyframes([{"thumb": thumb, "label": "a"}, {"thumb": None, "label": "b"},
+                                 {"thumb": None, "label": "c"}], current=1)
+    open_page(browser, show.room.url)
+    row = '.param[data-name="latent/truncation"]'
+    wait_for(lambda: "waiting" in browser.find_element(By.CSS_SELECTOR, row).get_attribute("class"),
+             what="the pickup mark")
+    assert "midi/cc/0/7" in browser.find_element(By.CSS_SELECTOR, row).get_attribute("title")
+    show.takeover = {}
+    wait_for(lambda: "waiting" not in browser.find_element(By.CSS_SELECTOR, row).get_attribute("class"),
+             what="the pickup mark to go")
+
+    kfs = browser.find_elements(By.CSS_SELECTOR, ".kf")
+    assert len(kfs) == 3 and "current" in kfs[1].get_attribute("class")
+    kfs[2].find_element(By.CSS_SELECTOR, ".thumb").click()
+    wait_for(lambda: ("latent/keyframe", 2.0) in show.fired, what="glide to keyframe 2")
+    kfs[0].find_element(By.CSS_SELECTOR, 'button[title="delete"]').click()
+    browser.find_element(By.ID, "kf-add").click()
+    wait_for(lambda: [c.kind for c in show.commands][-2:] == ["keyframe/delete", "keyframe/add"],
+             what="the keyframe commands")
+    assert show.commands[-2].args == (0,)
+
+    browser.find_element(By.ID, "btn-learn").click()
+    browser.find_element(By.CSS_SELECTOR, '.param[data-name="latent/speed"] label').click()
+    wait_for(lambda: show.commands and show.commands[-1].kind == "learn", what="the learn command")
+    assert show.commands[-1].args == ("latent/speed",)
+    browser.find_element(By.ID, "btn-learn").click()
+    wait_for(lambda: show.commands[-1].kind == "learn/cancel", what="learn cancelled")
+
+
+def test_a_timed_recall_morphs_smoothly(browser, show):
+    show.room.scenes.save("calm", {"latent/speed": 4.0})
+    show.room.set_specs(SPECS)   # a page opened now lists it
+    open_page(browser, show.room.url)
+    browser.find_element(By.ID, "morph-seconds").clear()
+    browser.find_element(By.ID, "morph-seconds").send_keys("1")
+    browser.find_element(By.CSS_SELECTOR, '#scenes li[data-scene="calm"] button').click()
+    wait_for(lambda: show.values["latent/speed"] == 4.0, what="the morph to end on the scene")
+    seen = [e.value for e in show.events if e.address == "param/latent/speed" and e.source == "control"]
+    # many steps between, rising: a morph, not a cut
+    assert len(seen) >= 10 and all(b >= a for a, b in zip(seen, seen[1:])) and 0.25 < seen[len(seen) // 2] < 4.0
+    assert show.session.recalled == ["calm"]

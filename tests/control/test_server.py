@@ -254,3 +254,14 @@ def test_close_frees_the_port_and_stops_the_thread():
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
+
+
+def test_activity_lights_the_matching_rows_and_fades():
+    from latentperform.control import Activity
+    from latentperform.events import ControlEvent
+    rows = [("midi/cc/0/7", "latent/speed", "value"), ("osc/fader/*", "latent/walk", "value")]
+    act = Activity(rows, match=lambda pat, addr: pat == addr or (pat.endswith("*") and addr.startswith(pat[:-1])))
+    act.see([ControlEvent("osc", "osc/fader/3", 0.4, 10.0)])
+    t = act.table(10.0)
+    assert t[0]["activity"] == 0.0 and t[1]["activity"] == 1.0 and t[1]["input"] == 0.4
+    assert 0.1 < act.table(11.0)[1]["activity"] < 0.3   # exp(-1 / 0.6)
