@@ -53,6 +53,7 @@ PAGE_DIR = Path(__file__).resolve().parent / "page"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8400
 COOKIE = "lp_control"
+THUMB_WIDTH = 160
 _STATIC = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript"),
            "/style.css": ("style.css", "text/css")}
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -135,6 +136,9 @@ class ControlRoom:
         self._clients: set[_Client] = set()
         self._state: dict | None = None
         self._keyframes: dict | None = None
+        self._kf_labels: list[str] = []
+        self._kf_current: int | None = None
+        self._thumbs: dict[int, str | None] = {}
         self._last_state_t = -1e9
         self._last_frame_t = -1e9
         self._encoding = False
@@ -199,10 +203,35 @@ class ControlRoom:
         self._call(self._encode_and_send, small)
         return True
 
-    def publish_keyframes(self, items: list[dict], current: int | None = None) -> None:
-        """The keyframes as the pages show them: [{"thumb": data URL or None, "label": str}];
-        sent when they change (not every tick)."""
-        self._keyframes = {"t": "keyframes", "items": list(items), "current": current}
+    def set_keyframes(self, labels: list[str], current: int | None = None) -> None:
+        """The show's keyframes (one label each) and the one it is at.  A changed list drops
+        the thumbnails (they come back as the show passes each keyframe, `offer_thumbnail`)."""
+        labels = [str(x) for x in labels]
+        if labels == self._kf_labels and current == self._kf_current:
+            return
+        if labels != self._kf_labels:
+            self._thumbs = {}
+        self._kf_labels, self._kf_current = labels, current
+        self._send_keyframes()
+
+    def wants_thumbnail(self, index: int) -> bool:
+        return bool(self._clients) and 0 <= index < len(self._kf_labels) and index not in self._thumbs \
+            and not self._encoding
+
+    def offer_thumbnail(self, index: int, pixels: np.ndarray) -> bool:
+        """The picture at keyframe `index`, for its thumbnail (encoded off the tick)."""
+        if not self.wants_thumbnail(index) or self._loop is None:
+            return False
+        step = max(1, pixels.shape[1] // THUMB_WIDTH)
+        small = np.ascontiguousarray(pixels[::step, ::step, :3])
+        self._thumbs[index] = None  # taken: one encode per keyframe
+        self._encoding = True
+        self._call(self._encode_thumb, index, list(self._kf_labels), small)
+        return True
+
+    def _send_keyframes(self) -> None:
+        items = [{"label": lab, "thumb": self._thumbs.get(i)} for i, lab in enumerate(self._kf_labels)]
+        self._keyframes = {"t": "keyframes", "items": items, "current": self._kf_current}
         self._call(self._broadcast_text, protocol.dumps(self._keyframes))
 
     def pop_commands(self) -> list[Command]:
@@ -454,17 +483,33 @@ class ControlRoom:
         fut = self._loop.run_in_executor(self._encoder, self._encode, small)
         fut.add_done_callback(self._encoded)
 
-    def _encode(self, small: np.ndarray) -> bytes:
+    def _encode(self, small: np.ndarray, width: int | None = None, quality: int | None = None) -> bytes:
         import io
 
         from PIL import Image
+        width = width or self.preview_width
         img = Image.fromarray(small)
-        if img.width > self.preview_width:
-            img = img.resize((self.preview_width, max(1, round(img.height * self.preview_width / img.width))),
-                             Image.BILINEAR)
+        if img.width > width:
+            img = img.resize((width, max(1, round(img.height * width / img.width))), Image.BILINEAR)
         buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=self.preview_quality)
+        img.save(buf, "JPEG", quality=quality or self.preview_quality)
         return buf.getvalue()
+
+    def _encode_thumb(self, index: int, labels: list[str], small: np.ndarray) -> None:
+        import base64
+
+        def done(fut) -> None:
+            self._encoding = False
+            try:
+                data = fut.result()
+            except Exception as e:
+                log.debug("thumbnail encode: %r", e)
+                return
+            if labels == self._kf_labels:  # still the same keyframes
+                self._thumbs[index] = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+                self._send_keyframes()
+        fut = self._loop.run_in_executor(self._encoder, self._encode, small, THUMB_WIDTH, 75)
+        fut.add_done_callback(done)
 
     def _encoded(self, fut) -> None:
         self._encoding = False

@@ -189,10 +189,13 @@ def test_takeover_learn_and_keyframes_on_the_page(browser, show):
     show's part carries out (commands, and the keyframe trigger as a control event)."""
     show.takeover = {"latent/truncation": {"mode": "pickup", "engaged": False, "control": 0.3,
                                            "source": "midi/cc/0/7"}}
-    thumb = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
-    show.room.publish_keyframes([{"thumb": thumb, "label": "a"}, {"thumb": None, "label": "b"},
-                                 {"thumb": None, "label": "c"}], current=1)
+    from tests.control.publisher import picture
+    show.room.set_keyframes(["a", "b", "c"], current=1)
     open_page(browser, show.room.url)
+    wait_for(lambda: show.room.offer_thumbnail(0, picture(0.0)), what="the room to take a thumbnail")  # a page is open
+    wait_for(lambda: "url(" in browser.find_element(By.CSS_SELECTOR, '.kf[data-index="0"] .thumb')
+             .get_attribute("style"), what="the thumbnail")
+    assert not show.room.wants_thumbnail(0) and show.room.wants_thumbnail(1)
     row = '.param[data-name="latent/truncation"]'
     wait_for(lambda: "waiting" in browser.find_element(By.CSS_SELECTOR, row).get_attribute("class"),
              what="the pickup mark")
