@@ -7,8 +7,9 @@ uvicorn expects to own the main thread and its signals.
 
 How it keeps off the show's tick:
 - the show calls `publish_state(dict)` and `publish_frame(pixels)` from its tick; both only
-  store a reference (the frame: a strided copy of a few hundred KB) and wake the loop with
-  `call_soon_threadsafe`; they never wait for the network, a page or the encoder;
+  store a reference (nothing is copied: the engine reads back a fresh array every frame) and
+  wake the loop with `call_soon_threadsafe`; they never wait for the network, a page or the
+  encoder;
 - JSON and JPEG encoding happen on the server's loop and in one encoder thread;
 - every page has one sender task and one slot per kind of message (state, preview): a newer
   one replaces an unsent one, so a slow page sees fewer frames (counted as dropped) and no
@@ -191,16 +192,15 @@ class ControlRoom:
         return bool(self._clients) and not self._encoding and now - self._last_frame_t >= self.preview_period
 
     def publish_frame(self, pixels: np.ndarray, now: float | None = None) -> bool:
-        """Offer one output picture (H, W, 3 or 4) uint8, top row first.  Taken only when
-        `wants_frame`; returns whether it was.  The encoding happens elsewhere."""
+        """Offer one output picture (H, W, 3 or 4) uint8, top row first: a fresh array the
+        caller does not change afterwards (the engine reads back a new one every frame), so
+        nothing is copied here.  Taken only when `wants_frame`; returns whether it was."""
         now = self.clock.now() if now is None else now
         if not self.wants_frame(now) or self._loop is None:
             return False
-        step = max(1, pixels.shape[1] // self.preview_width)
-        small = np.ascontiguousarray(pixels[::step, ::step, :3])
         self._last_frame_t = now
         self._encoding = True
-        self._call(self._encode_and_send, small)
+        self._call(self._encode_and_send, pixels)
         return True
 
     def set_keyframes(self, labels: list[str], current: int | None = None) -> None:
@@ -222,11 +222,9 @@ class ControlRoom:
         """The picture at keyframe `index`, for its thumbnail (encoded off the tick)."""
         if not self.wants_thumbnail(index) or self._loop is None:
             return False
-        step = max(1, pixels.shape[1] // THUMB_WIDTH)
-        small = np.ascontiguousarray(pixels[::step, ::step, :3])
         self._thumbs[index] = None  # taken: one encode per keyframe
         self._encoding = True
-        self._call(self._encode_thumb, index, list(self._kf_labels), small)
+        self._call(self._encode_thumb, index, list(self._kf_labels), pixels)
         return True
 
     def _send_keyframes(self) -> None:
@@ -479,23 +477,25 @@ class ControlRoom:
             c.state = text
             c.wake.set()
 
-    def _encode_and_send(self, small: np.ndarray) -> None:
-        fut = self._loop.run_in_executor(self._encoder, self._encode, small)
+    def _encode_and_send(self, pixels: np.ndarray) -> None:
+        fut = self._loop.run_in_executor(self._encoder, self._encode, pixels)
         fut.add_done_callback(self._encoded)
 
-    def _encode(self, small: np.ndarray, width: int | None = None, quality: int | None = None) -> bytes:
+    def _encode(self, pixels: np.ndarray, width: int | None = None, quality: int | None = None) -> bytes:
+        """JPEG of the picture scaled to `width` (the encoder thread; Pillow lets go of the GIL)."""
         import io
 
         from PIL import Image
         width = width or self.preview_width
-        img = Image.fromarray(small)
+        step = max(1, pixels.shape[1] // width)
+        img = Image.fromarray(np.ascontiguousarray(pixels[::step, ::step, :3]))
         if img.width > width:
             img = img.resize((width, max(1, round(img.height * width / img.width))), Image.BILINEAR)
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=quality or self.preview_quality)
         return buf.getvalue()
 
-    def _encode_thumb(self, index: int, labels: list[str], small: np.ndarray) -> None:
+    def _encode_thumb(self, index: int, labels: list[str], pixels: np.ndarray) -> None:
         import base64
 
         def done(fut) -> None:
@@ -508,7 +508,7 @@ class ControlRoom:
             if labels == self._kf_labels:  # still the same keyframes
                 self._thumbs[index] = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
                 self._send_keyframes()
-        fut = self._loop.run_in_executor(self._encoder, self._encode, small, THUMB_WIDTH, 75)
+        fut = self._loop.run_in_executor(self._encoder, self._encode, pixels, THUMB_WIDTH, 75)
         fut.add_done_callback(done)
 
     def _encoded(self, fut) -> None:
