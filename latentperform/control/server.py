@@ -143,6 +143,7 @@ class ControlRoom:
         self._last_state_t = -1e9
         self._last_frame_t = -1e9
         self._encoding = False
+        self._thumb_encoding = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner = None
@@ -195,11 +196,23 @@ class ControlRoom:
         """Offer one output picture (H, W, 3 or 4) uint8, top row first: a fresh array the
         caller does not change afterwards (the engine reads back a new one every frame), so
         nothing is copied here.  Taken only when `wants_frame`; returns whether it was."""
+        return self.claim_frame(now) and self.send_frame(pixels)
+
+    def claim_frame(self, now: float | None = None) -> bool:
+        """For a picture that takes a tick or two to arrive (a GPU read-back): when a preview
+        is due, claim it (no other is wanted until `send_frame`) and return True."""
         now = self.clock.now() if now is None else now
         if not self.wants_frame(now) or self._loop is None:
             return False
         self._last_frame_t = now
         self._encoding = True
+        return True
+
+    def send_frame(self, pixels: np.ndarray | None) -> bool:
+        """The claimed picture (None: give the claim up); encoded and sent off the caller's thread."""
+        if pixels is None:
+            self._encoding = False
+            return False
         self._call(self._encode_and_send, pixels)
         return True
 
@@ -216,14 +229,14 @@ class ControlRoom:
 
     def wants_thumbnail(self, index: int) -> bool:
         return bool(self._clients) and 0 <= index < len(self._kf_labels) and index not in self._thumbs \
-            and not self._encoding
+            and not self._thumb_encoding
 
     def offer_thumbnail(self, index: int, pixels: np.ndarray) -> bool:
         """The picture at keyframe `index`, for its thumbnail (encoded off the tick)."""
         if not self.wants_thumbnail(index) or self._loop is None:
             return False
         self._thumbs[index] = None  # taken: one encode per keyframe
-        self._encoding = True
+        self._thumb_encoding = True
         self._call(self._encode_thumb, index, list(self._kf_labels), pixels)
         return True
 
@@ -499,7 +512,7 @@ class ControlRoom:
         import base64
 
         def done(fut) -> None:
-            self._encoding = False
+            self._thumb_encoding = False
             try:
                 data = fut.result()
             except Exception as e:

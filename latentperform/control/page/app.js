@@ -85,7 +85,7 @@ function buildParams() {
   box.replaceChildren();
   controls = new Map();
   let group = null;
-  const names = [...specs.keys()].sort();
+  const names = [...specs.keys()].sort(new Intl.Collator(undefined, { numeric: true }).compare);
   for (const name of names) {
     const spec = specs.get(name);
     const g = name.split("/")[0];
@@ -95,12 +95,15 @@ function buildParams() {
     label.addEventListener("click", () => { if (learning) send({ t: "learn", name }); });
     const c = { row, spec, touched: 0 };
     if (spec.kind === "trigger") {
-      const b = el("button", { text: spec.max > 1 ? "fire (arg 0)" : "fire" });
+      // a trigger with an argument range (a keyframe index, a scene number) gets a number beside it
+      const arg = spec.max > 1 ? el("input", { type: "number", min: spec.min, max: spec.max, step: 1,
+        value: Math.max(spec.min, Math.min(spec.max, spec.name === "control/scene/recall" ? 1 : 0)), class: "arg", "aria-label": name + " argument" }) : null;
+      const b = el("button", { text: "fire" });
       b.addEventListener("click", () => {
         if (learning) { send({ t: "learn", name }); return; }
-        send({ t: "fire", name, arg: spec.max > 1 ? 0 : 1 });
+        send({ t: "fire", name, arg: arg ? +arg.value : 1 });
       });
-      row.append(b);
+      row.append(arg ? el("div", { class: "trig" }, b, arg) : b);
       c.button = b;
     } else {
       const out = el("output", { text: fmt(spec.default) });
