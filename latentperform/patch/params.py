@@ -21,7 +21,7 @@ def engine_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
         ParamSpec("clock/bpm", float(bpm), MIN_BPM, MAX_BPM,
                   "tempo in beats per minute; a jump keeps the beat phase continuous", osc="/lp/tempo"),
         ParamSpec("clock/tap", 0.0, 0.0, 1.0,
-                  "tap tempo: the median interval of the last taps sets the tempo, the tap is the downbeat",
+                  "tap tempo: the last taps (a line fitted through them) set the tempo, rounded to a whole bpm; the tap is the downbeat",
                   kind="trigger", osc="/lp/tap", args=""),
     ]
 
@@ -72,3 +72,41 @@ def target_problem(name: str, shader_passes: tuple[str, ...] | None = None) -> s
 
 def is_trigger(name: str) -> bool:
     return name in TRIGGER_NAMES
+
+
+# -- names learn offers ---------------------------------------------------------------------------------
+
+
+def learn_parts(name: str, specs) -> tuple[str, ...]:
+    """The parameters learning `name` maps: itself, or a two-value parameter's parts
+    (latent/xy -> latent/xy/x, latent/xy/y)."""
+    spec = specs.get(name)
+    if spec is not None and len(spec.args) > 1:
+        parts = tuple(f"{name}/{s}" for s in "xyzw"[:len(spec.args)])
+        if all(p in specs for p in parts):
+            return parts
+    return (name,)
+
+
+def learnable_names(specs, shader_passes) -> list[str]:
+    """Parameters a mapping may drive (two-value ones learn as their parts), sorted."""
+    return sorted(n for n, s in specs.items()
+                  if (len(s.args) <= 1 and target_problem(n, tuple(shader_passes)) is None)
+                  or len(learn_parts(n, specs)) > 1)
+
+
+def resolve_param(text: str, specs) -> str:
+    """A parameter name from what a performer typed: its name or its /lp address
+    (ValueError with a did-you-mean when neither)."""
+    text = text.strip()
+    if text.startswith("/"):
+        hits = [s for s in specs.values() if s.osc == text]
+        one = [s for s in hits if len(s.args) <= 1 or len(learn_parts(s.name, specs)) > 1]
+        if one:
+            return one[0].name
+        addresses = sorted({s.osc for s in specs.values() if s.osc})
+        raise ValueError(f"no parameter answers to {text}" + suggest(text, addresses))
+    name = text[len("param/"):] if text.startswith("param/") else text
+    if name in specs and (len(specs[name].args) <= 1 or len(learn_parts(name, specs)) > 1):
+        return name
+    raise ValueError(f'unknown parameter "{name}"' + suggest(name, sorted(specs)))

@@ -412,8 +412,7 @@ def test_learn_over_osc_writes_the_patch_and_takes_effect_live(show, devices):
         client.send_message("/lp/learn", "/lp/truncation")
         assert step_until(eng, lambda: ("/lp/learn/status", "learning latent/truncation: move a control") in listener())
         before = eng.params.get("latent/truncation")
-        client.send_message("/touch/fader1", 0.1)
-        client.send_message("/touch/fader1", 0.6)
+        client.send_message("/touch/fader1", 0.1)   # one message is enough (a TouchOSC button sends one)
         assert step_until(eng, lambda: any(m[0] == "/lp/learn/status" and m[1].startswith("learned") for m in listener()))
         assert ("/lp/learn/status", "learned osc/touch/fader1 -> latent/truncation (saved in show.toml)") in listener()
         assert eng.params.get("latent/truncation") == before  # the learning moves did not drive the show
