@@ -32,6 +32,21 @@ def _positive(text: str) -> float:
     return v
 
 
+def _listen(text: str) -> str:
+    """`--control [HOST:]PORT`, checked here (the empty string: the default address)."""
+    if text == "":
+        return text
+    if text.endswith(".toml"):
+        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT, got the patch {text!r}: put the patch "
+                                         "before --control (latentperform run show.toml --control)")
+    from .control.server import parse_listen
+    try:
+        parse_listen(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentperform",
                                 description="Play the latent space of a generative image network, live.")
@@ -70,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="video out to other programs (repeat for several; default: the patch's)")
     run.add_argument("--no-watch", dest="watch", action="store_false",
                      help="do not follow edits of the patch file")
+    run.add_argument("--control", nargs="?", const="", default=None, type=_listen, metavar="[HOST:]PORT",
+                     help="serve the control room, a web page to see and play the show (default "
+                          "127.0.0.1:8400; another host needs the token in the printed URL)")
 
     render = sub.add_parser("render", help="render offline to a video file, deterministic")
     patch_arg(render)

@@ -31,6 +31,32 @@ AUDIO_PREFIX = "audio/"
 NOTICE_KEEP_S = 10.0
 
 
+def open_control_room(engine, *, listen: str | None, patch_path: str | None):
+    """The control room of a live show, when `--control` (listen: "" for the default address)
+    or the patch's [control] asks for it; None otherwise.  Prints the URL to open."""
+    from ..control import ControlRoom, SceneBook, parse_listen, scenes_path_for
+    section = getattr(engine.patch, "control", None)
+    if listen is None and not (section is not None and section.enabled):
+        return None
+    text = listen if listen else (section.listen if section is not None and section.enabled else "")
+    host, port = parse_listen(text)
+    scenes = section.scenes if section is not None and section.scenes else scenes_path_for(patch_path)
+    book = SceneBook(scenes)
+    if book.problem:
+        engine.report(book.problem)
+    room = ControlRoom(engine.door.add_queue("control") if hasattr(engine, "door") else engine.add_queue(),
+                       engine.clock, host=host, port=port,
+                       token=section.token if section is not None else None, scenes=book,
+                       preview_fps=section.preview_fps if section is not None else 10.0,
+                       preview_width=section.preview_width if section is not None else 480)
+    room.start()
+    part = engine.add_part(ControlRoomPart(room, patch_path))
+    where = "" if room.token is None else " (anyone with this URL can play the show)"
+    print(f"control room: {room.url}{where}", flush=True)
+    log.info("control room on %s:%d", room.host, room.port)
+    return part
+
+
 def control_specs() -> list[ParamSpec]:
     return [ParamSpec(SCENE_TRIGGER, 0.0, 0.0, 999.0, "recall the n-th scene of the scenes file (from 1), a cut; "
                       "/lp/scene/recall \"name\" [seconds] recalls by name", kind="trigger", osc="/lp/scene/recall/index",
@@ -169,10 +195,14 @@ class ControlRoomPart(EnginePart):
             from ..config import UserError
             raise UserError("MIDI learn needs the show's controllers (not open in this show)")
         if name is None:
-            surfaces.learn.disarm()
-            return
-        status = surfaces.learn.arm(name, engine.clock.now())
-        engine.notice(status)
+            surfaces.cancel_learn(engine)
+        else:
+            surfaces.learn_param(engine, name, engine.clock.now())
+
+    def _learn_status(self, engine) -> str | None:
+        from .controllers import ControlSurfaces
+        surfaces = next((p for p in engine.parts if isinstance(p, ControlSurfaces)), None)
+        return surfaces.learn.status if surfaces is not None and surfaces.learn.armed else None
 
     # -- state ------------------------------------------------------------------------------
 
@@ -213,6 +243,7 @@ class ControlRoomPart(EnginePart):
             "notices": [text for text, until, _ in getattr(engine, "_notices", []) if until > engine.clock.now()],
             "recording": engine.recorder is not None,
             "keyframe_current": engine.trajectory.current_keyframe(),
+            "learn": self._learn_status(engine),
         }
         return state
 

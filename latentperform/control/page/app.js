@@ -108,7 +108,7 @@ function buildParams() {
     } else {
       const out = el("output", { text: fmt(spec.default) });
       const input = el("input", { type: "range", min: spec.min, max: spec.max,
-        step: (spec.max - spec.min) / 1000 || 0.001, value: spec.default, "aria-label": name });
+        step: "any", value: spec.default, "aria-label": name });
       const pick = el("i", { class: "pick" });
       input.addEventListener("input", () => {
         c.touched = performance.now();
