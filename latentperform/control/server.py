@@ -141,7 +141,7 @@ class ControlRoom:
         self._kf_current: int | None = None
         self._thumbs: dict[int, str | None] = {}
         self._last_state_t = -1e9
-        self._last_frame_t = -1e9
+        self._next_frame_t = -1e9   # when the next preview is due (a grid: the rate holds on average)
         self._encoding = False
         self._thumb_encoding = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -190,7 +190,7 @@ class ControlRoom:
 
     def wants_frame(self, now: float) -> bool:
         """True when a page is open, the preview is due and the encoder is free."""
-        return bool(self._clients) and not self._encoding and now - self._last_frame_t >= self.preview_period
+        return bool(self._clients) and not self._encoding and now >= self._next_frame_t
 
     def publish_frame(self, pixels: np.ndarray, now: float | None = None) -> bool:
         """Offer one output picture (H, W, 3 or 4) uint8, top row first: a fresh array the
@@ -204,7 +204,9 @@ class ControlRoom:
         now = self.clock.now() if now is None else now
         if not self.wants_frame(now) or self._loop is None:
             return False
-        self._last_frame_t = now
+        # the next one is due one period after this one was, not after now: a show whose ticks
+        # do not divide the period still gets the rate (but never a burst after a stall)
+        self._next_frame_t = max(self._next_frame_t + self.preview_period, now + 0.5 * self.preview_period)
         self._encoding = True
         return True
 
@@ -456,18 +458,30 @@ class ControlRoom:
         self.stats["events"] += 1
 
     def _scene_edit(self, client: _Client, cmd: Command) -> None:
-        try:
-            name = check_scene_name(cmd.args[0])
-            if cmd.kind == "scene/save":
-                values = (self._state or {}).get("values") or {}
-                self.scenes.save(name, scene_values(values, self._specs))
+        """Save or delete a scene: the file is written (and fsynced) on a worker thread, so
+        neither the show nor the other pages wait for the disk."""
+        values = dict((self._state or {}).get("values") or {})
+        specs = self._specs
+
+        def edit() -> str | None:
+            try:
+                name = check_scene_name(cmd.args[0])
+                if cmd.kind == "scene/save":
+                    self.scenes.save(name, scene_values(values, specs))
+                else:
+                    self.scenes.delete(name)
+            except UserError as e:
+                return str(e)
+            return None
+
+        def done(fut) -> None:
+            problem = fut.result()
+            if problem:
+                client.messages.append(protocol.dumps({"t": "error", "text": problem}))
+                client.wake.set()
             else:
-                self.scenes.delete(name)
-        except UserError as e:
-            client.messages.append(protocol.dumps({"t": "error", "text": str(e)}))
-            client.wake.set()
-            return
-        self._broadcast_text(protocol.dumps({"t": "scenes", "scenes": self.scenes.names()}))
+                self._broadcast_text(protocol.dumps({"t": "scenes", "scenes": self.scenes.names()}))
+        self._loop.run_in_executor(None, edit).add_done_callback(done)
 
     def _hello(self) -> str:
         return protocol.dumps({"t": "hello", "version": protocol.VERSION, "specs": self._specs_json,

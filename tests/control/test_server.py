@@ -157,10 +157,12 @@ def test_a_bad_message_is_answered_and_the_room_goes_on(tmp_path):
     pub = Publisher(tmp_path / "s.toml").start()
     try:
         msgs, _ = asyncio.run(_collect(ws_url(pub.room), 1.0, send=[
-            {"t": "set", "name": "nope", "value": 1}, {"t": "set", "name": "latent/speed", "value": 2.0}]))
+            {"t": "set", "name": "nope", "value": 1}, {"t": "set", "name": "latent/speed", "value": 2.0},
+            {"t": "scene/save", "name": 'with "quotes"'}]))
         assert msgs[0]["t"] == "hello" and [s["name"] for s in msgs[0]["specs"]] == [s.name for s in SPECS]
         errors = [m["text"] for m in msgs if m["t"] == "error"]
-        assert errors == ['refused: no parameter "nope"']
+        assert errors[0] == 'refused: no parameter "nope"' and "a scene name is" in errors[1] and len(errors) == 2
+        assert not (tmp_path / "s.toml").exists()
         wait_for(lambda: pub.values["latent/speed"] == 2.0, what="the good message to arrive")
         assert pub.room.stats["bad_messages"] == 1
     finally:
