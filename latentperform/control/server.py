@@ -129,6 +129,7 @@ class ControlRoom:
         self.preview_quality = int(preview_quality)
         self.state_period = 1.0 / state_hz
         self.atlas = atlas
+        self.atlas_image: bytes | None = None
         self.stats = {"pages": 0, "connections": 0, "messages": 0, "refused": 0, "bad_messages": 0,
                       "events": 0, "frames_encoded": 0, "frames_sent": 0, "frames_dropped": 0}
         self._specs: dict[str, ParamSpec] = {}
@@ -327,6 +328,7 @@ class ControlRoom:
             for path in _STATIC:
                 app.router.add_get(path, self._static)
             app.router.add_get("/ws", self._websocket)
+            app.router.add_get("/atlas.png", self._atlas_image)
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
             loop.run_until_complete(self._runner.setup())
             site = web.SockSite(self._runner, self._sock)
@@ -390,6 +392,18 @@ class ControlRoom:
         if self.token and request.query.get("token"):
             resp.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
         return resp
+
+    async def _atlas_image(self, request):
+        from aiohttp import web
+        if self.atlas_image is None:
+            return web.Response(status=404, text="this show has no atlas picture\n")
+        return web.Response(body=self.atlas_image, content_type="image/png", headers={"Cache-Control": "no-store"})
+
+    def set_atlas_image(self, png: bytes | None) -> None:
+        """The atlas's map picture (PNG) for the page's map panel; None: a plain grid."""
+        self.atlas_image = png
+        self.atlas = png is not None
+        self._call(self._broadcast_hello)
 
     # -- pages ------------------------------------------------------------------------------
 

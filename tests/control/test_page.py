@@ -16,6 +16,7 @@ from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
+from latentperform.events import ControlEvent, ParamSpec
 from latentperform.inputs.osc import encode_message
 from tests.control.publisher import SPECS, Publisher
 
@@ -234,3 +235,25 @@ def test_a_timed_recall_morphs_smoothly(browser, show):
     # many steps between, rising: a morph, not a cut
     assert len(seen) >= 10 and all(b >= a for a, b in zip(seen, seen[1:])) and 0.25 < seen[len(seen) // 2] < 4.0
     assert show.session.recalled == ["calm"]
+
+
+def test_the_atlas_map_appears_with_map_parameters_and_travels_on_click(browser, show):
+    atlas = [ParamSpec("latent/atlas/x", 0.5, 0.0, 1.0, "map position x"),
+             ParamSpec("latent/atlas/y", 0.5, 0.0, 1.0, "map position y")]
+    show.specs.update({s.name: s for s in atlas})
+    show.values.update({s.name: s.default for s in atlas})
+    show.room.set_specs(SPECS + atlas)
+    open_page(browser, show.room.url)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#atlas .placeholder")
+    m = browser.find_element(By.ID, "atlas-map")
+    w, h = m.size["width"], m.size["height"]
+    # a click at 3/4 across, 1/4 down: x = 0.75, y = 0.75 (y grows upwards on the map)
+    ActionChains(browser).move_to_element_with_offset(m, int(w * 0.25), -int(h * 0.25)).click().perform()
+    wait_for(lambda: abs(show.values["latent/atlas/x"] - 0.75) < 0.03 and abs(show.values["latent/atlas/y"] - 0.75) < 0.03,
+             what="the show to travel on the map")
+    # the dot follows the show (OSC would move it the same way)
+    time.sleep(0.7)
+    show.queue.put(ControlEvent("osc", "param/latent/atlas/x", 0.1, show.clock.now()))
+    wait_for(lambda: browser.find_element(By.ID, "atlas-dot").value_of_css_property("left").endswith("px")
+             and abs(float(browser.find_element(By.ID, "atlas-dot").value_of_css_property("left")[:-2]) - 0.1 * w) < 3,
+             what="the dot to follow")
