@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 
 from ..events import ControlEvent, ParamSpec
@@ -240,7 +241,7 @@ class ControlRoomPart(EnginePart):
             "mappings": self._activity.table(t) if self._activity is not None else [],
             "takeover": _takeover(engine.mapper, params.values),
             "errors": list(s.errors),
-            "notices": [text for text, until, _ in getattr(engine, "_notices", []) if until > engine.clock.now()],
+            "notices": [text for text, until, _ in getattr(engine, "_notices", []) if until > time.monotonic()],
             "recording": engine.recorder is not None,
             "keyframe_current": engine.trajectory.current_keyframe(),
             "learn": self._learn_status(engine),
