@@ -22,7 +22,7 @@ from dataclasses import replace
 def run(resolution: int | None, size: tuple[int, int], seconds: float) -> dict:
     from latentperform.clock import WallClock
     from latentperform.config import DEFAULT_PATCH
-    from latentperform.engine import Engine, EnginePart
+    from latentperform.engine import EnginePart, open_show
     from latentperform.patch import load_patch
     from latentperform.render import HeadlessSurface
 
@@ -40,7 +40,7 @@ def run(resolution: int | None, size: tuple[int, int], seconds: float) -> dict:
         patch = replace(patch, model=replace(patch.model, resolution=resolution))
     patch = replace(patch, inputs=replace(patch.inputs, audio=replace(patch.inputs.audio, enabled=False)))
     surface = HeadlessSurface(size)
-    engine = Engine(patch, surface=surface, clock=WallClock(), fps=float(patch.output.fps))
+    engine = open_show(patch, surface=surface, clock=WallClock(), fps=float(patch.output.fps))
     count = engine.add_part(Count())
     try:
         engine.run(seconds=seconds)

@@ -195,7 +195,7 @@ def bench_show(seconds: float, fps: float) -> None:
 
     import mido
 
-    from latentperform.engine import Engine
+    from latentperform.engine import open_show, open_live_inputs
     from latentperform.inputs.midi import midi_backend
     from latentperform.models import BuiltinGenerator
     from latentperform.patch import load_patch
@@ -213,9 +213,9 @@ def bench_show(seconds: float, fps: float) -> None:
         path.write_text(text)
         patch = load_patch(path)
         surface = HeadlessSurface((64, 48))
-        eng = Engine(patch, surface=surface, clock=PerfClock(), fps=fps, generator=BuiltinGenerator(resolution=48))
+        eng = open_show(patch, surface=surface, clock=PerfClock(), fps=fps, generator=BuiltinGenerator(resolution=48))
         try:
-            eng.open_live_inputs(osc_host="127.0.0.1", osc_port=0, audio=False)
+            open_live_inputs(eng, osc_host="127.0.0.1", osc_port=0, audio=False)
             osc_port = eng.inputs[0].port
             for _ in range(int(fps)):  # a second to settle (ports connect, the worker warms up)
                 eng.step()

@@ -87,7 +87,7 @@ def bench_engine(size: int, seconds: float, fps: float, generator, interpolation
 
     from latentperform.clock import WallClock
     from latentperform.config import DEFAULT_PATCH
-    from latentperform.engine import Engine, EnginePart
+    from latentperform.engine import EnginePart, open_show
     from latentperform.patch import load_patch
 
     class Means(EnginePart):
@@ -102,7 +102,7 @@ def bench_engine(size: int, seconds: float, fps: float, generator, interpolation
     patch = load_patch(DEFAULT_PATCH)
     patch = replace(patch, mappings=(), output=replace(patch.output, shaders=tuple(passes)), inputs=replace(patch.inputs, audio=replace(patch.inputs.audio, enabled=False)))
     surface = HeadlessSurface((size, size))
-    engine = Engine(patch, surface=surface, clock=WallClock(), fps=fps, generator=generator,
+    engine = open_show(patch, surface=surface, clock=WallClock(), fps=fps, generator=generator,
                     interpolation=interpolation)
     means = engine.add_part(Means())
     try:
@@ -196,7 +196,7 @@ def bench_interpolation(size: int, seconds: float, fps: float, delay: float, mod
 
     from latentperform.clock import WallClock
     from latentperform.config import DEFAULT_PATCH
-    from latentperform.engine import Engine, EnginePart
+    from latentperform.engine import EnginePart, open_show
     from latentperform.patch import load_patch
 
     class Watch(EnginePart):
@@ -226,7 +226,7 @@ def bench_interpolation(size: int, seconds: float, fps: float, delay: float, mod
     G = _SlowRamp(size, delay)
     means, vs = G.clock()
     surface = HeadlessSurface((size, size))
-    engine = Engine(patch, surface=surface, clock=WallClock(), fps=fps, generator=G, interpolation=mode)
+    engine = open_show(patch, surface=surface, clock=WallClock(), fps=fps, generator=G, interpolation=mode)
     line = engine.trajectory = _Line(G, 2.0 / seconds)  # v from -1 to 1 over the run
     watch = engine.add_part(Watch())
     try:

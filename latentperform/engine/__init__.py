@@ -14,15 +14,20 @@ One engine tick (core.py):
 Live, the generator runs in its own thread and the loop never waits for it; offline, the clock is
 a fixed step and every request is rendered in order, so the same inputs give the same frames.
 
-  core.py         Engine, Stats, EnginePart (the hooks a part may use)
-  controllers.py  OSC server, MIDI ports, state feedback, MIDI learn
+  part.py         EnginePart: the part protocol (a leaf; parts import it, never core)
+  show.py         a show assembled from a patch: the model, the Engine, which parts attach
+  core.py         Engine (the tick), Stats; the parameter registry is latentperform/registry.py
+  controllers.py  OSC server, MIDI ports, state feedback, MIDI learn (parts)
   music.py        tempo sources and beat phase, the sound-card input
-  commands.py     what the command line runs: run, render, devices, osc-docs
+  stage.py        the stage keys, recording, screenshots, patch hot reload (parts)
+  outputs.py      video outputs and the preview window (parts)
+  commands.py     what the command line runs: run, render, learn, devices, osc-docs
 """
 
-from .commands import all_param_specs, list_devices, osc_docs_text, render_offline, run_live, write_osc_docs
-from .controllers import learn
-from .core import ENGINE_SPECS, Engine, EnginePart, Stats
+from .commands import all_param_specs, learn, list_devices, osc_docs_text, render_offline, run_live, write_osc_docs
+from .core import ENGINE_SPECS, Engine, Stats
+from .part import EnginePart
+from .show import open_live_inputs, open_show
 
 __all__ = ["ENGINE_SPECS", "Engine", "EnginePart", "Stats", "all_param_specs", "learn", "list_devices",
-           "osc_docs_text", "render_offline", "run_live", "write_osc_docs"]
+           "open_live_inputs", "open_show", "osc_docs_text", "render_offline", "run_live", "write_osc_docs"]

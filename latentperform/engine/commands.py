@@ -1,4 +1,5 @@
-"""What the command line runs: a live show, an offline render, the device list, the OSC docs."""
+"""What the command line runs: a live show, an offline render, MIDI learn, the device list, the
+OSC docs."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import time
 from pathlib import Path
 
 from ..clock import FixedStepClock, WallClock
-
-from ..events import ParamSpec
-from .core import ENGINE_SPECS, Engine, _clock_specs
+from ..config import UserError
+from ..events import EventQueue, ParamSpec
+from ..registry import ParamRegistry
+from .controllers import learnable_names, learned_mapping, mapping_index, resolve_param
+from .core import core_param_groups
+from .show import attach_live, open_show
 
 
 def _open_surface(*, headless: bool, size, fullscreen: bool = False, monitor=None, vsync: bool = True):
@@ -30,8 +34,6 @@ def _pick(cli_value, patch_value):
 def run_live(args) -> int:
     """`latentperform run`: perform until the window closes (q twice), Ctrl-C, or --seconds."""
     from ..render.recorder import Recorder, check_writable
-    from .outputs import attach_outputs
-    from .stage import PatchWatcher
 
     patch = load_patch_file(args.patch)
     out = patch.output
@@ -55,17 +57,16 @@ def run_live(args) -> int:
     overlay = _pick(getattr(args, "overlay", None), getattr(out, "overlay", False) and not preview)
     engine = None
     try:
-        engine = Engine(patch, surface=surface, clock=clock, fps=fps, recorder=recorder, event_log=event_log,
-                        interpolation=getattr(args, "interpolation", None), overlay=overlay)
+        engine = open_show(patch, surface=surface, clock=clock, fps=fps, recorder=recorder, event_log=event_log,
+                           interpolation=getattr(args, "interpolation", None), overlay=overlay)
         if recorder is not None and engine.stage is not None:
             engine.stage.note_recording_started()
-        if getattr(args, "watch", True):
-            engine.add_part(PatchWatcher(args.patch))
-        engine.open_live_inputs(osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio)
         outputs = tuple(getattr(args, "output", None) or getattr(out, "outputs", ()) or ())
-        attach_outputs(engine, outputs=outputs, preview=preview,
-                       preview_monitor=_pick(getattr(args, "preview_monitor", None),
-                                             getattr(out, "preview_monitor", None)))
+        attach_live(engine, patch_path=args.patch if getattr(args, "watch", True) else None,
+                    osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio,
+                    outputs=outputs, preview=preview,
+                    preview_monitor=_pick(getattr(args, "preview_monitor", None),
+                                          getattr(out, "preview_monitor", None)))
         engine.run(seconds=args.seconds)
     finally:
         if event_log is not None:
@@ -124,8 +125,8 @@ def render_offline(args) -> int:
         seconds = track.duration if track is not None else 10.0
     n_frames = max(1, int(round(seconds * fps)))
     surface = _open_surface(headless=True, size=size)
-    engine = Engine(patch, surface=surface, clock=FixedStepClock(fps), fps=fps, offline=True,
-                    feature_track=track, replay=replay)
+    engine = open_show(patch, surface=surface, clock=FixedStepClock(fps), fps=fps, offline=True,
+                       feature_track=track, replay=replay)
     writer = VideoWriter(args.out, size, fps, audio_path=sound, duration=n_frames / fps,
                          audio_offset=sound_offset, audio_optional=sound is not None and not args.audio)
     t0 = time.perf_counter()
@@ -229,8 +230,8 @@ def all_param_specs(patch=None) -> list[ParamSpec]:
     patch = patch or load_patch_file(str(DEFAULT_PATCH))
     traj = Trajectory(patch.trajectory, patch.keyframes, space=LatentSpace(z_dim=512, w_dim=512, num_ws=16),
                       directions=None, seed=0)
-    specs = {s.name: s for s in [*ENGINE_SPECS, *traj.param_specs(), *_clock_specs(), *shader_param_specs()]}
-    return sorted(specs.values(), key=lambda s: s.name)
+    registry = ParamRegistry(core_param_groups(traj.param_specs(), shader_param_specs()))
+    return sorted(registry.specs.values(), key=lambda s: s.name)
 
 
 def osc_docs_text() -> str:
@@ -244,3 +245,37 @@ def write_osc_docs(out: str | None) -> int:
     path.write_text(osc_docs_text())
     print(f"wrote {path}")
     return 0
+
+
+def learn(args) -> int:
+    """`latentperform learn PATCH`: move a MIDI control and the mapping is written into the patch."""
+    from ..inputs.learn import Learner, write_mapping
+    from ..inputs.midi import MidiInput
+
+    patch = load_patch_file(args.patch)
+    specs = {s.name: s for s in all_param_specs(patch)}
+    names = learnable_names(specs, patch.output.shaders)
+    param = args.param
+    if not param:
+        print("parameters:\n  " + "\n  ".join(names))
+        param = input("parameter to map: ").strip()
+    param = resolve_param(param, {n: specs[n] for n in names})
+    clock = WallClock()
+    queue = EventQueue()
+    midi = MidiInput(queue, clock, args.port)
+    learner = Learner(param)
+    print(f"move a control on {args.port!r} to map it to {param} ...", flush=True)
+    deadline = time.monotonic() + args.timeout
+    try:
+        while time.monotonic() < deadline:
+            found = learner.feed(list(queue.iter_pending()))
+            if found is not None:
+                _, options = learned_mapping(patch, found, mapping_index(patch, param))
+                write_mapping(args.patch, found.source, found.target, **options)
+                print(f"mapped {found.source} -> {found.target} in {args.patch}")
+                return 0
+            time.sleep(0.01)
+        status = midi.status
+    finally:
+        midi.close()
+    raise UserError(f"no control moved within {args.timeout:g} s (MIDI {status})")

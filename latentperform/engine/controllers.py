@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..clock import WallClock
 from ..config import UserError
 from ..events import ControlEvent, EventQueue, ParamSpec, ParamState
-from .core import EnginePart
+from .part import EnginePart
 
 log = logging.getLogger("latentperform.engine")
 
@@ -125,11 +123,11 @@ class MidiLedFeedback(EnginePart):
         self.touched = touched if touched is not None else {}
         self.holdoff = holdoff
         self._patch = None
-        self._specs_len = -1
+        self._registry_version = -1
         self.table: list[tuple[str, str, int, int, object, ParamSpec, bool]] = []
 
     def _rebuild(self, engine) -> None:
-        self._patch, self._specs_len = engine.patch, len(engine.specs)
+        self._patch, self._registry_version = engine.patch, engine.registry.version
         from ..inputs.midi import midi_control
         seen: set[str] = set()
         self.table = []
@@ -146,7 +144,7 @@ class MidiLedFeedback(EnginePart):
             self.table.append((m.source, kind, ch, n, m, spec, shows == "value"))
 
     def after_frame(self, engine, params: ParamState, t: float) -> None:
-        if engine.patch is not self._patch or len(engine.specs) != self._specs_len:
+        if engine.patch is not self._patch or engine.registry.version != self._registry_version:
             self._rebuild(engine)
         if not self.table:
             return
@@ -225,7 +223,7 @@ def resolve_param(text: str, specs: dict) -> str:
     raise UserError(f'unknown parameter "{name}"' + suggest(name, sorted(specs)))
 
 
-def _mapping_index(patch, target: str) -> int | None:
+def mapping_index(patch, target: str) -> int | None:
     """The first mapping driving `target` (the one learn re-points), or None."""
     return next((i for i, m in enumerate(patch.mappings) if m.target == target), None)
 
@@ -251,7 +249,7 @@ def apply_learned(engine, found) -> str:
     Raises UserError when the mapping would be invalid (nothing changes then)."""
     from ..inputs.learn import write_mapping
     patch = engine.patch
-    index = _mapping_index(patch, found.target)
+    index = mapping_index(patch, found.target)
     mapping, options = learned_mapping(patch, found, index)
     mappings = list(patch.mappings)
     if index is None:
@@ -469,7 +467,7 @@ def open_controllers(engine, *, osc_host: str | None = None, osc_port: int | Non
         port = osc.port if osc_port is None else osc_port
         try:
             osc_in = OscInput(surfaces.add_queue(), engine.clock, host=host, port=port,
-                              specs=list(engine.specs.values()), commands=COMMANDS)
+                              specs=engine.registry, commands=COMMANDS)
             surfaces.osc = osc_in
             engine.inputs.append(osc_in)
             log.info("OSC: listening on %s:%d", host, osc_in.port)
@@ -504,41 +502,3 @@ def open_controllers(engine, *, osc_host: str | None = None, osc_port: int | Non
 def find_part(engine, kind: type):
     """The first attached part of `kind`, or None."""
     return next((p for p in engine.parts if isinstance(p, kind)), None)
-
-
-# -- `latentperform learn PATCH` -------------------------------------------------------------------------
-
-
-def learn(args) -> int:
-    """`latentperform learn PATCH`: move a MIDI control and the mapping is written into the patch."""
-    from ..inputs.learn import Learner, write_mapping
-    from ..inputs.midi import MidiInput
-    from .commands import all_param_specs, load_patch_file
-
-    patch = load_patch_file(args.patch)
-    specs = {s.name: s for s in all_param_specs(patch)}
-    names = learnable_names(specs, patch.output.shaders)
-    param = args.param
-    if not param:
-        print("parameters:\n  " + "\n  ".join(names))
-        param = input("parameter to map: ").strip()
-    param = resolve_param(param, {n: specs[n] for n in names})
-    clock = WallClock()
-    queue = EventQueue()
-    midi = MidiInput(queue, clock, args.port)
-    learner = Learner(param)
-    print(f"move a control on {args.port!r} to map it to {param} ...", flush=True)
-    deadline = time.monotonic() + args.timeout
-    try:
-        while time.monotonic() < deadline:
-            found = learner.feed(list(queue.iter_pending()))
-            if found is not None:
-                _, options = learned_mapping(patch, found, _mapping_index(patch, param))
-                write_mapping(args.patch, found.source, found.target, **options)
-                print(f"mapped {found.source} -> {found.target} in {args.patch}")
-                return 0
-            time.sleep(0.01)
-        status = midi.status
-    finally:
-        midi.close()
-    raise UserError(f"no control moved within {args.timeout:g} s (MIDI {status})")

@@ -11,13 +11,12 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..events import ControlEvent, EventQueue, ParamSpec, ParamState
+from ..patch.params import ENGINE_SPECS, clock_param_specs
+from ..registry import ParamRegistry
+from .music import MusicalTime
+from .part import EnginePart
 
 log = logging.getLogger("latentperform.engine")
-
-ENGINE_SPECS = [
-    ParamSpec("engine/blackout", 0.0, 0.0, 1.0, "fade the output to black (1 = black)", osc="/lp/blackout"),
-    ParamSpec("engine/freeze", 0.0, 0.0, 1.0, "hold the current picture (1 = frozen)", osc="/lp/freeze"),
-]
 
 
 BLACKOUT_FADE_S = 0.5   # engine/blackout moves at most this fast, full range (a fade, not a cut)
@@ -30,45 +29,6 @@ OVERLAY_EVERY_S = 0.25  # the overlay's text is rebuilt at most this often
 # not "the last input" and not a control-to-photon sample.
 INTERNAL_SOURCES = frozenset({"music"})
 VSYNC_EARLY_S = 0.002   # with vsync, the loop wakes this early and the swap waits for the refresh
-
-
-class EnginePart:
-    """Something attached to a show besides the core path (controllers and their feedback, a
-    tempo source, a video output, the stage keys...).  Every hook is optional; none may block
-    the tick.
-
-    Attributes a part may set (read by the engine every tick):
-      wants_pixels   True: the engine reads the output back every frame into `engine.last_pixels`
-                     ((H, W, 3) uint8, top row first, without the overlay) before after_frame
-      wants_texture  True: the chain draws into an offscreen texture, `engine.output_texture`,
-                     copied to the surface; another window sharing the GL context can draw it
-    """
-
-    wants_pixels: bool = False
-    wants_texture: bool = False
-
-    def param_specs(self) -> Iterable[ParamSpec]:
-        """Extra parameters this part adds to the show (mappable, reachable over OSC)."""
-        return ()
-
-    def poll(self, engine: "Engine", t: float) -> list[ControlEvent]:
-        """Events to add to this tick (called once per tick, before mapping)."""
-        return []
-
-    def after_frame(self, engine: "Engine", params: ParamState, t: float) -> None:
-        """After the frame is presented: feedback, outputs (`engine.last_pixels`,
-        `engine.output_texture` hold this frame when the part asked for them)."""
-
-    def on_key(self, engine: "Engine", key: str) -> bool:
-        """A key press; True when this part used it."""
-        return False
-
-    def status_lines(self, engine: "Engine") -> list[str]:
-        """Lines this part adds to the status overlay (called a few times a second)."""
-        return []
-
-    def close(self) -> None:
-        pass
 
 
 def _pct(values, q) -> float:
@@ -190,14 +150,13 @@ class Engine:
                     unless `overlay_in_output` is set
     """
 
-    def __init__(self, patch, *, surface, clock, fps: float, generator=None, offline: bool = False,
+    def __init__(self, patch, *, surface, clock, fps: float, generator, offline: bool = False,
                  feature_track=None, replay=None, recorder=None, event_log=None,
                  interpolation: str | None = None, overlay: bool | None = None) -> None:
         from ..latent import LatentSpace
-        from ..models import InferenceWorker, load_generator
+        from ..models import InferenceWorker
         from ..render import FrameTexture, ShaderChain
         from ..render.upload import FrameBlend
-        from .music import MusicalTime
 
         self.patch = patch
         self.surface = surface
@@ -247,12 +206,7 @@ class Engine:
         self._error_times: dict[str, float] = {}
 
         if generator is None:
-            import torch
-            device = getattr(patch.model, "device", "auto") or "auto"
-            if device == "auto":
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            dtype = _dtype_for(str(getattr(patch.model, "precision", "auto")), str(device))
-            generator = load_generator(_model_spec(patch, surface.size), device=device, dtype=dtype)
+            raise TypeError("Engine needs a generator: build a show with engine.show.open_show(patch, ...)")
         self.generator = generator
         self.space = LatentSpace(z_dim=generator.z_dim, w_dim=generator.w_dim, num_ws=generator.num_ws)
         self.trajectory = self._make_trajectory(patch)
@@ -267,17 +221,16 @@ class Engine:
             self.report(msg)
 
         self.music = MusicalTime(patch.clock)
-        self.specs: dict[str, ParamSpec] = self._core_specs()
+        self.registry = ParamRegistry()   # every parameter of the show: the one table all read
+        self._mapper_version = -1
+        self._set_core_specs()
         self._build_mapper()
         for msg in self._unknown_targets():
             self.report(msg)
         self.params = ParamState(values={n: s.default for n, s in self.specs.items() if s.kind != "trigger"},
                                  tempo=self.music.tempo.bpm, beats_per_bar=int(patch.clock.beats_per_bar))
         self.music.attach(self)  # clock events, and the file's beats offline (live inputs attach again: a no-op)
-        self.stage = None
-        if not offline:
-            from .stage import StagePart
-            self.stage = self.add_part(StagePart())
+        self.stage = None        # the stage part, when show.py attached one (live shows)
 
     def _make_trajectory(self, patch):
         from ..latent import Trajectory
@@ -285,12 +238,16 @@ class Engine:
                           directions=_directions_for(self.generator, patch), seed=patch.model.seed,
                           cutoff=patch.model.truncation_cutoff)
 
-    def _core_specs(self) -> dict[str, ParamSpec]:
-        specs: dict[str, ParamSpec] = {}
-        for spec in [*ENGINE_SPECS, *self.trajectory.param_specs(), *self.chain.param_specs(),
-                     *_clock_specs(float(self.patch.clock.bpm))]:
-            specs[spec.name] = spec
-        return specs
+    @property
+    def specs(self):
+        """Every parameter of the show by name: the registry's table (read-only)."""
+        return self.registry.specs
+
+    def _set_core_specs(self) -> None:
+        """The show's own parameters, one registry group per owner (parts add theirs)."""
+        for owner, specs in core_param_groups(self.trajectory.param_specs(), self.chain.param_specs(),
+                                              float(self.patch.clock.bpm)).items():
+            self.registry.set_group(owner, specs)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -302,10 +259,11 @@ class Engine:
     def add_part(self, part: "EnginePart") -> "EnginePart":
         """Attach a part (controllers, musical time sources, stage outputs...).  Its parameters
         join the show's (the mapper is rebuilt, keeping its memory) and it is closed with the show."""
-        new = [s for s in part.param_specs() if s.name not in self.specs]
-        if new:
-            for spec in new:
-                self.specs[spec.name] = spec
+        specs = list(part.param_specs())
+        if specs:
+            before = self.specs
+            self.registry.set_group(_part_owner(part), specs)
+            new = [s for s in specs if s.name not in before and self.specs.get(s.name) is s]
             self._build_mapper()
             defaults = {s.name: s.default for s in new if s.kind != "trigger"}
             self.params = self.params.evolve(values={**defaults, **self.params.values})
@@ -313,19 +271,14 @@ class Engine:
         return part
 
     def _build_mapper(self) -> None:
+        """The mapper for the patch's mappings and the registry as it is now (keeping the old
+        mapper's memory).  The tick calls it whenever the registry's version moved."""
         from ..patch import Mapper
         old = getattr(self, "mapper", None)
+        self._mapper_version = self.registry.version
         self.mapper = Mapper(self.patch.mappings, self.specs, tempo_sources=self.music.tempo_sources)
         if old is not None:
             self.mapper.carry_from(old)
-
-    def open_live_inputs(self, *, osc_host: str | None = None, osc_port: int | None = None,
-                         audio: bool = True) -> None:
-        """Open the inputs the patch names.  A device that is missing is reported, not fatal."""
-        from .controllers import open_controllers
-        from .music import open_music_inputs
-        open_controllers(self, osc_host=osc_host, osc_port=osc_port)
-        open_music_inputs(self, audio=audio)
 
     def _drain(self, now: float) -> list[ControlEvent]:
         events: list[ControlEvent] = []
@@ -393,6 +346,8 @@ class Engine:
             self._started_at = t
 
         events = self._drain(t)
+        if self._mapper_version != self.registry.version:
+            self._build_mapper()
         newest_before = self.params.newest_input
         try:
             params = self.mapper.apply(events, self.params, t, dt)
@@ -748,7 +703,6 @@ class Engine:
             self._reset_playback()
             changed.append("interpolation")
         if new.clock != old.clock:
-            from .music import MusicalTime
             if (new.clock.source, new.clock.beats_per_bar) != (old.clock.source, old.clock.beats_per_bar):
                 self.music = MusicalTime(new.clock)
                 self.music.attach(self)  # the musical-time part follows the new source
@@ -773,12 +727,11 @@ class Engine:
         takes its new default; the others keep theirs (clamped to the new range).  Returns True
         when the set of parameters or a default changed."""
         old_specs = dict(self.specs) if old_specs is None else old_specs
-        specs = self._core_specs()
+        self._set_core_specs()
         for part in self.parts:
-            for spec in part.param_specs():
-                specs.setdefault(spec.name, spec)
-        changed = specs != old_specs
-        self.specs = specs
+            self.registry.set_group(_part_owner(part), part.param_specs())
+        specs = self.specs
+        changed = dict(specs) != old_specs
         self._build_mapper()
         values = {}
         for name, spec in specs.items():
@@ -891,26 +844,6 @@ def _num(v: float, digits: int) -> str:
     return f"{v:.{digits}f}" if v == v else "--"
 
 
-# -- building shows from the command line's options -------------------------------------------
-
-
-def _model_spec(patch, output_size: tuple[int, int] | None = None) -> str:
-    """The loader's spec for the patch's model.  The built-in network has no native shape: it
-    renders about `resolution`² pixels (what it costs), shaped like the output (no bars), with
-    the patch's seed as its weights."""
-    model = patch.model
-    kind = str(model.kind)
-    if kind == "builtin":
-        side = int(getattr(model, "resolution", 256) or 256)
-        width = height = side
-        if output_size is not None and output_size[0] > 0 and output_size[1] > 0:
-            aspect = output_size[0] / output_size[1]
-            width = max(1, int(round(side * aspect ** 0.5)))
-            height = max(1, int(round(side / aspect ** 0.5)))
-        return f"builtin:{width}x{height},seed={int(model.seed)}"
-    return kind
-
-
 SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software")
 
 
@@ -923,14 +856,6 @@ def _work_scale(output, ctx, offline: bool) -> float:
         return float(value)
     renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
     return 0.5 if not offline and any(s in renderer for s in SOFTWARE_GL) else 1.0
-
-
-def _dtype_for(precision: str, device: str):
-    """[model] precision: "auto" is half precision where it is fast (CUDA), float32 elsewhere."""
-    import torch
-    if precision == "fp16" or (precision == "auto" and device.startswith("cuda")):
-        return torch.float16
-    return torch.float32
 
 
 def _directions_for(generator, patch):
@@ -952,8 +877,12 @@ def _directions_for(generator, patch):
         return None
 
 
-def _clock_specs(bpm: float = 120.0) -> list[ParamSpec]:
-    from ..patch import engine_param_specs
-    return list(engine_param_specs(bpm))
+def core_param_groups(trajectory_specs, shader_specs, bpm: float = 120.0) -> dict[str, list[ParamSpec]]:
+    """The registry groups every show has, in order: the engine's own parameters, the
+    trajectory's, the shader passes', the clock's.  `osc-docs` fills its registry with these too."""
+    return {"engine": list(ENGINE_SPECS), "trajectory": list(trajectory_specs),
+            "shaders": list(shader_specs), "clock": list(clock_param_specs(bpm))}
 
 
+def _part_owner(part: EnginePart) -> str:
+    return f"part:{type(part).__name__}:{id(part):x}"

@@ -44,7 +44,7 @@ import math
 
 from ..clock import Tempo
 from ..events import ControlEvent, EventQueue, ParamState
-from .core import EnginePart
+from .part import EnginePart
 
 log = logging.getLogger("latentperform.engine")
 

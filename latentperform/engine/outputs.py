@@ -17,7 +17,7 @@ import logging
 import moderngl
 import numpy as np
 
-from .core import EnginePart
+from .part import EnginePart
 
 log = logging.getLogger("latentperform.engine")
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..events import ControlEvent
-from .core import EnginePart
+from .part import EnginePart
 
 log = logging.getLogger("latentperform.engine")
 

@@ -54,6 +54,8 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise UserError(f"cannot read audio file {p}: {msg}") from None
     if data.shape[0] == 0:
         raise UserError(f"audio file has no samples: {p}")
+    if not np.isfinite(data).all():  # a float file can hold them; the analysis and the encoder choke
+        raise UserError(f"the audio file {p} holds NaN or infinite samples")
     return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(sr)
 
 

@@ -49,6 +49,7 @@ log = logging.getLogger("latentperform.inputs.osc")
 _RECV_BUFFER = 8 * 1024 * 1024  # asked for; Linux caps it at net.core.rmem_max
 _MAX_DATAGRAM = 65535
 _REPORT_EVERY = 5.0  # seconds between two log lines of one kind
+RESOLVE_RETRY_S = 30  # seconds between two look-ups of a feedback target that did not resolve
 
 
 # -- parsing: bytes -> (address, args) -------------------------------------------------------
@@ -373,10 +374,15 @@ class OscRouter:
         self.namespace = namespace
         self._commands = {c.address: c for c in commands}
         self.commands: collections.deque[CommandMessage] = collections.deque(maxlen=256)
+        # `specs`: a fixed list, or the show's ParamRegistry (it has `snapshot()`), which is read
+        # again whenever its version moves: a reloaded patch's new parameters answer at once
+        self._registry = specs if hasattr(specs, "snapshot") else None
+        self._registry_version: int | None = None
         self._by_address: dict[str, list[ParamSpec]] = {}
-        for s in specs:
-            if s.osc:
-                self._by_address.setdefault(s.osc, []).append(s)
+        if self._registry is None:
+            for s in specs:
+                if s.osc:
+                    self._by_address.setdefault(s.osc, []).append(s)
         self._pattern_cache: dict[str, list[str]] = {}
         self._budget_since, self._budget_spent = -1e9, 0.0
         self._report = report or _RateLimitedLog(log)
@@ -384,9 +390,18 @@ class OscRouter:
                       "malformed": 0, "bad_args": 0, "unknown": 0, "commands": 0,
                       "over_budget": 0}
 
+    def _table(self) -> dict[str, list[ParamSpec]]:
+        if self._registry is not None:
+            version, _, by_osc = self._registry.snapshot()
+            if version != self._registry_version:
+                self._by_address = {a: list(specs) for a, specs in by_osc.items()}
+                self._pattern_cache = {}
+                self._registry_version = version
+        return self._by_address
+
     @property
     def addresses(self) -> list[str]:
-        return sorted(self._by_address)
+        return sorted(self._table())
 
     def route_datagram(self, data: bytes, t: float) -> list[ControlEvent]:
         self.stats["datagrams"] += 1
@@ -408,7 +423,7 @@ class OscRouter:
         command = self._commands.get(address)
         if command is not None:
             return self._command(command, args, t)
-        specs = self._by_address.get(address)
+        specs = self._table().get(address)
         if specs is None and _PATTERN_CHARS.intersection(address):
             matched = self._match(address)
             if matched is None:
@@ -564,9 +579,10 @@ class OscInput:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
             sock.bind((host, port))
-        except OSError as e:
+        except (OSError, OverflowError) as e:
             sock.close()
-            why = "already in use (another engine or host?)" if e.errno == errno.EADDRINUSE else e.strerror
+            why = ("already in use (another engine or host?)" if getattr(e, "errno", None) == errno.EADDRINUSE
+                   else getattr(e, "strerror", None) or str(e))
             raise UserError(f"OSC: cannot listen on {host}:{port}: {why}") from None
         sock.setblocking(False)
         self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
@@ -717,6 +733,13 @@ class OscFeedback:
     def __init__(self, targets: Iterable, *, max_params_per_tick: int = 64,
                  fps_every: float = 1.0) -> None:
         self.targets = [_parse_target(t) for t in targets]
+        # name -> address, resolved on a thread of its own: a slow or dead DNS never holds up a
+        # tick (a target is skipped until it resolves; a failure is logged once, retried later)
+        self._resolved: dict[tuple[str, int], tuple[str, int]] = {}
+        self._unresolved = [t for t in self.targets if not self._numeric(t)]
+        self._resolve_closed = threading.Event()
+        if self._unresolved:
+            threading.Thread(target=self._resolve_loop, name="osc-feedback-dns", daemon=True).start()
         self.max_params_per_tick = max_params_per_tick
         self.fps_every = fps_every
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -727,12 +750,39 @@ class OscFeedback:
         self._tempo: float | None = None
         self._keyframe: int | None = None
         self._fps_at = -1e9
-        self.stats = {"sent": 0, "errors": 0}
+        self.stats = {"sent": 0, "errors": 0, "unresolved": 0}
+
+    def _numeric(self, target: tuple[str, int]) -> bool:
+        try:
+            socket.inet_pton(socket.AF_INET, target[0])
+        except OSError:
+            return False
+        self._resolved[target] = target
+        return True
+
+    def _resolve_loop(self) -> None:
+        reported: set = set()
+        while self._unresolved and not self._resolve_closed.is_set():
+            for target in list(self._unresolved):
+                try:
+                    info = socket.getaddrinfo(target[0], target[1], socket.AF_INET, socket.SOCK_DGRAM)
+                    self._resolved[target] = info[0][4][:2]
+                    self._unresolved.remove(target)
+                except (OSError, UnicodeError) as e:
+                    if target not in reported:
+                        reported.add(target)
+                        log.warning("OSC feedback: cannot resolve %s (%s); trying again every %d s",
+                                    target[0][:80], e, RESOLVE_RETRY_S)
+            self._resolve_closed.wait(RESOLVE_RETRY_S)
 
     def _send(self, data: bytes) -> None:
         for target in self.targets:
+            address = self._resolved.get(target)
+            if address is None:  # not resolved (yet): skipped, never looked up here
+                self.stats["unresolved"] += 1
+                continue
             try:
-                self._sock.sendto(data, target)
+                self._sock.sendto(data, address)
                 self.stats["sent"] += 1
             except OSError:  # a host that is not listening must not stop the show
                 self.stats["errors"] += 1
@@ -775,4 +825,5 @@ class OscFeedback:
         self.send("/lp/learn/status", str(status))
 
     def close(self) -> None:
+        self._resolve_closed.set()
         self._sock.close()

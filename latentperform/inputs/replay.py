@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from typing import IO, Iterable
 
 from ..config import UserError
 from ..events import ControlEvent
+
+log = logging.getLogger("latentperform.inputs.replay")
 
 FORMAT = "latentperform-events"
 VERSION = 1
@@ -40,29 +43,45 @@ def _value_to_json(value):
 
 
 class EventLog:
-    """Appends ControlEvents to a JSON-lines file.  Safe to call from several threads; flushed
-    every `flush_every` events and on close, so a crash loses at most that many."""
+    """Appends ControlEvents to a JSON-lines file without ever writing on the caller's thread.
 
-    def __init__(self, path: str | Path, *, flush_every: int = 256) -> None:
+    `write_many` (the render loop) only formats lines and hands them over; a writer thread puts
+    them in the file and flushes at least every `flush_s` seconds, so a killed show loses at
+    most that much (the header is on disk at once: a log is never an empty file).  Safe to
+    call from several threads.  A failed write (a full disk, a file-size limit) stops the log:
+    `error` says so in one line, logged once; the show is not disturbed, and what was written
+    before stays a valid, if shorter, log.  `close()` writes what is pending and closes.
+    """
+
+    def __init__(self, path: str | Path, *, flush_s: float = 0.5, flush_every: int | None = None) -> None:
         self.path = Path(path)
         try:
             self._file: IO[str] = open(self.path, "w", encoding="utf-8")
+            self._file.write(json.dumps({"format": FORMAT, "version": VERSION}) + "\n")
+            self._file.flush()
         except OSError as e:
             raise UserError(f"cannot write the event log {self.path}: {e.strerror}") from None
         self._lock = threading.Lock()
-        self._flush_every = flush_every
-        self._unflushed = 0
-        self.written = 0
-        self._file.write(json.dumps({"format": FORMAT, "version": VERSION}) + "\n")
+        self._wake = threading.Condition(self._lock)
+        self._pending: list[str] = []
+        self._flush_s = float(flush_s)
+        self._closing = False
+        self.written = 0      # event lines handed over
+        self.on_disk = 0      # event lines the file holds (written and flushed)
+        self._refused = 0     # event lines handed over after the log had stopped
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="lp-event-log", daemon=True)
+        self._thread.start()
 
     def write_meta(self, **fields) -> None:
-        """A line about the show (audio recording, end time), not an event: see the module doc."""
+        """A line about the show (audio recording, end time), not an event: see the module doc.
+        It is on disk when this returns (unless the log has stopped)."""
         line = json.dumps({"format": FORMAT, "version": VERSION, **fields}, separators=(",", ":")) + "\n"
         with self._lock:
-            if self._file.closed:
+            if self._closing or self.error is not None:
                 return
-            self._file.write(line)
-            self._file.flush()
+            self._pending.append(line)
+            self._write_pending()
 
     def write(self, event: ControlEvent) -> None:
         self.write_many((event,))
@@ -74,19 +93,66 @@ class EventLog:
         if not lines:
             return
         with self._lock:
-            if self._file.closed:
+            if self.error is not None:
+                self._refused += len(lines)
                 return
-            self._file.writelines(lines)
+            if self._closing:
+                return
             self.written += len(lines)
-            self._unflushed += len(lines)
-            if self._unflushed >= self._flush_every:
-                self._file.flush()
-                self._unflushed = 0
+            self._pending.extend(lines)
+
+    @property
+    def lost(self) -> int:
+        """Event lines handed over that the file does not hold (the log stopped, or they are not
+        flushed yet)."""
+        return self.written - self.on_disk + self._refused
+
+    def flush(self) -> None:
+        """Write and flush what is pending now (a signal handler, a test)."""
+        with self._lock:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Under the lock: pending lines to the file, flushed."""
+        if not self._pending or self.error is not None or self._file.closed:
+            return
+        lines, self._pending = self._pending, []
+        try:
+            self._file.writelines(lines)
+            self._file.flush()
+        except (OSError, ValueError) as e:
+            why = getattr(e, "strerror", None) or str(e)
+            self.error = (f"the event log {self.path} stopped: {why}; it keeps the {self.on_disk} events "
+                          f"written before")
+            log.warning("%s", self.error)
+            try:
+                self._file.close()  # whatever half line is in the buffer is dropped with it
+            except OSError:
+                pass
+            return
+        self.on_disk += sum(1 for ln in lines if '"address"' in ln)
+
+    def _run(self) -> None:
+        with self._lock:
+            while not self._closing:
+                self._wake.wait(self._flush_s)
+                self._write_pending()
 
     def close(self) -> None:
         with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._write_pending()
+            self._wake.notify_all()
             if not self._file.closed:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as e:
+                    if self.error is None:
+                        self.error = f"the event log {self.path} could not be closed: {e.strerror}"
+                        log.warning("%s", self.error)
+        self._thread.join(2.0)
 
     def __enter__(self) -> "EventLog":
         return self
@@ -119,9 +185,13 @@ def read_event_log_with_meta(path: str | Path) -> tuple[list[ControlEvent], dict
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise UserError(f"cannot read the event log {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not an event log (not text; `run --log-events` writes JSON lines)") from None
     events: list[ControlEvent] = []
-    meta: dict = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
+    meta: dict = {"warnings": []}
+    lines = text.splitlines()
+    cut_short = bool(text) and not text.endswith("\n")  # a show killed in the middle of a line
+    for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
@@ -138,8 +208,20 @@ def read_event_log_with_meta(path: str | Path) -> tuple[list[ControlEvent], dict
                 raise ValueError(f"time {t} is not finite")
             events.append(ControlEvent(str(row["source"]), str(row["address"]), value, t))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise UserError(f"{path}:{lineno}: not an event line ({e}); expected "
+            if cut_short and lineno == len(lines):
+                meta["warnings"].append(f"{path}:{lineno}: the last line is cut short (the show was killed?); "
+                                        f"replaying the {len(events)} events before it")
+                break
+            raise UserError(f"{path}:{lineno}: not an event line ({str(e)[:200]}); expected "
                             f'{{"t": seconds, "source": ..., "address": ..., "value": number or list}}') from None
+    if not events:
+        meta["warnings"].append(f"{path} holds no events" + ("" if text.strip() else " (the file is empty)")
+                                + ": the replay has no control input")
+    elif "end" not in meta:
+        meta["warnings"].append(f"{path} has no end mark (the show did not stop normally): it is replayed "
+                                f"up to its last event, {events[-1].time:.2f} s")
+    for w in meta["warnings"]:
+        log.warning("%s", w)
     events.sort(key=lambda e: e.time)
     return events, meta
 
@@ -178,6 +260,7 @@ class ReplayInput:
         # aligns it), and when the show stopped
         self.audio: LoggedAudio | None = meta.get("audio")
         self.end: float | None = meta.get("end")
+        self.warnings: list[str] = list(meta.get("warnings", ()))  # a log cut short, empty, unended
         if offset:
             events = [ControlEvent(e.source, e.address, e.value, e.time + offset) for e in events]
         self._offset = float(offset)

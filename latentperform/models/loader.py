@@ -206,6 +206,8 @@ def _check_output(path: str | Path) -> Path:
         raise UserError(f"cannot write {p}: it is a directory")
     if not p.parent.is_dir():
         raise UserError(f"cannot write {p}: the folder {p.parent} does not exist")
+    if p.suffix.lower() != ".png":
+        raise UserError(f"cannot write {p}: a contact sheet is a .png file (got {p.suffix or 'no extension'!r})")
     return p
 
 
@@ -229,9 +231,14 @@ def contact_sheet(G: Generator, seeds, path_png: str | Path, psi: float = 0.7,
         if G.c_dim:
             c = torch.zeros(1, G.c_dim, device=device)
             c[0, int(seed) % G.c_dim] = 1
-        with torch.no_grad():
-            img = G(z, c, truncation_psi=psi)
-        tile = Image.fromarray(_to_uint8(img[0])).resize((cell, cell), Image.LANCZOS)
+        try:
+            with torch.no_grad():
+                img = G(z, c, truncation_psi=psi)
+            tile = Image.fromarray(_to_uint8(img[0])).resize((cell, cell), Image.LANCZOS)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a network may fail any way it likes
+            text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+            raise ModelError(f"the network failed to render seed {seed} for the contact sheet "
+                             f"({type(e).__name__}{': ' + text if text else ''})") from None
         sheet.paste(tile, ((i % columns) * cell, (i // columns) * cell))
     try:
         sheet.save(path_png, format="PNG")  # PNG whatever the file is called

@@ -1,4 +1,4 @@
-"""Engine-level parameters (tempo, tap) and the names a patch may target.
+"""The engine's own parameters (blackout, freeze, tempo, tap) and the names a patch may target.
 
 The trajectory (latent/) and the shader chain (render/) declare their own `ParamSpec`s at run
 time; `patch` may import neither, so the latent names are listed here for validation and a test
@@ -15,7 +15,13 @@ from .reader import suggest
 MIN_BPM, MAX_BPM = 20.0, 400.0
 
 
-def engine_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
+ENGINE_SPECS = (
+    ParamSpec("engine/blackout", 0.0, 0.0, 1.0, "fade the output to black (1 = black)", osc="/lp/blackout"),
+    ParamSpec("engine/freeze", 0.0, 0.0, 1.0, "hold the current picture (1 = frozen)", osc="/lp/freeze"),
+)
+
+
+def clock_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
     """Tempo parameters the mapper itself acts on: pass the patch's [clock] bpm as default."""
     return [
         ParamSpec("clock/bpm", float(bpm), MIN_BPM, MAX_BPM,
@@ -24,6 +30,11 @@ def engine_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
                   "tap tempo: the last taps (a line fitted through them) set the tempo, rounded to a whole bpm; the tap is the downbeat",
                   kind="trigger", osc="/lp/tap", args=""),
     ]
+
+
+def engine_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
+    """The engine's own parameters (blackout, freeze) and the clock's (tempo, tap)."""
+    return [*ENGINE_SPECS, *clock_param_specs(bpm)]
 
 
 # Continuous parameters of the trajectory (see latent/trajectory.py) ...
@@ -39,8 +50,9 @@ LATENT_VECTORS = ("latent/xy",)
 LATENT_DIRECTION = re.compile(r"^latent/direction/(\d+)$")
 LATENT_CHROMA = re.compile(r"^latent/chroma/(\d+)$")  # pitch-class weights, 0..11
 
-ENGINE_CONTINUOUS = ("clock/bpm", "engine/blackout", "engine/freeze")
-ENGINE_TRIGGERS = ("clock/tap",)
+# derived from the specs above, never listed twice
+ENGINE_CONTINUOUS = tuple(s.name for s in engine_param_specs() if s.kind != "trigger")
+ENGINE_TRIGGERS = tuple(s.name for s in engine_param_specs() if s.kind == "trigger")
 
 TRIGGER_NAMES = frozenset(LATENT_TRIGGERS + ENGINE_TRIGGERS)
 KNOWN_NAMES = frozenset(LATENT_CONTINUOUS + LATENT_TRIGGERS + LATENT_VECTORS + ENGINE_CONTINUOUS + ENGINE_TRIGGERS)

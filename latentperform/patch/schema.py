@@ -190,6 +190,7 @@ class OutputSection(_Section):
     vsync: bool = True
     outputs: tuple[str, ...] = ()         # video out to other programs: "ndi", "virtualcam", ...
     work_scale: float | str = "auto"      # shader passes at this fraction of the output size
+    tile: tuple[int, int, int, int] | None = None  # [column, row, columns, rows] of a larger canvas
 
     PATH = ("output",)
 
@@ -210,8 +211,25 @@ class OutputSection(_Section):
                   interpolation=r.string("interpolation", "crossfade", choices=INTERPOLATION),
                   preview=r.boolean("preview", False), preview_monitor=_monitor(r, "preview_monitor"),
                   overlay=r.boolean("overlay", False), vsync=r.boolean("vsync", True), outputs=outputs,
-                  work_scale=_work_scale(r))
+                  work_scale=_work_scale(r), tile=_tile(r))
         return out
+
+
+def _tile(r: Reader) -> tuple[int, int, int, int] | None:
+    """[output] tile = [column, row, columns, rows]: this screen shows one tile of a canvas of
+    columns x rows screens (column and row from 0)."""
+    v = r.raw("tile", None)
+    if v is None:
+        return None
+    ok = isinstance(v, list) and len(v) == 4 and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+    if ok:
+        col, row, cols, rows = v
+        ok = 1 <= cols <= 16 and 1 <= rows <= 16 and 0 <= col < cols and 0 <= row < rows
+    if not ok:
+        r.error("tile", f"expected [column, row, columns, rows] (e.g. [1, 0, 3, 1]: the middle of three "
+                        f"screens in a row; 1..16 columns and rows), got {v!r}")
+        return None
+    return tuple(v)
 
 
 @dataclass(frozen=True)
@@ -310,6 +328,61 @@ class ControlSection(_Section):
                    preview_fps=r.number("preview_fps", 10.0, lo=0.0, hi=60.0),
                    preview_width=r.integer("preview_width", 480, lo=64, hi=3840),
                    scenes=_resolve(ctx, scenes) if scenes else None)
+
+
+SYNC_ROLES = ("off", "leader", "follower")
+
+
+@dataclass(frozen=True)
+class InstallationSection(_Section):
+    """Installation mode (docs/patch-format.md, [installation]): opening hours, a daily restart,
+    playing in step with other instances.  Absent section: always open, on its own."""
+
+    hours: tuple[str, ...] = ()           # "HH:MM-HH:MM" ranges; none: all day
+    days: tuple[str, ...] = ()            # "mon", "sat-sun", "mon-fri"; none: every day
+    restart: str | None = None            # "HH:MM": a daily restart
+    fade: float = 5.0                     # seconds of the fade to black at closing time (and back)
+    sync: str = "off"                     # "leader" | "follower" | "off"
+    sync_to: tuple[str, ...] = ("239.255.76.80:9410",)  # the leader sends here (group or addresses)
+    sync_listen: str = "239.255.76.80:9410"             # a follower hears here
+    fallback: bool = True                 # a model that fails to load or keeps failing: the built-in one
+
+    PATH = ("installation",)
+
+    @classmethod
+    def _read(cls, r: Reader, ctx: Context) -> "InstallationSection":
+        from ..service.hours import parse_clock, parse_days, parse_range
+        hours = r.strings("hours", (), allow_single=True)
+        for h in hours:
+            try:
+                parse_range(h)
+            except ValueError as e:
+                r.error("hours", str(e))
+        days = r.strings("days", (), allow_single=True)
+        try:
+            parse_days(days)
+        except ValueError as e:
+            r.error("days", str(e))
+        restart = r.string("restart", None)
+        if restart is not None:
+            try:
+                parse_clock(restart)
+            except ValueError as e:
+                r.error("restart", str(e))
+        sync_to = r.strings("sync_to", cls.sync_to, allow_single=True)
+        for addr in sync_to:
+            if not _HOST_PORT.match(addr) or not 1 <= int(addr.rsplit(":", 1)[1]) <= 65535:
+                r.error("sync_to", f'expected "host:port" (a multicast group or an address), got "{addr}"')
+        listen = r.string("sync_listen", cls.sync_listen)
+        if isinstance(listen, str) and (not _LISTEN.match(listen) or not 1 <= int(listen.rsplit(":", 1)[-1]) <= 65535):
+            r.error("sync_listen", f'expected "[HOST:]PORT", got "{listen}"')
+        return cls(hours=hours, days=days, restart=restart, fade=r.number("fade", 5.0, lo=0.0, hi=600.0),
+                   sync=r.string("sync", "off", choices=SYNC_ROLES), sync_to=sync_to, sync_listen=listen,
+                   fallback=r.boolean("fallback", True))
+
+    def opening_hours(self):
+        from ..service.hours import OpeningHours
+        return OpeningHours.parse(self.hours, self.days or None, self.restart)
 
 
 def _cc14_pairs(r: Reader) -> tuple[tuple[int, int], ...]:
@@ -615,7 +688,8 @@ def _fix_range(m: Mapping, r: Reader) -> Mapping:
 
 # --------------------------------------------------------------------------------- the patch
 
-_SECTIONS = ("patch", "model", "output", "clock", "inputs", "trajectory", "keyframes", "mapping", "control")
+_SECTIONS = ("patch", "model", "output", "clock", "inputs", "trajectory", "keyframes", "mapping", "control",
+             "installation")
 
 
 @dataclass(frozen=True)
@@ -630,6 +704,7 @@ class Patch(_Section):
     mappings: tuple[Mapping, ...] = ()
     source_path: Path | None = None
     control: ControlSection = field(default_factory=ControlSection)
+    installation: InstallationSection = field(default_factory=InstallationSection)
 
     @property
     def name(self) -> str:
@@ -654,9 +729,10 @@ class Patch(_Section):
             ctx.error(("trajectory", "mix_keyframe"),
                       f"expected a keyframe index below {len(keyframes)}, got {trajectory.mix_keyframe}")
         control = ControlSection.from_dict(r.raw("control"), ctx) if r.has("control") else ControlSection()
+        installation = InstallationSection.from_dict(r.raw("installation", {}), ctx)
         return cls(info=info, model=model, output=output, clock=clock, inputs=inputs,
                    trajectory=trajectory, keyframes=keyframes, mappings=mappings, source_path=source_path,
-                   control=control)
+                   control=control, installation=installation)
 
     def to_dict(self) -> dict:
         return {
@@ -666,6 +742,8 @@ class Patch(_Section):
             "keyframes": [k.to_dict() for k in self.keyframes],
             "mapping": [m.to_dict() for m in self.mappings],
             **({"control": self.control.to_dict()} if self.control.enabled else {}),
+            **({"installation": self.installation.to_dict()}
+               if self.installation != InstallationSection() else {}),
         }
 
 

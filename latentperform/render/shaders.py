@@ -29,6 +29,7 @@ is left out with a one-line message in `chain.errors`; the chain keeps going wit
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -203,6 +204,40 @@ def shader_param_specs(shader_dir: Path | str = SHADER_DIR, passes: Iterable[str
         except (ShaderSourceError, OSError) as e:
             log.warning("%s", e)
     return specs
+
+
+def check_passes(pass_names: Iterable[str], shader_dir: Path | str = SHADER_DIR,
+                 ctx: moderngl.Context | None = None) -> list[str]:
+    """`latentperform check`: every pass a patch names, read and compiled as the show would
+    (the output pass too), without a window: one 'file:line: message' per pass the show would
+    leave out.  Without `ctx`, a standalone EGL context is made for the compile and released."""
+    problems: list[str] = []
+    sources: list[tuple[str, Source]] = []
+    for name in dict.fromkeys([*[n for n in pass_names if n != OUTPUT_PASS], OUTPUT_PASS]):
+        try:
+            sources.append((name, load_source(name, shader_dir)))
+        except (ShaderSourceError, OSError) as e:
+            hint = ""
+            if "no such shader pass" in str(e):
+                close = difflib.get_close_matches(name, available_passes(shader_dir), n=1, cutoff=0.5)
+                hint = f'; did you mean "{close[0]}"?' if close else ""
+            problems.append(f"shader pass {name!r}: {e}{hint}")
+    if not sources:
+        return problems
+    own = ctx is None
+    if own:
+        from .surface import create_egl_context
+        ctx = create_egl_context()
+    try:
+        for name, source in sources:
+            try:
+                ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=source.text).release()
+            except Exception as e:  # moderngl.Error with the driver's log
+                problems.append(f"shader pass {name!r} does not compile: {source.locate(str(e))}")
+    finally:
+        if own:
+            ctx.release()
+    return problems
 
 
 def render_target(ctx: moderngl.Context, size: tuple[int, int], dtype: str = "f1"):

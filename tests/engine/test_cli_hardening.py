@@ -76,3 +76,142 @@ def test_a_show_keeps_its_frames_while_receiving_thirty_star_patterns():
     attacked = frames_of(out)
     assert sent > 300
     assert attacked >= 0.9 * peaceful, (attacked, peaceful, err[-2000:])
+
+
+def lp(*args, env=None, timeout=240, preexec_fn=None):
+    e = dict(os.environ)
+    e.pop("DISPLAY", None)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "latentperform.cli", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=e, preexec_fn=preexec_fn)
+
+
+def one_line_error(r, *needles):
+    assert r.returncode != 0, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.startswith("latentperform: error:")]
+    assert len(lines) == 1, r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def good_video(tmp_path_factory):
+    d = tmp_path_factory.mktemp("good")
+    out = d / "good.mp4"
+    r = lp("render", "--out", out, "--size", "64x48", "--fps", "10", "--seconds", "1")
+    assert r.returncode == 0, r.stderr
+    return out.read_bytes()
+
+
+def no_temporaries(folder: Path) -> None:
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+
+
+def test_render_never_overwrites_a_good_video_with_a_stub(tmp_path, good_video):
+    """A sound with NaN samples used to be found out after every frame was rendered, and the
+    failed mux left a stub where the good video was."""
+    import numpy as np
+    import soundfile as sf
+    target = tmp_path / "show.mp4"
+    target.write_bytes(good_video)
+    x = np.sin(np.arange(22050) / 10).astype(np.float32)
+    x[100:200] = np.nan
+    sf.write(tmp_path / "nan.wav", x, 22050, subtype="FLOAT")
+    r = lp("render", "--audio", tmp_path / "nan.wav", "--out", target, "--size", "64x48", "--fps", "10")
+    one_line_error(r, "nan.wav", "NaN")
+    assert "rendering 1/" not in r.stderr  # known up front: not one frame rendered
+    assert target.read_bytes() == good_video
+    no_temporaries(tmp_path)
+    fresh = tmp_path / "fresh.mp4"
+    r = lp("render", "--out", fresh, "--size", "64x48", "--fps", "10", "--seconds", "0.5")
+    assert r.returncode == 0, r.stderr
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # a normal file, not a private temp
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_render_refuses_an_extension_it_cannot_write_before_rendering(tmp_path):
+    r = lp("render", "--out", tmp_path / "show.txt", "--size", "64x48", "--fps", "10", "--seconds", "1")
+    one_line_error(r, "show.txt", ".mp4")
+    assert "rendering 1/" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_during_render_is_one_line_and_keeps_the_old_video(tmp_path, good_video):
+    import resource
+    target = tmp_path / "show.mp4"
+    target.write_bytes(good_video)
+    limit = 8 * 1024  # RLIMIT_FSIZE: writes past 64 KiB fail with EFBIG, as on a full disk
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    r = lp("render", "--out", target, "--size", "128x96", "--fps", "20", "--seconds", "2",
+           preexec_fn=small_disk)
+    line = one_line_error(r, "show.mp4")
+    assert "left as it was" in line
+    assert target.read_bytes() == good_video
+    no_temporaries(tmp_path)
+
+
+def test_check_fails_on_what_the_show_would_drop(tmp_path):
+    import shutil
+    shaders = tmp_path / "shaders"
+    shutil.copytree(ROOT / "shaders", shaders)
+    (shaders / "grade.glsl").write_text("// broken on purpose\nvoid main() { this is not glsl }\n")
+    patch = tmp_path / "p.toml"
+    patch.write_text('[output]\nshaders = ["feedbak", "grade"]\n\n[inputs.audio]\nenabled = true\n\n'
+                     '[[mapping]]\nsource = "audio/bas"\ntarget = "latent/pulse"\n')
+    r = lp("check", patch, env={"LATENTPERFORM_SHADERS_DIR": str(shaders)})
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [l for l in r.stderr.splitlines() if l.startswith("latentperform: error:")]
+    assert len(errors) == 3, r.stderr
+    text = "\n".join(errors)
+    assert f"{patch}:8: mapping[0].source" in text and 'did you mean "audio/bass"' in text
+    assert f"{patch}:2: output.shaders: shader pass 'feedbak'" in text and 'did you mean "feedback"' in text
+    assert "does not compile" in text and "grade.glsl:2" in text
+    assert ": ok" not in r.stdout
+
+
+def test_a_full_disk_stops_the_log_and_the_recording_and_the_show_goes_on(tmp_path):
+    """ENOSPC from the event log inside the frame loop used to end the show with SIGABRT, and the
+    same at the end when the recording and the log shared the disk.  Here every file may grow to
+    48 KiB (RLIMIT_FSIZE: EFBIG, as a full disk gives ENOSPC): the log and the recording stop,
+    each says so once, and the show runs to its end and prints its summary."""
+    import resource
+    limit = 48 * 1024
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    port = free_udp_port()
+    log, video = tmp_path / "show.jsonl", tmp_path / "show.mp4"
+    e = dict(os.environ)
+    e.pop("DISPLAY", None)
+    show = subprocess.Popen([sys.executable, "-m", "latentperform.cli", "run", "--headless", "--seconds", "4",
+                             "--size", "320x240", "--no-audio", "--no-watch", "--osc-port", str(port),
+                             "--log-events", str(log), "--record", str(video)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e,
+                            preexec_fn=small_disk)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    k = 0
+    while show.poll() is None:  # ~1,500 events a second: the log passes 48 KiB within a second
+        s.sendto(msg("/lp/truncation", (k % 100) / 100), ("127.0.0.1", port))
+        k += 1
+        time.sleep(0.0007)
+    s.close()
+    out, err = show.communicate(timeout=60)
+    assert show.returncode == 0, err[-3000:]
+    assert "Traceback" not in err and "terminate called" not in err
+    assert frames_of(out) > 0
+    assert err.count("the event log") == 1, err[-3000:]  # reported once
+    assert "stopped" in err
+    from latentperform.inputs.replay import read_event_log_with_meta
+    events, _ = read_event_log_with_meta(log)  # what it wrote before the disk filled is a log
+    assert len(events) > 100 and log.stat().st_size <= limit

@@ -17,10 +17,11 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
 from latentperform.clock import WallClock
-from latentperform.engine import Engine
+from latentperform.engine import open_show, open_live_inputs
 from latentperform.engine import controllers as ctl_mod
 from latentperform.engine.controllers import (ControlSurfaces, MidiLedFeedback, feedback_value, find_part)
 from latentperform.events import ControlEvent, ParamSpec, ParamState
+from latentperform.registry import ParamRegistry
 from latentperform.inputs.midi import MidiInput, _open_input, midi_backend
 from latentperform.models import BuiltinGenerator
 from latentperform.patch import Mapper, Mapping, load_patch
@@ -145,12 +146,12 @@ def write_patch(tmp_path, *, ctl="none", leds="none", midi=True, clock="internal
     return path
 
 
-def open_show(path):
+def start_show(path):
     patch = load_patch(path)
     from latentperform.render import HeadlessSurface
-    eng = Engine(patch, surface=HeadlessSurface((64, 48)), clock=WallClock(), fps=30,
+    eng = open_show(patch, surface=HeadlessSurface((64, 48)), clock=WallClock(), fps=30,
                  generator=BuiltinGenerator(resolution=48))
-    eng.open_live_inputs(osc_host="127.0.0.1", osc_port=0, audio=False)
+    open_live_inputs(eng, osc_host="127.0.0.1", osc_port=0, audio=False)
     return eng
 
 
@@ -165,7 +166,7 @@ def show(tmp_path, request):
     made = []
 
     def _open(**kw):
-        eng = open_show(write_patch(tmp_path, **kw))
+        eng = start_show(write_patch(tmp_path, **kw))
         made.append(eng)
         return eng
 
@@ -271,7 +272,9 @@ def test_a_fader_just_moved_gets_no_echo_but_a_button_lights_at_once():
                 Mapping("midi/note/0/36", "engine/freeze", mode="toggle"),
                 Mapping("midi/cc/0/7", "latent/walk"))          # a second rule on one control: the first shows
     specs = {n: ParamSpec(n, 0.0, 0.0, 2.0) for n in ("latent/truncation", "latent/walk", "engine/freeze")}
-    engine = SimpleNamespace(patch=SimpleNamespace(mappings=mappings), specs=specs, trajectory=None)
+    registry = ParamRegistry({"test": specs.values()})
+    engine = SimpleNamespace(patch=SimpleNamespace(mappings=mappings), registry=registry, specs=registry.specs,
+                             trajectory=None)
     touched = {"midi/cc/0/7": 10.0, "midi/note/0/36": 10.0}
     out = FakeOut()
     part = MidiLedFeedback([out], cc14=[(0, 1)], touched=touched)

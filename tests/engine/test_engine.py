@@ -10,7 +10,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from latentperform.clock import FixedStepClock, WallClock
 from latentperform.config import DEFAULT_PATCH
-from latentperform.engine import Engine
+from latentperform.engine import open_show, open_live_inputs
 from latentperform.models import BuiltinGenerator
 from latentperform.patch import load_patch
 from latentperform.render import HeadlessSurface
@@ -30,7 +30,7 @@ class FlakyGenerator(BuiltinGenerator):
 def _engine(generator=None, clock=None, offline=True):
     patch = load_patch(DEFAULT_PATCH)
     surface = HeadlessSurface((96, 64))
-    return Engine(patch, surface=surface, clock=clock or FixedStepClock(10), fps=10, offline=offline,
+    return open_show(patch, surface=surface, clock=clock or FixedStepClock(10), fps=10, offline=offline,
                   generator=generator or BuiltinGenerator(resolution=48))
 
 
@@ -56,7 +56,7 @@ def test_model_failure_keeps_last_good_frame_and_recovers():
 def test_osc_over_udp_changes_the_picture():
     eng = _engine(clock=WallClock(), offline=False)
     try:
-        eng.open_live_inputs(osc_host="127.0.0.1", osc_port=0, audio=False)
+        open_live_inputs(eng, osc_host="127.0.0.1", osc_port=0, audio=False)
         port = eng.inputs[0].port
         eng.step()
         time.sleep(0.3)
@@ -85,7 +85,7 @@ def test_osc_over_udp_changes_the_picture():
 
 
 def test_model_precision_from_the_patch():
-    from latentperform.engine.core import _dtype_for
+    from latentperform.engine.show import _dtype_for
     assert _dtype_for("auto", "cpu") is torch.float32
     assert _dtype_for("auto", "cuda:0") is torch.float16  # half where it is fast
     assert _dtype_for("fp16", "cpu") is torch.float16     # asked for: given (slow on a CPU)
@@ -106,7 +106,7 @@ def test_directions_file_from_the_patch_drives_latent_direction(tmp_path):
     (tmp_path / "p.toml").write_text(text)
     patch = load_patch(tmp_path / "p.toml")
     surface = HeadlessSurface((64, 48))
-    eng = Engine(patch, surface=surface, clock=FixedStepClock(10), fps=10, offline=True, generator=G)
+    eng = open_show(patch, surface=surface, clock=FixedStepClock(10), fps=10, offline=True, generator=G)
     try:
         names = {s.name for s in eng.specs.values() if s.name.startswith("latent/direction/")}
         assert names == {"latent/direction/0", "latent/direction/1", "latent/direction/2"}
@@ -118,7 +118,7 @@ def test_directions_file_from_the_patch_drives_latent_direction(tmp_path):
     surface = HeadlessSurface((64, 48))
     try:
         with pytest.raises(UserError, match="dirs.npy: not a numeric .npy array"):
-            Engine(load_patch(tmp_path / "p.toml"), surface=surface, clock=FixedStepClock(10), fps=10,
+            open_show(load_patch(tmp_path / "p.toml"), surface=surface, clock=FixedStepClock(10), fps=10,
                    offline=True, generator=G)
     finally:
         surface.close()

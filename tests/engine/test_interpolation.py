@@ -15,7 +15,7 @@ import torch
 
 from latentperform.clock import FixedStepClock, WallClock
 from latentperform.config import DEFAULT_PATCH
-from latentperform.engine import Engine, EnginePart
+from latentperform.engine import EnginePart, open_show
 from latentperform.events import LatentRequest
 from latentperform.models import BuiltinGenerator
 from latentperform.patch import load_patch
@@ -85,7 +85,7 @@ def plain_patch():
 
 
 def ramp_engine(G, mode, fps, seconds, **kw):
-    eng = Engine(plain_patch(), surface=HeadlessSurface((32, 32)), clock=kw.pop("clock", WallClock()), fps=fps,
+    eng = open_show(plain_patch(), surface=HeadlessSurface((32, 32)), clock=kw.pop("clock", WallClock()), fps=fps,
                  generator=G, interpolation=mode, **kw)
     eng.trajectory = Line(G, 2.0 / seconds)  # black to white over the run
     return eng, eng.add_part(Grey())

@@ -16,7 +16,7 @@ import pytest
 
 from latentperform.clock import FixedStepClock, WallClock
 from latentperform.config import DEFAULT_PATCH
-from latentperform.engine import Engine
+from latentperform.engine import open_live_inputs, open_show
 from latentperform.engine.music import LOCK_MAX_RATE, MusicalTime, MusicPart
 from latentperform.events import ControlEvent, ParamState
 from latentperform.models import BuiltinGenerator
@@ -212,7 +212,7 @@ def _patch(source: str, audio: bool = False, bpm: float = 120.0):
 
 
 def _engine(patch, clock, offline, feature_track=None, fps=30):
-    return Engine(patch, surface=HeadlessSurface((96, 64)), clock=clock, fps=fps, offline=offline,
+    return open_show(patch, surface=HeadlessSurface((96, 64)), clock=clock, fps=fps, offline=offline,
                   generator=BuiltinGenerator(resolution=48), feature_track=feature_track)
 
 
@@ -263,7 +263,7 @@ def test_link_without_the_extra_says_how_to_install_and_runs_on(monkeypatch):
     monkeypatch.setitem(sys.modules, "aalink", None)      # as if `pip install aalink` never ran
     eng = _engine(_patch("link", bpm=110), WallClock(), offline=False)
     try:
-        eng.open_live_inputs(audio=False)
+        open_live_inputs(eng, audio=False)
         msgs = [m for m in eng.stats.errors if "link" in m.lower()]
         assert len(msgs) == 1 and "pip install 'latentperform[link]'" in msgs[0] and "internal clock" in msgs[0]
         b0 = eng.params.beat
@@ -299,7 +299,7 @@ def test_click_track_through_jack_drives_a_running_engine(jack_server, monkeypat
     player = None
     rows = []
     try:
-        eng.open_live_inputs(audio=True)
+        open_live_inputs(eng, audio=True)
         audio = eng.inputs[-1]
         deadline = time.monotonic() + 15
         while not audio.connected and time.monotonic() < deadline:
@@ -363,7 +363,7 @@ def test_engine_follows_a_link_session_in_another_process():
     try:
         assert peer.stdout.readline().startswith("READY"), peer.stderr.read()[-2000:]
         eng = _engine(_patch("link", bpm=100), WallClock(), offline=False)
-        eng.open_live_inputs(audio=False)
+        open_live_inputs(eng, audio=False)
         link = eng.music.link
         assert link is not None and not eng.stats.errors
         deadline = time.monotonic() + 5

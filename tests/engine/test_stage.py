@@ -17,7 +17,7 @@ import torch
 
 from latentperform.clock import FixedStepClock, WallClock
 from latentperform.config import DEFAULT_PATCH
-from latentperform.engine import Engine, EnginePart
+from latentperform.engine import EnginePart, open_show, open_live_inputs
 from latentperform.engine import stage as stage_mod
 from latentperform.engine.stage import QUIT_PROMPT, PatchWatcher
 from latentperform.models import BuiltinGenerator
@@ -78,7 +78,7 @@ def plain_patch(**output):
 
 def live_engine(generator, surface=None, fps=30.0, **kw):
     surface = surface or HeadlessSurface((64, 64))
-    return Engine(plain_patch(), surface=surface, clock=WallClock(), fps=fps, generator=generator, **kw)
+    return open_show(plain_patch(), surface=surface, clock=WallClock(), fps=fps, generator=generator, **kw)
 
 
 # -- in-between frames --------------------------------------------------------------------------
@@ -376,10 +376,10 @@ def test_latency_is_measured_per_input_and_sent_over_osc():
     host.bind(("127.0.0.1", 0))
     host.settimeout(0.05)
     patch = plain_patch()
-    eng = Engine(patch, surface=HeadlessSurface((64, 64)), clock=WallClock(), fps=30,
+    eng = open_show(patch, surface=HeadlessSurface((64, 64)), clock=WallClock(), fps=30,
                  generator=BuiltinGenerator(resolution=32))
     try:
-        eng.open_live_inputs(osc_host="127.0.0.1", osc_port=0, audio=False)
+        open_live_inputs(eng, osc_host="127.0.0.1", osc_port=0, audio=False)
         eng.feedback = OscFeedback([f"127.0.0.1:{host.getsockname()[1]}"])
         client = SimpleUDPClient("127.0.0.1", eng.inputs[0].port)
         got = {}
@@ -447,7 +447,7 @@ def test_patch_hot_reload_applies_a_valid_edit_and_keeps_the_last_good_patch(tmp
     path = tmp_path / "show.toml"
     path.write_text(text)
     patch = load_patch(path)
-    eng = Engine(patch, surface=HeadlessSurface((64, 64)), clock=WallClock(), fps=30,
+    eng = open_show(patch, surface=HeadlessSurface((64, 64)), clock=WallClock(), fps=30,
                  generator=BuiltinGenerator(resolution=32))
     watcher = eng.add_part(PatchWatcher(path, interval=0.05))
     try:
@@ -492,9 +492,39 @@ def test_patch_hot_reload_applies_a_valid_edit_and_keeps_the_last_good_patch(tmp
         eng.surface.close()
 
 
+def test_a_pass_added_by_a_live_edit_answers_over_osc_at_once(tmp_path):
+    """The bug of two tables: the OSC router built its address table once, so after a live edit
+    added a shader pass the registry knew shader/kaleido/segments but /lp/shader/kaleido/segments
+    was answered "no parameter answers".  One registry: the router follows it."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    text = DEFAULT_PATCH.read_text().replace("enabled = true          # live", "enabled = false  # live")
+    path = tmp_path / "show.toml"
+    path.write_text(text)
+    eng = open_show(load_patch(path), surface=HeadlessSurface((64, 64)), clock=WallClock(), fps=30,
+                    generator=BuiltinGenerator(resolution=32))
+    watcher = eng.add_part(PatchWatcher(path, interval=0.05))
+    open_live_inputs(eng, osc_host="127.0.0.1", osc_port=0, audio=False)
+    client = SimpleUDPClient("127.0.0.1", eng.inputs[0].port)
+    try:
+        eng.step()
+        assert "shader/kaleido/segments" not in eng.specs
+        _write(path, text.replace('shaders = ["feedback", "grade"]', 'shaders = ["feedback", "grade", "kaleido"]'))
+        assert _until(eng, lambda: watcher.applied == 1)
+        spec = eng.specs["shader/kaleido/segments"]
+        assert eng.params.get(spec.name) == spec.default == 6.0
+        client.send_message("/lp/shader/kaleido/segments", 11.0)   # real UDP, to the running router
+        assert _until(eng, lambda: eng.params.get(spec.name) == pytest.approx(11.0), timeout=5.0), \
+            (eng.params.get(spec.name), list(eng.stats.errors))
+        assert eng.inputs[0].router.stats["unknown"] == 0
+    finally:
+        eng.close()
+        eng.surface.close()
+
+
 def test_offline_render_has_no_stage_and_no_overlay():
     patch = plain_patch(overlay=True)
-    eng = Engine(patch, surface=HeadlessSurface((64, 64)), clock=FixedStepClock(10), fps=10, offline=True,
+    eng = open_show(patch, surface=HeadlessSurface((64, 64)), clock=FixedStepClock(10), fps=10, offline=True,
                  generator=FlatGenerator())
     try:
         frames = [eng.step() for _ in range(3)]
@@ -598,10 +628,10 @@ def test_an_edited_shader_is_reloaded_live_with_its_new_parameters(tmp_path):
 def test_the_engines_own_beat_is_not_an_input():
     patch = load_patch(DEFAULT_PATCH)  # maps clock/beat (made by the engine's musical time)
     patch = replace(patch, inputs=replace(patch.inputs, audio=replace(patch.inputs.audio, enabled=False)))
-    eng = Engine(patch, surface=HeadlessSurface((64, 64)), clock=WallClock(), fps=30,
+    eng = open_show(patch, surface=HeadlessSurface((64, 64)), clock=WallClock(), fps=30,
                  generator=BuiltinGenerator(resolution=32))
     try:
-        eng.open_live_inputs(osc_host="127.0.0.1", osc_port=0, audio=False)
+        open_live_inputs(eng, osc_host="127.0.0.1", osc_port=0, audio=False)
         t0 = time.monotonic()
         while time.monotonic() - t0 < 1.6:  # three beats at 120 bpm
             eng.step()

@@ -87,3 +87,32 @@ def test_errors_reach_every_target_and_a_dead_target_is_harmless(listener):
 def test_bad_target_is_a_user_error():
     with pytest.raises(UserError, match="HOST:PORT"):
         OscFeedback(["localhost"])
+
+
+def test_a_slow_name_lookup_never_holds_up_a_tick(listener, monkeypatch):
+    """A feedback target by name is resolved on a thread of the feedback's own; a tick sends to
+    what is resolved and never waits (here the look-up is made to take 2 s: a dead DNS server)."""
+    import threading
+    import time as _time
+    port, received = listener
+    real = socket.getaddrinfo
+    released = threading.Event()
+
+    def slow_lookup(host, *a, **k):
+        released.wait(2.0)
+        return real("127.0.0.1", *a, **k)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_lookup)
+    fb = OscFeedback([("127.0.0.1", port), f"studio-pc.example:{port}"])
+    t0 = _time.perf_counter()
+    fb.send("/lp/beat", 1)
+    assert _time.perf_counter() - t0 < 0.5
+    assert received() == [("/lp/beat", 1)]  # the numeric target got it, the other was skipped
+    assert fb.stats["unresolved"] == 1
+    released.set()
+    deadline = _time.monotonic() + 3
+    while _time.monotonic() < deadline and len(fb._resolved) < 2:
+        _time.sleep(0.01)
+    fb.send("/lp/beat", 2)
+    assert received() == [("/lp/beat", 2), ("/lp/beat", 2)]  # both, once the name resolved
+    fb.close()

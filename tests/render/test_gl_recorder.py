@@ -57,7 +57,7 @@ def test_audio_is_muxed_and_cut_or_padded_to_the_video(tmp_path, audio_seconds):
     info = probe_video(out)
     assert info["has_audio"] and info["frames"] == 30
     assert abs(info["duration"] - 1.0) < 0.05
-    assert [p.name for p in tmp_path.iterdir()] != [] and not list(tmp_path.glob(".lp-video-*"))
+    assert [p.name for p in tmp_path.iterdir()] != [] and not list(tmp_path.glob(".*"))
 
 
 def test_odd_sizes_are_padded_not_refused(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from latentperform.clock import FixedStepClock
 from latentperform.config import DEFAULT_PATCH, UserError
-from latentperform.engine import Engine, EnginePart
+from latentperform.engine import Engine, EnginePart, open_show
 from latentperform.engine.outputs import PreviewPart, attach_outputs
 from latentperform.models import BuiltinGenerator
 from latentperform.patch import load_patch
@@ -77,7 +77,7 @@ def test_a_monitor_that_is_not_there(xorg_two_monitors):
 
 def _engine(surface) -> Engine:
     patch = load_patch(DEFAULT_PATCH)
-    return Engine(patch, surface=surface, clock=FixedStepClock(10), fps=10, offline=True,
+    return open_show(patch, surface=surface, clock=FixedStepClock(10), fps=10, offline=True,
                   generator=BuiltinGenerator(resolution=48))
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from latentperform.clock import FixedStepClock
 from latentperform.config import DEFAULT_PATCH
-from latentperform.engine import Engine
+from latentperform.engine import Engine, open_show
 from latentperform.engine.outputs import VideoOutputPart, attach_outputs
 from latentperform.models import BuiltinGenerator
 from latentperform.patch import load_patch
@@ -170,7 +170,7 @@ def test_sinks_by_name():
 
 def _engine(size=(64, 48)) -> Engine:
     patch = load_patch(DEFAULT_PATCH)
-    return Engine(patch, surface=HeadlessSurface(size), clock=FixedStepClock(10), fps=10, offline=True,
+    return open_show(patch, surface=HeadlessSurface(size), clock=FixedStepClock(10), fps=10, offline=True,
                   generator=BuiltinGenerator(resolution=32))
 
 
@@ -215,7 +215,7 @@ import json, sys, time
 import numpy as np
 from latentperform.clock import FixedStepClock
 from latentperform.config import DEFAULT_PATCH
-from latentperform.engine import Engine
+from latentperform.engine import Engine, open_show
 from latentperform.engine.outputs import attach_outputs
 from latentperform.models import BuiltinGenerator
 from latentperform.patch import load_patch
@@ -225,7 +225,7 @@ from cyndilib.receiver import ReceiveFrameType
 from cyndilib.video_frame import VideoRecvFrame
 from cyndilib.wrapper import RecvBandwidth, RecvColorFormat
 
-engine = Engine(load_patch(DEFAULT_PATCH), surface=HeadlessSurface((96, 64)), clock=FixedStepClock(10),
+engine = open_show(load_patch(DEFAULT_PATCH), surface=HeadlessSurface((96, 64)), clock=FixedStepClock(10),
                 fps=10, offline=True, generator=BuiltinGenerator(resolution=32))
 parts = attach_outputs(engine, outputs=["ndi:lp-test"])
 out = {"parts": len(parts), "errors": list(engine.stats.errors)}

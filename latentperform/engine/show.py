@@ -1,0 +1,88 @@
+"""A show assembled from a patch: the one place that decides which parts a show attaches.
+
+The engine's core (core.py) knows parts only through the part protocol (part.py); this module
+loads the model the patch names, builds the Engine, and attaches the parts, one line each:
+
+    engine = open_show(patch, surface=..., clock=..., fps=...)         # model + Engine (+ stage keys, live)
+    open_live_inputs(engine, osc_host=..., osc_port=..., audio=True)   # controllers, musical time, sound card
+    attach_outputs(engine, outputs=..., preview=...)                  # video outputs, preview window
+    engine.add_part(PatchWatcher(path))                                # hot reload
+
+A new part is one `engine.add_part(...)` line in `open_live_inputs` or `attach_live` (or its own
+`open_...` function called from there).
+"""
+
+from __future__ import annotations
+
+from .controllers import open_controllers
+from .core import Engine
+from .music import open_music_inputs
+from .outputs import attach_outputs
+from .stage import PatchWatcher, StagePart
+
+
+def model_spec(patch, output_size: tuple[int, int] | None = None) -> str:
+    """The loader's spec for the patch's model.  The built-in network has no native shape: it
+    renders about `resolution`² pixels (what it costs), shaped like the output (no bars), with
+    the patch's seed as its weights."""
+    model = patch.model
+    kind = str(model.kind)
+    if kind == "builtin":
+        side = int(getattr(model, "resolution", 256) or 256)
+        width = height = side
+        if output_size is not None and output_size[0] > 0 and output_size[1] > 0:
+            aspect = output_size[0] / output_size[1]
+            width = max(1, int(round(side * aspect ** 0.5)))
+            height = max(1, int(round(side / aspect ** 0.5)))
+        return f"builtin:{width}x{height},seed={int(model.seed)}"
+    return kind
+
+
+def _dtype_for(precision: str, device: str):
+    """[model] precision: "auto" is half precision where it is fast (CUDA), float32 elsewhere."""
+    import torch
+    if precision == "fp16" or (precision == "auto" and device.startswith("cuda")):
+        return torch.float16
+    return torch.float32
+
+
+def load_model(patch, output_size: tuple[int, int] | None = None):
+    """The generator the patch's [model] names.  The device and precision policy is this one
+    function's (models/ is to own it: it then takes the patch's strings as they are)."""
+    import torch
+
+    from ..models import load_generator
+    device = str(getattr(patch.model, "device", "auto") or "auto")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = _dtype_for(str(getattr(patch.model, "precision", "auto")), device)
+    return load_generator(model_spec(patch, output_size), device=device, dtype=dtype)
+
+
+def open_show(patch, *, surface, clock, fps: float, generator=None, offline: bool = False,
+              stage: bool | None = None, **engine_options) -> Engine:
+    """An Engine for `patch` on `surface`, with the model loaded (unless `generator` is given)
+    and, live (`stage` defaults to not offline), the stage keys, recording and screenshots."""
+    if generator is None:
+        generator = load_model(patch, surface.size)
+    engine = Engine(patch, surface=surface, clock=clock, fps=fps, generator=generator, offline=offline,
+                    **engine_options)
+    if (not offline) if stage is None else stage:
+        engine.stage = engine.add_part(StagePart())
+    return engine
+
+
+def open_live_inputs(engine: Engine, *, osc_host: str | None = None, osc_port: int | None = None,
+                     audio: bool = True) -> None:
+    """Open the inputs the patch names.  A device that is missing is reported, not fatal."""
+    open_controllers(engine, osc_host=osc_host, osc_port=osc_port)
+    open_music_inputs(engine, audio=audio)
+
+
+def attach_live(engine: Engine, *, patch_path=None, osc_host=None, osc_port=None, audio: bool = True,
+                outputs=(), preview: bool = False, preview_monitor=None) -> None:
+    """Everything a live show attaches besides the stage: hot reload, inputs, video outputs."""
+    if patch_path is not None:
+        engine.add_part(PatchWatcher(patch_path))
+    open_live_inputs(engine, osc_host=osc_host, osc_port=osc_port, audio=audio)
+    attach_outputs(engine, outputs=outputs, preview=preview, preview_monitor=preview_monitor)
