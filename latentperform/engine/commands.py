@@ -66,7 +66,8 @@ def run_live(args) -> int:
                     osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio,
                     outputs=outputs, preview=preview,
                     preview_monitor=_pick(getattr(args, "preview_monitor", None),
-                                          getattr(out, "preview_monitor", None)))
+                                          getattr(out, "preview_monitor", None)),
+                    control=getattr(args, "control", None), patch_file=args.patch)
         engine.run(seconds=args.seconds)
     finally:
         if event_log is not None:
@@ -231,6 +232,8 @@ def all_param_specs(patch=None) -> list[ParamSpec]:
     traj = Trajectory(patch.trajectory, patch.keyframes, space=LatentSpace(z_dim=512, w_dim=512, num_ws=16),
                       directions=None, seed=0)
     registry = ParamRegistry(core_param_groups(traj.param_specs(), shader_param_specs()))
+    from ..patch.params import CONTROL_SPECS
+    registry.set_group("part:ControlRoomPart", CONTROL_SPECS)  # a show with the control room open
     return sorted(registry.specs.values(), key=lambda s: s.name)
 
 

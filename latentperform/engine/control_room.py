@@ -19,49 +19,46 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 
 from ..events import ControlEvent, ParamSpec
-from .core import EnginePart
+from .part import EnginePart
 
 log = logging.getLogger("latentperform.engine")
 
 SCENE_TRIGGER = "control/scene/recall"
 AUDIO_PREFIX = "audio/"
-NOTICE_KEEP_S = 10.0
 
 
 def open_control_room(engine, *, listen: str | None, patch_path: str | None):
-    """The control room of a live show, when `--control` (listen: "" for the default address)
-    or the patch's [control] asks for it; None otherwise.  Prints the URL to open."""
+    """The control room of a live show, when `--control` asks for it (listen: "[HOST:]PORT", or
+    "" for the patch's [control] listen, by default 127.0.0.1:8400) or the patch's [control]
+    does; None otherwise.  Prints the URL to open.  The built-in patch keeps its scenes in the
+    current folder and its keyframes are not edited (copy it to make it yours)."""
+    from ..config import DEFAULT_PATCH
     from ..control import ControlRoom, SceneBook, parse_listen, scenes_path_for
-    section = getattr(engine.patch, "control", None)
-    if listen is None and not (section is not None and section.enabled):
+    section = engine.patch.control
+    if listen is None and not section.enabled:
         return None
-    text = listen if listen else (section.listen if section is not None and section.enabled else "")
-    host, port = parse_listen(text)
-    scenes = section.scenes if section is not None and section.scenes else scenes_path_for(patch_path)
+    host, port = parse_listen(listen or section.listen)
+    own = patch_path is not None and Path(patch_path).resolve() != Path(DEFAULT_PATCH).resolve()
+    scenes = section.scenes or (scenes_path_for(patch_path) if own else Path.cwd() / "default.scenes.toml")
     book = SceneBook(scenes)
     if book.problem:
         engine.report(book.problem)
-    room = ControlRoom(engine.door.add_queue("control") if hasattr(engine, "door") else engine.add_queue(),
-                       engine.clock, host=host, port=port,
-                       token=section.token if section is not None else None, scenes=book,
-                       preview_fps=section.preview_fps if section is not None else 10.0,
-                       preview_width=section.preview_width if section is not None else 480)
+    room = ControlRoom(engine.add_queue(), engine.clock, host=host, port=port, token=section.token,
+                       scenes=book, preview_fps=section.preview_fps, preview_width=section.preview_width)
     room.start()
-    part = engine.add_part(ControlRoomPart(room, patch_path))
+    part = engine.add_part(ControlRoomPart(room, patch_path if own else None))
     where = "" if room.token is None else " (anyone with this URL can play the show)"
     print(f"control room: {room.url}{where}", flush=True)
-    log.info("control room on %s:%d", room.host, room.port)
+    log.info("control room on %s:%d, scenes in %s", room.host, room.port, scenes)
     return part
 
 
 def control_specs() -> list[ParamSpec]:
-    return [ParamSpec(SCENE_TRIGGER, 0.0, 0.0, 999.0, "recall the n-th scene of the scenes file (from 1), a cut; "
-                      "/lp/scene/recall \"name\" [seconds] recalls by name", kind="trigger", osc="/lp/scene/recall/index",
-                      args="i")]
+    from ..patch.params import CONTROL_SPECS
+    return list(CONTROL_SPECS)
 
 
 class ControlRoomPart(EnginePart):
@@ -95,6 +92,10 @@ class ControlRoomPart(EnginePart):
         if not self._take and self._taken_at < 0:
             self._take = self.room.claim_frame(t)
         values = engine.params.values
+        surfaces = _surfaces(engine)
+        if surfaces is not None:
+            for cmd in surfaces.take_commands("/lp/scene/"):
+                self.osc_recall(engine, cmd.args, t)
         for name, arg in engine.params.triggers:
             if name == SCENE_TRIGGER:
                 self._recall_index(engine, arg, t, values)
@@ -172,11 +173,12 @@ class ControlRoomPart(EnginePart):
             self._learn(engine, None)
         elif cmd.kind in ("keyframe/add", "keyframe/delete", "keyframe/move"):
             if self.patch_path is None:
-                raise UserError("keyframe edits need a patch file (this show has none)")
+                raise UserError("keyframe edits are written into the patch: this show plays the built-in one; "
+                                "run a copy of patches/default.toml of your own to edit its keyframes")
             seeds = [engine.trajectory.seed + i for i in range(4)] if not engine.patch.keyframes else []
             if cmd.kind == "keyframe/add":
-                request = getattr(engine, "last_request", None)
-                z = request.z if request is not None else getattr(engine.trajectory, "_last_base", None)
+                request = engine.last_request
+                z = request.z if request is not None else None
                 if z is None:
                     raise UserError("the show has no current latent point yet")
                 i = kf.add_keyframe(self.patch_path, z, seeds)
@@ -190,8 +192,7 @@ class ControlRoomPart(EnginePart):
             raise UserError(f"this show cannot do {cmd.kind} yet")
 
     def _learn(self, engine, name: str | None) -> None:
-        from .controllers import ControlSurfaces
-        surfaces = next((p for p in engine.parts if isinstance(p, ControlSurfaces)), None)
+        surfaces = _surfaces(engine)
         if surfaces is None:
             from ..config import UserError
             raise UserError("MIDI learn needs the show's controllers (not open in this show)")
@@ -201,15 +202,14 @@ class ControlRoomPart(EnginePart):
             surfaces.learn_param(engine, name, engine.clock.now())
 
     def _learn_status(self, engine) -> str | None:
-        from .controllers import ControlSurfaces
-        surfaces = next((p for p in engine.parts if isinstance(p, ControlSurfaces)), None)
+        surfaces = _surfaces(engine)
         return surfaces.learn.status if surfaces is not None and surfaces.learn.armed else None
 
     # -- state ------------------------------------------------------------------------------
 
     def _sync_specs(self, engine) -> None:
-        key = tuple(engine.specs)
-        if key != self._specs_key:
+        key = engine.registry.version
+        if key != self._specs_key:   # the registry changed (a reload, a part): the pages rebuild
             self._specs_key = key
             self.room.set_specs(sorted(engine.specs.values(), key=lambda s: s.name))
         mkey = id(engine.patch)
@@ -221,7 +221,7 @@ class ControlRoomPart(EnginePart):
             self._activity = Activity(rows, lambda pat, addr: match_source(pat, addr) is not None)
 
     def _see_events(self, engine) -> None:
-        events = getattr(engine, "tick_events", ())
+        events = engine.tick_events
         if self._activity is not None:
             self._activity.see(events)
         for e in events:
@@ -241,7 +241,7 @@ class ControlRoomPart(EnginePart):
             "mappings": self._activity.table(t) if self._activity is not None else [],
             "takeover": _takeover(engine.mapper, params.values),
             "errors": list(s.errors),
-            "notices": [text for text, until, _ in getattr(engine, "_notices", []) if until > time.monotonic()],
+            "notices": engine.notices(),
             "recording": engine.recorder is not None,
             "keyframe_current": engine.trajectory.current_keyframe(),
             "learn": self._learn_status(engine),
@@ -263,6 +263,12 @@ class ControlRoomPart(EnginePart):
         k = traj.current_keyframe()
         if self.room.wants_thumbnail(k) and _at_keyframe(traj):
             self.room.offer_thumbnail(k, pixels)
+
+
+def _surfaces(engine):
+    """The show's controllers part (OSC, MIDI, learn), or None."""
+    from .controllers import ControlSurfaces
+    return next((p for p in engine.parts if isinstance(p, ControlSurfaces)), None)
 
 
 def _at_keyframe(traj) -> bool:

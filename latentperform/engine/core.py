@@ -137,6 +137,7 @@ class Engine:
                       set when a part has `wants_pixels`, a recorder runs, or offline (else None)
       output_texture  the chain's final picture as a moderngl texture in `surface.ctx`, the size
                       of the surface; set when a part has `wants_texture` (else None)
+      tick_events     this tick's control events, drained and coalesced (what the mapper got)
       stats           figures (Stats); `hud_visible` whether the overlay is drawn
 
     interpolation   "crossfade" | "latent" | "hold" (default: the patch's [output]): what fills
@@ -172,6 +173,8 @@ class Engine:
         self.queues: list[EventQueue] = []
         self.inputs: list = []  # objects with close()
         self.parts: list[EnginePart] = []
+        self.tick_events: list[ControlEvent] = []   # this tick's drained events (after coalescing)
+        self.last_request = None                    # this tick's LatentRequest
         self.feedback = None
         self.frame_index = -1
         self.last_pixels: np.ndarray | None = None
@@ -346,6 +349,7 @@ class Engine:
             self._started_at = t
 
         events = self._drain(t)
+        self.tick_events = events  # what parts may look at in after_frame (meters, activity)
         if self._mapper_version != self.registry.version:
             self._build_mapper()
         newest_before = self.params.newest_input
@@ -363,6 +367,7 @@ class Engine:
 
         request = self.trajectory.step(params, dt)
         request = replace(request, seq=self.frame_index, time=t, stamp=self._control_stamp)
+        self.last_request = request  # the point this tick asked for (the control room adds it as a keyframe)
         frozen = params.get("engine/freeze") >= 0.5
         latent = self.interpolation == "latent" and not self.offline
         if not frozen:
@@ -550,6 +555,11 @@ class Engine:
         self._notices = [n for n in self._notices if n[0] != text]
         self._notices.append((text, time.monotonic() + seconds, urgent))
         self._mark_dirty()
+
+    def notices(self) -> list[str]:
+        """The notices showing now (the control room lists them)."""
+        now = time.monotonic()
+        return [text for text, until, _ in self._notices if until >= now]
 
     def clear_notice(self, text: str) -> None:
         self._notices = [n for n in self._notices if n[0] != text]

@@ -14,6 +14,7 @@ A new part is one `engine.add_part(...)` line in `open_live_inputs` or `attach_l
 
 from __future__ import annotations
 
+from .control_room import open_control_room
 from .controllers import open_controllers
 from .core import Engine
 from .music import open_music_inputs
@@ -80,9 +81,12 @@ def open_live_inputs(engine: Engine, *, osc_host: str | None = None, osc_port: i
 
 
 def attach_live(engine: Engine, *, patch_path=None, osc_host=None, osc_port=None, audio: bool = True,
-                outputs=(), preview: bool = False, preview_monitor=None) -> None:
-    """Everything a live show attaches besides the stage: hot reload, inputs, video outputs."""
+                outputs=(), preview: bool = False, preview_monitor=None, control: str | None = None,
+                patch_file=None) -> None:
+    """Everything a live show attaches besides the stage: hot reload, inputs, video outputs, the
+    control room (`control`: "[HOST:]PORT", "" for the default, None: as the patch says)."""
     if patch_path is not None:
         engine.add_part(PatchWatcher(patch_path))
     open_live_inputs(engine, osc_host=osc_host, osc_port=osc_port, audio=audio)
     attach_outputs(engine, outputs=outputs, preview=preview, preview_monitor=preview_monitor)
+    open_control_room(engine, listen=control, patch_path=patch_file or patch_path)

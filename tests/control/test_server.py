@@ -267,3 +267,15 @@ def test_activity_lights_the_matching_rows_and_fades():
     t = act.table(10.0)
     assert t[0]["activity"] == 0.0 and t[1]["activity"] == 1.0 and t[1]["input"] == 0.4
     assert 0.1 < act.table(11.0)[1]["activity"] < 0.3   # exp(-1 / 0.6)
+
+
+def test_the_osc_scene_recall_command_takes_a_name_and_optional_seconds():
+    from latentperform.inputs.osc import COMMANDS, OscRouter
+    router = OscRouter(SPECS, commands=COMMANDS)
+    router.route_message("/lp/scene/recall", ["big drop", 2], 1.0)
+    router.route_message("/lp/scene/recall", ["intro"], 1.5)
+    assert [(c.address, c.args) for c in router.commands] == [("/lp/scene/recall", ("big drop", 2.0)),
+                                                              ("/lp/scene/recall", ("intro",))]
+    for bad in ([], [3.0], ["a", "b"], ["a", 1.0, 2.0], [" "]):
+        router.route_message("/lp/scene/recall", bad, 2.0)
+    assert len(router.commands) == 2 and router.stats["bad_args"] == 5

@@ -38,16 +38,16 @@ class LiveShow:
         from latentperform.clock import WallClock
         from latentperform.engine.commands import load_patch_file
         from latentperform.engine.control_room import open_control_room
-        from latentperform.engine.core import Engine
+        from latentperform.engine.show import open_live_inputs, open_show
         from latentperform.inputs.replay import EventLog
         from latentperform.render import HeadlessSurface
         surface = HeadlessSurface(SIZE)
         clock = WallClock()
         self.event_log = EventLog(self.log_path)
         try:
-            engine = Engine(load_patch_file(str(self.patch_path)), surface=surface, clock=clock, fps=30,
-                            event_log=self.event_log)
-            engine.open_live_inputs(osc_port=0, audio=False)
+            engine = open_show(load_patch_file(str(self.patch_path)), surface=surface, clock=clock, fps=30,
+                               event_log=self.event_log)
+            open_live_inputs(engine, osc_port=0, audio=False)
             self.part = open_control_room(engine, listen="127.0.0.1:0", patch_path=str(self.patch_path))
             self.engine = engine
             self.osc_port = next(p.osc.port for p in engine.parts if getattr(p, "osc", None) is not None)
@@ -125,6 +125,18 @@ def test_the_page_plays_a_real_show_and_the_event_log_replays_it(browser, live, 
     wait_for(lambda: engine.params.get("latent/truncation") == 1.0, what="truncation 1.0")
     browser.find_element(By.CSS_SELECTOR, '#scenes li[data-scene="low"] button').click()
     wait_for(lambda: abs(engine.params.get("latent/truncation") - 0.42) < 1e-3, what="the recall")
+    # over OSC: a morph by name, and the n-th scene by number (what a MIDI pad mapped to it sends)
+    send_osc(live.osc_port, "/lp/truncation", 1.0)
+    wait_for(lambda: engine.params.get("latent/truncation") == 1.0, what="truncation 1.0 again")
+    send_osc(live.osc_port, "/lp/scene/recall", "low", 1.0)
+    wait_for(lambda: 0.45 < engine.params.get("latent/truncation") < 0.95, what="the morph under way")
+    wait_for(lambda: abs(engine.params.get("latent/truncation") - 0.42) < 1e-3, what="the morph's end")
+    send_osc(live.osc_port, "/lp/truncation", 1.0)
+    wait_for(lambda: engine.params.get("latent/truncation") == 1.0, what="truncation 1.0 once more")
+    send_osc(live.osc_port, "/lp/scene/recall/index", 1)
+    wait_for(lambda: abs(engine.params.get("latent/truncation") - 0.42) < 1e-3, what="scene 1 by number")
+    send_osc(live.osc_port, "/lp/scene/recall", "nope")
+    wait_for(lambda: any('no scene "nope"' in e for e in engine.stats.errors), what="the missing scene reported")
     final = dict(engine.params.values)
     t0 = time.perf_counter()
     live.stop()
@@ -141,13 +153,13 @@ def test_the_page_plays_a_real_show_and_the_event_log_replays_it(browser, live, 
 def _replay_ends_like(patch_path, log_path, final):
     from latentperform.clock import FixedStepClock
     from latentperform.engine.commands import load_patch_file
-    from latentperform.engine.core import Engine
+    from latentperform.engine.show import open_show
     from latentperform.inputs.replay import ReplayInput
     from latentperform.render import HeadlessSurface
     replay = ReplayInput(log_path)
     surface = HeadlessSurface(SIZE)
-    engine = Engine(load_patch_file(str(patch_path)), surface=surface, clock=FixedStepClock(30), fps=30,
-                    offline=True, replay=replay)
+    engine = open_show(load_patch_file(str(patch_path)), surface=surface, clock=FixedStepClock(30), fps=30,
+                       offline=True, replay=replay)
     try:
         t0 = time.perf_counter()
         for _ in range(int(replay.duration * 30) + 2):
