@@ -29,6 +29,7 @@ class ControlSession:
         self.room = room
         self.morph: SceneMorph | None = None
         self.recalled: list[str] = []   # names recalled, in order (shown and tested)
+        self._last_tick: float | None = None
 
     def recall(self, name: str, seconds: float, now: float, values: Mapping[str, float]) -> str | None:
         """Start recalling scene `name` (a cut when seconds is 0); the reason when it cannot."""
@@ -53,9 +54,13 @@ class ControlSession:
                 others.append(cmd)
         events: list[ControlEvent] = []
         if self.morph is not None:
-            events = self.morph.events(now)
+            # stamped with the previous tick's time: what a performer moved since is newer and
+            # wins, and the morph then lets that parameter go (SceneMorph)
+            stamp = now if self._last_tick is None else min(now, max(self._last_tick, self.morph.t0))
+            events = self.morph.events(now, values, stamp)
             if self.morph.done:
                 self.morph = None
+        self._last_tick = now
         return events, others
 
     def publish(self, now: float, build_state: Callable[[], dict]) -> bool:

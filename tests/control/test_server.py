@@ -279,3 +279,11 @@ def test_the_osc_scene_recall_command_takes_a_name_and_optional_seconds():
     for bad in ([], [3.0], ["a", "b"], ["a", 1.0, 2.0], [" "]):
         router.route_message("/lp/scene/recall", bad, 2.0)
     assert len(router.commands) == 2 and router.stats["bad_args"] == 5
+
+
+def test_a_parameter_moved_during_a_morph_is_let_go():
+    m = SceneMorph({"a": 0.0, "b": 0.0}, {"a": 1.0, "b": 1.0}, t0=0.0, seconds=2.0)
+    first = {e.address: e.value for e in m.events(1.0, {"a": 0.0, "b": 0.0})}
+    # the show applied those; then a fader moved "b"
+    later = {e.address: e.value for e in m.events(1.5, {"a": first["param/a"], "b": 0.9})}
+    assert "param/b" not in later and 0.5 < later["param/a"] < 1.0

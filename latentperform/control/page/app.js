@@ -125,7 +125,9 @@ function buildParams() {
   box.replaceChildren();
   controls = new Map();
   let group = null;
-  const names = [...specs.keys()].sort(new Intl.Collator(undefined, { numeric: true }).compare);
+  // a two-value parameter (latent/xy: "ff") has its parts as controls of their own
+  const names = [...specs.keys()].filter((n) => !((specs.get(n).args || "").length > 1))
+    .sort(new Intl.Collator(undefined, { numeric: true }).compare);
   for (const name of names) {
     const spec = specs.get(name);
     const g = name.split("/")[0];
