@@ -151,6 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="describe a model file and render a contact sheet of seeds")
     inspect.add_argument("model")
     inspect.add_argument("--sheet", default=None, metavar="FILE.png", help="contact sheet output")
+    inspect.add_argument("--layers", action="store_true",
+                         help="list the layers [[bend]] can bend (name, channels, size) and the bend ops")
+
+    train = sub.add_parser("train", help="train a generator on a folder of your pictures")
+    train.add_argument("folder", help="pictures (png, jpg, webp...); a few hundred or more")
+    train.add_argument("--out", required=True, metavar="MODEL.pt", help="the network to write")
+    train.add_argument("--size", type=int, default=64, choices=(32, 64, 128, 256),
+                       help="picture size it learns (default 64; 128+ wants a GPU)")
+    train.add_argument("--minutes", type=_positive, default=None, help="train this long (or --steps)")
+    train.add_argument("--steps", type=int, default=None, help="train this many steps (default 2000)")
+    train.add_argument("--batch", type=int, default=32)
+    train.add_argument("--channels", type=int, default=128, help="network width (64: faster, softer)")
+    train.add_argument("--fresh", action="store_true", help="ignore a checkpoint and start over")
 
     sub.add_parser("devices", help="list MIDI ports, audio devices, monitors and GPUs")
 
@@ -184,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="is the installed show running, since when, fps, errors, restarts")
     status.add_argument("name", nargs="?", default=None)
 
-    docs = sub.add_parser("osc-docs", help="write the OSC namespace reference (docs/osc.md)")
-    docs.add_argument("--out", default=None)
+    docs = sub.add_parser("osc-docs", help="write the OSC namespace reference (osc.md here, or --out)")
+    docs.add_argument("--out", default=None, metavar="FILE.md",
+                      help="where to write it (default: osc.md in the current folder; the repository's is docs/osc.md)")
     return p
 
 
@@ -250,7 +264,24 @@ def cmd_analyze(args) -> int:
 def cmd_inspect(args) -> int:
     from .models.loader import inspect_model
     print(inspect_model(args.model, out_png=args.sheet))
+    if args.layers:
+        from .models import load_generator
+        from .models.bend import OPS, bend_layers
+        layers = bend_layers(load_generator(args.model))
+        print("  layers (for [[bend]] layer = ...):")
+        for info in layers:
+            print(f"    {info.name:<22} {info.channels:>4} channels  {info.width} x {info.height}")
+        print("  bend ops: " + ", ".join(
+            f"{name} ({', '.join(s.name for s in OPS[name].settings)})" for name in sorted(OPS)))
     return 0
+
+
+def cmd_train(args) -> int:
+    from .train import TrainSettings, train
+    figures = train(TrainSettings(args.folder, args.out, resolution=args.size, steps=args.steps,
+                                  minutes=args.minutes, batch=args.batch, base_channels=args.channels,
+                                  fresh=args.fresh))
+    return 130 if figures.get("interrupted") else 0
 
 
 def cmd_devices(args) -> int:

@@ -154,6 +154,8 @@ class LatentRequest:
     mix_amount 0..1 blend of those layers toward mix_z's
     transform  (3, 3) float32 or None: the user's rotate/translate of the picture (StyleGAN3)
     c          (c_dim,) or None: class label for conditional networks
+    bends      None, or one ((setting, value), ...) per [[bend]] of the patch: applied by the
+               worker's bender (models.bend) to this request's picture
     time       engine time of the tick that made it; stamp: newest input that shaped it
     """
 
@@ -171,3 +173,4 @@ class LatentRequest:
     transform: "object | None" = None
     c: "object | None" = None
     noise_mode: str = "const"
+    bends: "tuple | None" = None  # per [[bend]], its settings as ((name, value), ...); see models.bend

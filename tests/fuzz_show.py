@@ -167,6 +167,7 @@ class FuzzReport:
     video_frames: int = 0
     recorded: int = -1
     recorder_dropped: int = 0
+    recorder_repeated: int = 0
     argv_failures: list = field(default_factory=list)
     stderr_tail: str = ""
 
@@ -184,7 +185,7 @@ class FuzzReport:
                 f"valid after      {self.valid_logged} of {self.valid_sent} valid messages in the event log",
                 f"nothing lost     log {'whole' if self.log_ok else 'BROKEN: ' + self.log_problem}, "
                 f"video {self.video_frames} frames (the recorder wrote {self.recorded}, "
-                f"dropped {self.recorder_dropped})",
+                f"repeated {self.recorder_repeated} to keep the time, dropped {self.recorder_dropped})",
                 f"argument lists   {self.inputs.get('argv', 0)} tried, {len(self.argv_failures)} failed"]
 
 
@@ -303,9 +304,10 @@ def fuzz_show(seconds: float, workdir: Path, seed: int = 0, rate: float = 400.0,
     report.stderr_tail = err[-3000:]
     m = re.search(r"^(\d+) frames", out, re.M)
     report.frames = int(m.group(1)) if m else 0
-    m = re.search(r"^recorded .*\((\d+) frames, (\d+) dropped", out, re.M)
+    m = re.search(r"^recorded .*\((\d+) frames(?:, (\d+) repeated[^,]*)?, (\d+) dropped", out, re.M)
     if m:
-        report.recorded, report.recorder_dropped = int(m.group(1)), int(m.group(2))
+        report.recorded, report.recorder_dropped = int(m.group(1)), int(m.group(3))
+        report.recorder_repeated = int(m.group(2) or 0)
     m = re.search(r"(\d+) stalls? over 100 ms", out)
     report.stalls = int(m.group(1)) if m else -1
     m = re.search(r"in ([\d.]+) s", out)

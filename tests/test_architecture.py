@@ -24,6 +24,8 @@ FORBIDDEN = {
     "render": {"inputs", "features", "patch", "latent", "models", "engine", "cli"},
     "control": {"inputs", "features", "patch", "latent", "models", "render", "engine", "cli"},
     "engine": {"cli"},
+    # train grows a network of the models' trained kind; nothing but the CLI imports it
+    "train": {"inputs", "features", "patch", "latent", "render", "atlas", "control", "engine", "service", "cli"},
     # the atlas uses models and latent (and the value types), never render or engine
     "atlas": {"inputs", "features", "patch", "render", "engine", "cli"},
     # service: process machinery (notify socket, supervisor, units, hours, sync over UDP), tested
@@ -39,6 +41,7 @@ FORBIDDEN_EXTERNAL = {
     "models": {"moderngl", "glfw"},
     "inputs": {"torch", "moderngl", "glfw"},
     "atlas": {"moderngl", "glfw"},
+    "train": {"moderngl", "glfw"},
     "control": {"torch", "moderngl", "glfw"},
 }
 

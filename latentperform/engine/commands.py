@@ -3,6 +3,7 @@ OSC docs."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from ..clock import FixedStepClock, WallClock
 from ..config import UserError
 from ..events import EventQueue, ParamSpec
 from ..registry import ParamRegistry
-from .controllers import learnable_names, learned_mapping, mapping_index, resolve_param
-from .core import core_param_groups
+from .controllers import learn_plans, learnable_names, resolve_param
+from .core import STALL_S, core_param_groups
 from .show import attach_live, open_show
+from .stage import recording_figures
 
 
 def _open_surface(*, headless: bool, size, fullscreen: bool = False, monitor=None, vsync: bool = True):
@@ -45,7 +47,7 @@ def run_live(args) -> int:
                             monitor=_pick(args.monitor, out.monitor),
                             vsync=_pick(getattr(args, "vsync", None), getattr(out, "vsync", True)))
     clock = WallClock()
-    recorder = Recorder(args.record, surface.size, fps) if args.record else None
+    recorder = Recorder(args.record, surface.size, fps, keep_time=True) if args.record else None
     event_log = None
     if args.log_events:
         from ..inputs.replay import EventLog
@@ -55,7 +57,15 @@ def run_live(args) -> int:
     # With a preview, the patch's overlay goes on the preview and the projector stays clean
     # (h still shows it there); --overlay on the command line puts it on the output as well.
     overlay = _pick(getattr(args, "overlay", None), getattr(out, "overlay", False) and not preview)
+    role = getattr(args, "sync", None) or patch.installation.sync
+    if role != "off":  # several instances in step: a loop of its own (engine/instep.py)
+        from .instep import run_in_step
+        try:
+            return run_in_step(args, patch, role=role, surface=surface, fps=fps)
+        finally:
+            surface.close()
     engine = None
+    started = None
     try:
         engine = open_show(patch, surface=surface, clock=clock, fps=fps, recorder=recorder, event_log=event_log,
                            interpolation=getattr(args, "interpolation", None), overlay=overlay)
@@ -67,18 +77,36 @@ def run_live(args) -> int:
                     outputs=outputs, preview=preview,
                     preview_monitor=_pick(getattr(args, "preview_monitor", None),
                                           getattr(out, "preview_monitor", None)),
+                    service_name=getattr(args, "name", None),
                     control=getattr(args, "control", None), patch_file=args.patch)
-        engine.run(seconds=args.seconds)
+        from ..patch.check import patch_problems
+        for line in patch_problems(patch):  # what `check` fails on: the show says it and goes on
+            engine.report(line)
+        started = time.perf_counter()
+        with _stop_on_signals(engine):
+            engine.run(seconds=args.seconds)
     finally:
+        wall = time.perf_counter() - started if started is not None else 0.0
         if event_log is not None:
             event_log.write_meta(end=round(clock.now(), 6))   # the show's length, for a replay
         if engine is not None:
             recorder = engine.recorder  # the r key may have started or stopped one
+            osc_stats = [inp.stats for inp in engine.inputs if hasattr(inp, "os_drops")]
             engine.close()
         surface.close()
     s = engine.stats.summary()
-    print(f"{s['frames']} frames, {s['fps']:.1f} fps, frame time median {s['frame_ms_median']:.1f} ms "
-          f"p99 {s['frame_ms_p99']:.1f} ms, stutter {s['stutter']:.2f}, generator {s['gen_ms']:.1f} ms")
+    fps_real = s["frames"] / wall if wall > 0 else 0.0  # frames over wall time: a stall shows
+    print(f"{s['frames']} frames in {wall:.1f} s, {fps_real:.1f} fps, frame time median "
+          f"{s['frame_ms_median']:.1f} ms p99 {s['frame_ms_p99']:.1f} ms, stutter {s['stutter']:.2f}, "
+          f"{s['stalls']} stalls over {STALL_S * 1e3:.0f} ms, generator {s['gen_ms']:.1f} ms")
+    for st in osc_stats:
+        lost = st.get("dropped_by_os", -1)
+        print(f"OSC: {st['datagrams']} datagrams, {st['malformed']} malformed, {st['unknown']} unknown, "
+              f"{st['bad_args']} with bad arguments, "
+              + (f"{lost} lost in the receive buffer (the OS's drop counter)" if lost >= 0
+                 else "losses in the receive buffer unknown here"))
+    if event_log is not None and event_log.error:
+        print(f"event log: {event_log.error}")
     if s["latency_samples"]:
         print(f"control-to-photon latency median {s['latency_ms_median']:.1f} ms, p99 {s['latency_ms_p99']:.1f} ms "
               f"({s['latency_samples']} inputs)")
@@ -90,8 +118,38 @@ def run_live(args) -> int:
         for path in engine.stage.recordings:
             print(f"recorded {path}")
     if recorder is not None:
-        print(f"recorded {recorder.path} ({recorder.written} frames, {recorder.dropped} dropped)")
+        if recorder.error:
+            print(recorder.error)
+        else:
+            print(f"recorded {recorder.path} ({recording_figures(recorder)})")
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(engine):
+    """SIGTERM and Ctrl-C end the show the way --seconds does: the loop stops after its tick,
+    the event log and the recording are finished, the summary is printed.  A second Ctrl-C
+    while that is under way stops at once."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    asked = []
+
+    def stop(signum, frame) -> None:
+        if asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        asked.append(signum)
+        engine.request_stop()
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def render_offline(args) -> int:
@@ -231,9 +289,14 @@ def all_param_specs(patch=None) -> list[ParamSpec]:
     patch = patch or load_patch_file(str(DEFAULT_PATCH))
     traj = Trajectory(patch.trajectory, patch.keyframes, space=LatentSpace(z_dim=512, w_dim=512, num_ws=16),
                       directions=None, seed=0)
-    registry = ParamRegistry(core_param_groups(traj.param_specs(), shader_param_specs()))
+    from ..latent.atlas_mode import atlas_param_specs
+    from ..patch.params import show_param_specs
+    traj_specs = traj.param_specs() + (atlas_param_specs() if traj.atlas is None else [])  # documented always
+    groups = core_param_groups(traj_specs, shader_param_specs())
+    groups["part:StagePart"] = show_param_specs()      # what a live show's StagePart adds
     from ..patch.params import CONTROL_SPECS
-    registry.set_group("part:ControlRoomPart", CONTROL_SPECS)  # a show with the control room open
+    groups["part:ControlRoomPart"] = list(CONTROL_SPECS)  # a show with the control room open
+    registry = ParamRegistry(groups)
     return sorted(registry.specs.values(), key=lambda s: s.name)
 
 
@@ -243,39 +306,70 @@ def osc_docs_text() -> str:
 
 
 def write_osc_docs(out: str | None) -> int:
-    from ..config import PACKAGE_DIR
-    path = Path(out) if out else PACKAGE_DIR.parent / "docs" / "osc.md"
-    path.write_text(osc_docs_text())
+    """`latentperform osc-docs [--out FILE]`: osc.md in the current folder (never into the
+    installed package); the repository's copy is docs/osc.md (`--out docs/osc.md`)."""
+    path = Path(out) if out else Path.cwd() / "osc.md"
+    try:
+        path.write_text(osc_docs_text())
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror}") from None
     print(f"wrote {path}")
     return 0
 
 
+def _ask_param(names: list[str]) -> str:
+    """The interactive prompt: a numbered list; a number, a name or a unique part of one; a part
+    that several names share lists those and asks again (end of input: give up)."""
+    from ..inputs.learn import numbered, pick
+    print("parameters:\n" + numbered(names))
+    shown = names
+    while True:
+        try:
+            text = input("parameter to map (number or name): ")
+        except (EOFError, OSError):       # no terminal (a script, a closed stdin): say so, once
+            raise UserError("no parameter chosen (give --param NAME when there is no terminal)") from None
+        name, candidates = pick(text, shown)
+        if name is None and candidates == [] and shown is not names:
+            name, candidates = pick(text, names)       # a number from the first list
+        if name is not None:
+            return name
+        if candidates:
+            shown = candidates
+            print(f"{len(candidates)} match {text.strip()!r}:\n" + numbered(candidates))
+        else:
+            print(f"no parameter matches {text.strip()!r}; type a number from the list or part of a name")
+
+
 def learn(args) -> int:
     """`latentperform learn PATCH`: move a MIDI control and the mapping is written into the patch."""
-    from ..inputs.learn import Learner, write_mapping
+    from ..inputs.learn import Learner, file_mappings, write_plan
     from ..inputs.midi import MidiInput
+    from ..patch.params import learn_parts
 
     patch = load_patch_file(args.patch)
     specs = {s.name: s for s in all_param_specs(patch)}
     names = learnable_names(specs, patch.output.shaders)
-    param = args.param
-    if not param:
-        print("parameters:\n  " + "\n  ".join(names))
-        param = input("parameter to map: ").strip()
-    param = resolve_param(param, {n: specs[n] for n in names})
+    param = resolve_param(args.param, {n: specs[n] for n in names}) if args.param else _ask_param(names)
+    parts = learn_parts(param, specs)
     clock = WallClock()
     queue = EventQueue()
     midi = MidiInput(queue, clock, args.port)
-    learner = Learner(param)
-    print(f"move a control on {args.port!r} to map it to {param} ...", flush=True)
+    learner = Learner(param, parts=parts if len(parts) > 1 else None)
+    print(f"move a control on {args.port!r} to map it to {learner.waiting_for} ...", flush=True)
     deadline = time.monotonic() + args.timeout
+    done = 0
     try:
         while time.monotonic() < deadline:
             found = learner.feed(list(queue.iter_pending()))
+            if len(learner.results) > done:
+                for f in learner.results[done:]:
+                    plan = learn_plans(file_mappings(args.patch), (f,))[0]
+                    write_plan(args.patch, plan)
+                    print(f"mapped {plan.describe()} in {args.patch}", flush=True)
+                done = len(learner.results)
+                if found is None:
+                    print(f"now a control for {learner.waiting_for} ...", flush=True)
             if found is not None:
-                _, options = learned_mapping(patch, found, mapping_index(patch, param))
-                write_mapping(args.patch, found.source, found.target, **options)
-                print(f"mapped {found.source} -> {found.target} in {args.patch}")
                 return 0
             time.sleep(0.01)
         status = midi.status

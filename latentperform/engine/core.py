@@ -28,6 +28,8 @@ OVERLAY_EVERY_S = 0.25  # the overlay's text is rebuilt at most this often
 # Event sources the engine makes itself (musical time): counted, but not a performer's input, so
 # not "the last input" and not a control-to-photon sample.
 INTERNAL_SOURCES = frozenset({"music"})
+STALL_S = 0.1           # a frame presented this long after the previous one is a stall (the summary counts them)
+REPORTS_PER_5S = 10     # Engine.report writes at most this many lines per 5 s; the rest are counted
 VSYNC_EARLY_S = 0.002   # with vsync, the loop wakes this early and the swap waits for the refresh
 
 
@@ -64,6 +66,7 @@ class Stats:
     gen_periods: collections.deque = field(default_factory=lambda: collections.deque(maxlen=16))
     gen_frames: int = 0
     frames: int = 0
+    stalls: int = 0  # frames presented more than STALL_S after the previous one (the whole show)
     batch: int = 0
     batch_delays: collections.deque = field(default_factory=lambda: collections.deque(maxlen=32))
     batch_dropped: int = 0
@@ -110,6 +113,7 @@ class Stats:
     def summary(self) -> dict:
         return {
             "frames": self.frames,
+            "stalls": self.stalls,
             "fps": self.fps,
             "frame_ms_median": _pct(self.frame_times, 50) * 1e3,
             "frame_ms_p99": _pct(self.frame_times, 99) * 1e3,
@@ -173,6 +177,7 @@ class Engine:
         self.queues: list[EventQueue] = []
         self.inputs: list = []  # objects with close()
         self.parts: list[EnginePart] = []
+        self.filters: list = []  # fn(engine, events, t) -> events, before the mapper (the door's add_filter, to come)
         self.tick_events: list[ControlEvent] = []   # this tick's drained events (after coalescing)
         self.last_request = None                    # this tick's LatentRequest
         self.feedback = None
@@ -207,6 +212,8 @@ class Engine:
         self._blackout = 0.0
         self._stop = False
         self._error_times: dict[str, float] = {}
+        self._report_window = [-1e9, 0, 0]  # [window start, lines written in it, lines held back]
+        self._notice_window = [-1e9, 0]
 
         if generator is None:
             raise TypeError("Engine needs a generator: build a show with engine.show.open_show(patch, ...)")
@@ -237,9 +244,14 @@ class Engine:
 
     def _make_trajectory(self, patch):
         from ..latent import Trajectory
+        atlas = getattr(patch.trajectory, "atlas", None)
+        data = None
+        if atlas is not None:  # the atlas mode (latent/atlas_mode.py): checked against this model
+            from ..atlas.travel import travel_data
+            data = {"atlas": travel_data(atlas, self.generator, str(patch.model.kind))}
         return Trajectory(patch.trajectory, patch.keyframes, space=self.space,
                           directions=_directions_for(self.generator, patch), seed=patch.model.seed,
-                          cutoff=patch.model.truncation_cutoff)
+                          cutoff=patch.model.truncation_cutoff, data=data)
 
     @property
     def specs(self):
@@ -298,6 +310,11 @@ class Engine:
                 self.report(f"{type(part).__name__}: {e!r}")
         if len(self.queues) > 1 or self.replay is not None:
             events.sort(key=lambda e: e.time)
+        for fn in self.filters:
+            try:
+                events = list(fn(self, events, now))
+            except Exception as e:  # a filter's bug must not end the show
+                self.report(f"input filter: {e!r}")
         if self.event_log is not None and events:
             # what the engine derives itself (clock events) is made again on replay, not logged
             logged = [e for e in events if e.source not in INTERNAL_SOURCES]
@@ -367,6 +384,11 @@ class Engine:
 
         request = self.trajectory.step(params, dt)
         request = replace(request, seq=self.frame_index, time=t, stamp=self._control_stamp)
+        for part in self.parts:
+            try:
+                request = part.shape_request(self, request, params)
+            except Exception as e:  # a part's bug must not end the show
+                self.report(f"{type(part).__name__}: {e!r}")
         self.last_request = request  # the point this tick asked for (the control room adds it as a keyframe)
         frozen = params.get("engine/freeze") >= 0.5
         latent = self.interpolation == "latent" and not self.offline
@@ -401,6 +423,8 @@ class Engine:
         presented = time.perf_counter()
         if self._last_present is not None:
             self.stats.frame_times.append(presented - self._last_present)
+            if presented - self._last_present > STALL_S:
+                self.stats.stalls += 1
         self._last_present = presented
         if shown is not None and shown.stamp is not None and shown.stamp > self._measured_stamp:
             # the first frame shaped by a new input reaches the screen: one latency sample
@@ -550,10 +574,19 @@ class Engine:
 
     def notice(self, text: str, seconds: float = 3.0, urgent: bool = False) -> None:
         """A message on the overlay for a few seconds (urgent: shown even when the overlay is
-        off, e.g. the quit confirmation); also logged."""
-        log.info("%s", text)
-        self._notices = [n for n in self._notices if n[0] != text]
-        self._notices.append((text, time.monotonic() + seconds, urgent))
+        off, e.g. the quit confirmation); also logged, at most REPORTS_PER_5S lines per 5 s (a
+        flood of /lp/learn messages must not flood the log).  Cut to 300 characters; at most 8
+        notices at once."""
+        if len(text) > 300:
+            text = text[:300] + "..."
+        now = time.monotonic()
+        if now - self._notice_window[0] >= 5.0:
+            self._notice_window = [now, 0]
+        if self._notice_window[1] < REPORTS_PER_5S:
+            self._notice_window[1] += 1
+            log.info("%s", text)
+        self._notices = [n for n in self._notices if n[0] != text][-7:]
+        self._notices.append((text, now + seconds, urgent))
         self._mark_dirty()
 
     def notices(self) -> list[str]:
@@ -640,6 +673,8 @@ class Engine:
             state.append(f"BLACKOUT {self._blackout:.0%}")
         if state:
             lines.append("  ".join(state))
+        if getattr(self.trajectory, "atlas", None) is not None:  # the atlas minimap: place and trail
+            lines.extend(self.trajectory.atlas.status_lines())
         for part in self.parts:
             try:
                 lines.extend(part.status_lines(self))
@@ -678,6 +713,9 @@ class Engine:
         if new.inputs != old.inputs:
             restart.append("[inputs]")
             new = replace(new, inputs=old.inputs)
+        if new.bends != old.bends:  # layers and ops are hooked into the network at start
+            restart.append("[[bend]]")
+            new = replace(new, bends=old.bends)
         o_old, o_new = old.output, new.output
         for key in ("size", "fullscreen", "monitor", "preview", "preview_monitor", "vsync", "outputs"):
             if getattr(o_new, key, None) != getattr(o_old, key, None):
@@ -806,11 +844,26 @@ class Engine:
         return False
 
     def report(self, message: str) -> None:
-        """Show a problem once in a while (not every frame), and keep it for the overlay."""
+        """Show a problem once in a while (not every frame), and keep it for the overlay.  The same
+        message at most every 5 s; all messages together at most REPORTS_PER_5S lines per 5 s
+        (a flood of different ones, say from a hostile OSC sender, is counted and summed up);
+        a message is cut to 300 characters."""
+        if len(message) > 300:
+            message = message[:300] + "..."
         now = time.monotonic()
+        if now - self._report_window[0] >= 5.0:
+            if self._report_window[2]:
+                log.warning("... and %d more problems in the last 5 s", self._report_window[2])
+            self._report_window = [now, 0, 0]
+            if len(self._error_times) > 256:  # never grows without bound under a flood
+                self._error_times = {m: t for m, t in self._error_times.items() if now - t <= 5.0}
         if now - self._error_times.get(message, -1e9) > 5.0:
-            log.warning("%s", message)
             self._error_times[message] = now
+            if self._report_window[1] >= REPORTS_PER_5S:
+                self._report_window[2] += 1
+                return
+            self._report_window[1] += 1
+            log.warning("%s", message)
             self.stats.errors.append(message)
             self._mark_dirty()
             if self.feedback is not None:

@@ -24,7 +24,9 @@ DEFAULT_BANDS: dict[str, tuple[float, float]] = {
     "mid": (250.0, 2000.0),
     "high": (2000.0, 16000.0),
 }
-ACCENT_MAX_HZ = 1500.0   # flux below this (kick, snare body, bass) tells the beat tracker where accents are
+ACCENT_MAX_HZ = 1500.0   # flux below this (kick, snare body, bass): the beat tracker's octave check
+BEAT_HIGH_HZ = 1500.0    # the beat strength counts the percussive flux above this twice (see _hpss)
+BEAT_LEAD_S = 0.0        # the beats are emitted this much before the strength's peaks (see beat.py)
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -111,8 +113,6 @@ class AudioAnalyzer:
         idx = np.clip(np.searchsorted(freqs, edges), 1, len(freqs) - 1)
         idx = np.unique(idx)
         self._flux_bins = idx
-        # the low sub-bands (kick, snare body, bass): the beat tracker's accents
-        self._flux_low = freqs[idx[:-1]] < ACCENT_MAX_HZ
         # chroma needs semitone resolution down low: its own window, 4 times longer (~190 ms);
         # bins between 65 Hz and 5 kHz, weighted by closeness to the pitch centre
         self.n_chroma = 4 * n
@@ -130,7 +130,10 @@ class AudioAnalyzer:
         self._band_ranges = {name: DbRange(fr, span_db=30.0) for name in self.bands}
         self._onset_range = PeakRange(fr)
         self._centroid_range = MinMaxRange(fr, min_span=1.5)   # octaves
-        self.beat_tracker = BeatTracker(fr)
+        # the harmonic/percussive split is centred on the frame half its length ago: the beat
+        # strength describes that frame, and the tracker knows it (it predicts the beats)
+        self._hpss_len = 17
+        self.beat_tracker = BeatTracker(fr, delay=self._hpss_len // 2, lead_s=BEAT_LEAD_S)
 
         self._buffer = np.zeros(self.n_chroma, dtype=np.float64)   # the last n_chroma samples
         self._fill = 0                                  # samples waiting since the last frame
@@ -147,10 +150,20 @@ class AudioAnalyzer:
         self.onset_delta = 0.1
         self.onset_min_db = 2.0
         self._prev = 0.0                                     # flux of the previous frame
-        self._hpss_len = 17
+        # the low sub-bands (kick, snare body, bass): accents that tell a tempo from its double
+        self._flux_low = freqs[idx[:-1]] < ACCENT_MAX_HZ
         # the split looks at bins below 8 kHz only: most of the music's energy, a third of the cost
-        self._hpss_bins = int(np.searchsorted(freqs, min(8000.0, nyquist)))
-        self._hpss_hist = np.zeros((self._hpss_len, self._hpss_bins))
+        self._hpss_bins = nb = int(np.searchsorted(freqs, min(8000.0, nyquist)))
+        # rings of the last 17 frames: their power and their across-frequency medians
+        self._hpss_hist = np.zeros((self._hpss_len, nb))
+        self._perc_hist = np.zeros((self._hpss_len, nb))
+        self._hpss_pos = 0
+        # the beat strength's log-spaced bands below 8 kHz, and which of them are high
+        bedges = np.geomspace(30.0, min(8000.0, nyquist * 0.95), 61)
+        bidx = np.unique(np.clip(np.searchsorted(freqs, bedges), 1, nb - 1))
+        self._beat_bins = bidx
+        self._beat_high = freqs[bidx[:-1]] >= BEAT_HIGH_HZ
+        self._prev_beat_db: np.ndarray | None = None
 
     # ------------------------------------------------------------------ streaming
 
@@ -206,7 +219,7 @@ class AudioAnalyzer:
         sub_db = power_db(sub)
         sub_db = np.maximum(sub_db, max(self._level.peak, -100.0) - 80.0)
         if self._prev_flux_db is None:
-            flux = accent = 0.0
+                flux = accent = 0.0
         else:
             rise = np.maximum(sub_db - self._prev_flux_db, 0.0)
             flux = float(np.mean(rise))
@@ -232,15 +245,15 @@ class AudioAnalyzer:
         cmax = chroma.max()
         chroma = chroma / cmax if (cmax > 0 and not silent) else np.zeros(12)
 
-        percussive, harmonic = self._hpss(power, silent)
+        percussive, harmonic, strength = self._hpss(power, silent)
 
-        beat = self.beat_tracker.push(flux if not silent else 0.0, accent if not silent else 0.0)
+        beat = self.beat_tracker.push(strength, accent if not silent else 0.0)
         return FeatureFrame(
             index=k, time=time, level=level, bass=bands.get("bass", 0.0), mid=bands.get("mid", 0.0),
             high=bands.get("high", 0.0), onset=onset, onset_event=onset_event, centroid=centroid,
             chroma=tuple(float(c) for c in chroma), percussive=percussive, harmonic=harmonic,
             tempo=float(self.beat_tracker.bpm), beat_phase=self.beat_tracker.phase, beat=beat,
-            raw={"level_db": level_db, "flux": flux, "beat_position": self.beat_tracker.position, "centroid_hz": centroid_hz, **{
+            raw={"level_db": level_db, "flux": flux, "beat_strength": strength, "beat_position": self.beat_tracker.position, "centroid_hz": centroid_hz, **{
                 f"{name}_db": db for name, db in band_db.items()}, **bands},
         )
 
@@ -268,29 +281,50 @@ class AudioAnalyzer:
         self._last_onset_frame = k
         return True
 
-    def _hpss(self, power: np.ndarray, silent: bool) -> tuple[float, float]:
-        """Median-filter harmonic/percussive split of the newest frame.
+    def _hpss(self, power: np.ndarray, silent: bool) -> tuple[float, float, float]:
+        """Median-filter harmonic/percussive split; returns (percussive share, harmonic share,
+        beat strength).
 
         Harmonic: the median of each bin over the last 17 frames (steady in time); percussive:
-        the median across 17 neighbouring bins (broadband).  Returns their energy shares below
-        8 kHz.
+        the median across 17 neighbouring bins (broadband).  The shares are the newest frame's
+        energy split below 8 kHz.  The beat strength is the spectral flux of the percussive part
+        of the frame 8 frames ago, for which the 17 frames are centred (a true split: a note
+        that sustains is harmonic there, a kick or a snare is percussive), in dB on 60 log
+        bands, the bands above BEAT_HIGH_HZ counted twice: the attacks of drums and of struck
+        notes, less the tonal onsets of a bass or a pad, which often fall between the beats.
         """
         power = power[:self._hpss_bins]
-        self._hpss_hist = np.roll(self._hpss_hist, -1, axis=0)
-        self._hpss_hist[-1] = power
-        if silent:
-            return 0.0, 0.0
-        harm = np.median(self._hpss_hist, axis=0)
+        pos = self._hpss_pos
+        self._hpss_pos = (pos + 1) % self._hpss_len
+        self._hpss_hist[pos] = power
         half = 8
         padded = np.pad(power, half, mode="edge")
         windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
         perc = np.median(windows, axis=1)
-        h2, p2 = harm ** 2, perc ** 2
+        self._perc_hist[pos] = perc
+        harm = np.median(self._hpss_hist, axis=0)
+
+        # the beat strength, for the frame the time median is centred on
+        centre = (pos - self._hpss_len // 2) % self._hpss_len
+        pc, hc = self._perc_hist[centre] ** 2, harm ** 2
+        d = pc + hc
+        sp = self._hpss_hist[centre] * np.divide(pc, d, out=np.zeros_like(d), where=d > 0)
+        band_db = power_db(np.add.reduceat(sp, self._beat_bins)[:-1])
+        band_db = np.maximum(band_db, max(self._level.peak, -100.0) - 60.0)
+        if self._prev_beat_db is None:
+            strength = 0.0
+        else:
+            rise = np.maximum(band_db - self._prev_beat_db, 0.0)
+            strength = float(rise.mean() + rise[self._beat_high].mean())
+        self._prev_beat_db = band_db
+
+        if silent:
+            return 0.0, 0.0, strength
+        h2, p2 = hc, perc ** 2
         denom = h2 + p2
         mask_p = np.divide(p2, denom, out=np.zeros_like(denom), where=denom > 0)
         e = power.sum()
         if e <= 0:
-            return 0.0, 0.0
+            return 0.0, 0.0, strength
         share = float((mask_p * power).sum() / e)
-        return share, 1.0 - share
-
+        return share, 1.0 - share, strength

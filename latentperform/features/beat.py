@@ -1,79 +1,78 @@
-"""A realtime beat tracker fed one onset-strength value per analysis frame.
+"""A realtime beat tracker fed one beat-strength value per analysis frame.
 
-Tempo: every half second, the autocorrelation of the last ~8 s of onset strength is scored as a
-comb (lags L, 2L, 3L, 4L of each candidate period L, read between frames by interpolation) under a
-log-normal preference around 120 bpm; a new tempo is adopted after it wins twice in a row.
-Phase: the beat grid of that period that collects the most onset strength over the last few
-seconds; a free-running oscillator follows it with a gentle phase correction, and a beat is the
-moment the oscillator wraps.  All in frames of the analyzer, so timing is exact offline.
+The strength (analyzer.py: the percussive part's spectral flux, high bands counted twice) may
+describe a frame `delay` frames in the past: the tracker predicts beats, so it can use a strength
+that needed a few frames of the future (the harmonic/percussive split does) without emitting its
+beats any later.
 
-The octave: a slow backbeat (60-90 bpm, kick/snare on the beats, hats on every eighth) has as
-much periodicity at the eighth-note pulse as at the beat, and the prior around 120 bpm favours
-the double tempo.  So when the winner is fast enough to be a doubled pulse, the grid of half that
-tempo is checked for accents in the low-frequency onset strength (below ACCENT_MAX_HZ: kick,
-snare body, bass; hats hardly reach it): if it is more than ACCENT_RATIO times stronger on the
-grid's beats than half way between them, the beats are the accented ones and the tempo is halved.
-Steady clicks and fast backbeats (kick and snare alternate on the half-tempo grid) keep their
-tempo; bench/features.py --octave prints the ratios measured on both kinds.
+Tempo: every quarter second, the autocorrelation of the last `window_s` of strength, weighted
+toward the most recent seconds (so that a tempo change shows within a few seconds), is scored as a
+comb (lags L, 2L, 3L, 4L of each candidate period, read between frames) under a log-normal
+preference around `prior_bpm`.  The tempo held changes with hysteresis:
+  - a winner within 4 % of the tempo held refines it;
+  - a winner at another metrical level of it (x2, /2, x3/2, x2/3, x3, /3) replaces it only after
+    winning `metric_patience_s` in a row by a clear margin (its comb score over the held tempo's):
+    the accent pattern of a bar often favours a level for a few seconds, and a reading that
+    flips between levels is worse than either level;
+  - any other winner (a new tempo) replaces it after winning three times in a row (0.75 s), and
+    the phase is then re-aligned at once.
+Phase: the grid of the held period that collects the most strength over the last few seconds
+(recent beats weighing more); a free-running oscillator follows it with a gentle correction, and a
+jump of more than a fifth of a beat (the grid moving to the off-beat, say) must be measured on
+updates over 1.5 s in a row first, its grid 1.2 times stronger than the held one's.  A beat is emitted on the frame nearest the oscillator's wrap,
+`lead_s` early: the strength peaks a little after an attack starts, and the beats aim at the
+attacks.  All in frames of the analyzer, so timing is exact offline and live alike.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-ACCENT_RATIO = 1.45   # on-beat / off-beat onset strength above which a doubled pulse is halved
+ACCENT_RATIO = 1.45   # on-beat / off-beat low-frequency onset strength above which a doubled pulse is halved
+METRIC_RATIOS = (2.0, 0.5, 1.5, 2.0 / 3.0, 3.0, 1.0 / 3.0)
 
 
 class BeatTracker:
-    def __init__(self, frame_rate: float, window_s: float = 8.0, min_bpm: float = 60.0,
-                 max_bpm: float = 200.0, prior_bpm: float = 120.0, update_s: float = 0.5,
-                 start_after_s: float = 2.5) -> None:
-        self.frame_rate = float(frame_rate)
-        self.size = int(round(window_s * frame_rate))
+    def __init__(self, frame_rate: float, window_s: float = 6.0, min_bpm: float = 60.0,
+                 max_bpm: float = 200.0, prior_bpm: float = 120.0, prior_octaves: float = 1.0,
+                 update_s: float = 0.25, start_after_s: float = 1.0, delay: int = 0,
+                 lead_s: float = 0.0, recent_s: float = 3.0, metric_patience_s: float = 4.0) -> None:
+        self.frame_rate = fr = float(frame_rate)
+        self.size = int(round(window_s * fr))
         self.env = np.zeros(self.size)
-        self.accents = np.zeros(self.size)    # low-frequency onset strength (see _accent_ratio)
+        self.accents = np.zeros(self.size)   # low-frequency onset strength (see _accent_ratio)
+        self._write = 0                      # ring position of the next strength
         self.count = 0                       # frames seen
-        self.update_every = max(1, int(round(update_s * frame_rate)))
-        self.start_after = int(round(start_after_s * frame_rate))
-        self.bpm_grid = np.arange(min_bpm, max_bpm + 1e-9, 0.1)
-        self.prior = np.exp(-0.5 * np.log2(self.bpm_grid / prior_bpm) ** 2)
+        self.delay = int(delay)
+        self.update_every = max(1, int(round(update_s * fr)))
+        self.start_after = int(round(start_after_s * fr)) + self.delay
+        self.bpm_grid = np.arange(min_bpm, max_bpm + 1e-9, 0.25)
+        self._lags = 60.0 * fr / self.bpm_grid
+        self.prior = np.exp(-0.5 * (np.log2(self.bpm_grid / prior_bpm) / prior_octaves) ** 2)
         self.bpm = float(prior_bpm)
         self.locked = False
+        self.lead = float(lead_s) * fr       # frames
+        self._recent_frames = recent_s * fr
+        self._locked_at = 0
+        self._young = int(round(6.0 * fr))   # frames after the first lock when jumps come easier
+        self._phase_patience = max(1, int(round(1.5 / update_s)))
+        self._metric_patience = max(1, int(round(metric_patience_s / update_s)))
         self._position = 0.0                 # beats elapsed (unwrapped oscillator)
         self._last_beat_index = 0
-        self._pending_bpm: float | None = None
         self._since_beat = 0.0               # frames since the last emitted beat
-        # (1 2 1) / 4 smoothing, then comb lags up to 4 periods of the slowest tempo must fit
-        self._max_lag = self.size - 1
+        self._pending_bpm: float | None = None
+        self._pending_count = 0
+        self._pending_phase: float | None = None
+        self._pending_phase_count = 0
 
     @property
     def period(self) -> float:
         """Frames per beat."""
         return 60.0 * self.frame_rate / self.bpm
 
-    def push(self, strength: float, accent: float | None = None) -> bool:
-        """Add one frame's onset strength (and, optionally, its low-frequency part, which decides
-        between a tempo and its double); returns True when a beat falls on this frame."""
-        self.env = np.roll(self.env, -1)
-        self.env[-1] = strength
-        self.accents = np.roll(self.accents, -1)
-        self.accents[-1] = strength if accent is None else accent
-        self.count += 1
-        self._position += 1.0 / self.period
-        if self.count >= self.start_after and self.count % self.update_every == 0:
-            self._estimate()
-        self._since_beat += 1.0
-        beat_index = int(np.floor(self._position))
-        if beat_index > self._last_beat_index:
-            self._last_beat_index = beat_index
-            if self._since_beat >= 0.5 * self.period:
-                self._since_beat = 0.0
-                return self.locked
-        return False
-
     @property
     def position(self) -> float:
-        """Beats elapsed on the oscillator (unwrapped phase; phase corrections may step it back)."""
+        """Beats elapsed on the oscillator (unwrapped phase; phase corrections may step it)."""
         return float(self._position)
 
     @property
@@ -81,46 +80,99 @@ class BeatTracker:
         """0..1 through the current beat, 0 on the beat."""
         return float(self._position % 1.0)
 
+    def push(self, strength: float, accent: float | None = None) -> bool:
+        """Add one frame's beat strength (and, optionally, the low-frequency onset strength of
+        the newest frame, which decides between a tempo and its double); returns True when a
+        beat falls on this frame."""
+        self.env[self._write] = strength if np.isfinite(strength) else 0.0
+        a = strength if accent is None else accent
+        self.accents[self._write] = a if np.isfinite(a) else 0.0
+        self._write = (self._write + 1) % self.size
+        self.count += 1
+        self._position += 1.0 / self.period
+        if self.count >= self.start_after and self.count % self.update_every == 0:
+            self._estimate()
+        self._since_beat += 1.0
+        # the frame nearest the wrap: the wrap falls within half a frame of it
+        beat_index = int(np.floor(self._position + 0.5 / self.period))
+        if beat_index > self._last_beat_index:
+            self._last_beat_index = beat_index
+            if self._since_beat >= 0.5 * self.period:
+                self._since_beat = 0.0
+                return self.locked
+        return False
+
+    # ------------------------------------------------------------------ estimation
+
     def _recent(self) -> np.ndarray:
         n = min(self.count, self.size)
-        env = self.env[-n:]
+        env = np.roll(self.env, -self._write)[-n:]
         # a light smoothing so that onsets quantised to frames still line up between periods
         return np.convolve(env, [0.25, 0.5, 0.25], mode="same")
+
+    def _comb(self, ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
+        n = len(ac)
+        score = np.zeros(len(lags))
+        grid = np.arange(n)
+        for m in (1, 2, 3, 4):
+            ok = m * lags < n - 1
+            score += np.where(ok, np.interp(m * lags, grid, ac), 0.0)
+        return np.maximum(score, 0.0)
 
     def _estimate(self) -> None:
         env = self._recent()
         if env.max() <= 1e-9:
             return
-        x = env - env.mean()
-        n = len(x)
+        n = len(env)
+        age = np.arange(n)[::-1]
+        x = (env - env.mean()) * np.exp(-age / self._recent_frames)
         spec = np.fft.rfft(x, 2 * n)
-        ac = np.fft.irfft(spec * np.conj(spec))[:n]
+        ac = np.fft.irfft(spec.real ** 2 + spec.imag ** 2)[:n]
         if ac[0] <= 0:
             return
         ac = ac / ac[0]
-        lags = 60.0 * self.frame_rate / self.bpm_grid
-        score = np.zeros_like(lags)
-        for m in (1, 2, 3, 4):
-            ok = m * lags < n - 1
-            score += np.where(ok, np.interp(m * lags, np.arange(n), ac), 0.0) / m ** 0.5
-        score = np.maximum(score, 0.0) * self.prior
-        best = float(self.bpm_grid[int(np.argmax(score))])
+        score = self._comb(ac, self._lags) * self.prior
+        i = int(np.argmax(score))
+        if score[i] <= 0:
+            return
+        best = float(self.bpm_grid[i])
+        halved = False
         if best / 2.0 >= self.bpm_grid[0] - 0.5:     # (a 60 bpm backbeat is found at 119.7)
             n_acc = min(self.count, self.size)
-            accents = np.convolve(self.accents[-n_acc:], [0.25, 0.5, 0.25], mode="same")
+            accents = np.convolve(np.roll(self.accents, -self._write)[-n_acc:], [0.25, 0.5, 0.25],
+                                  mode="same")
             if self._accent_ratio(accents, 60.0 * self.frame_rate / best) > ACCENT_RATIO:
                 best /= 2.0
+                halved = True
+                i = int(np.argmin(np.abs(self.bpm_grid - best)))
         if not self.locked:
             self.bpm, self.locked = best, True
-        elif abs(best - self.bpm) / self.bpm < 0.03:
-            self.bpm = 0.6 * self.bpm + 0.4 * best
-            self._pending_bpm = None
-        elif self._pending_bpm is not None and abs(best - self._pending_bpm) / best < 0.03:
-            self.bpm = best
-            self._pending_bpm = None
+            self._locked_at = self.count
+            self._align(env, force=True)
+            return
+        held = float(self._comb(ac, np.array([60.0 * self.frame_rate / self.bpm]))[0]
+                     * np.interp(self.bpm, self.bpm_grid, self.prior))
+        ratio = best / self.bpm
+        force = False
+        if abs(np.log(ratio)) < np.log(1.04):
+            self.bpm = 0.7 * self.bpm + 0.3 * best
+            self._pending_bpm, self._pending_count = None, 0
         else:
-            self._pending_bpm = best
-        self._align(env)
+            metric = any(abs(np.log(ratio / r)) < np.log(1.04) for r in METRIC_RATIOS)
+            if self._pending_bpm is not None and abs(np.log(best / self._pending_bpm)) < np.log(1.04):
+                self._pending_count += 1
+            else:
+                self._pending_bpm, self._pending_count = best, 1
+            need = self._metric_patience if metric else 3
+            # (a tempo halved by the accent check needs no comb margin: its accents decided)
+            clear = (not metric) or halved or score[i] > 1.3 * held
+            if not clear:
+                self._pending_count = 0
+            if self._pending_count >= need:
+                self.bpm = best
+                self._pending_bpm, self._pending_count = None, 0
+                force = True
+        self._align(env, force=force)
 
     def _accent_ratio(self, env: np.ndarray, period: float) -> float:
         """Onset strength on the beats of a grid of 2 * period (its best phase) over the strength
@@ -139,20 +191,43 @@ class BeatTracker:
         off = (on + int(round(period / step))) % len(offsets)
         return float(sums[on] / sums[off]) if sums[off] > 1e-12 else float("inf")
 
-    def _align(self, env: np.ndarray) -> None:
-        """Move the oscillator toward the beat grid that collects the most onset strength."""
+    def _align(self, env: np.ndarray, force: bool = False) -> None:
+        """Move the oscillator toward the beat grid that collects the most strength."""
         period = self.period
         n = len(env)
-        horizon = min(n, int(4.0 * self.frame_rate))
+        horizon = min(n, int(6.0 * self.frame_rate))
         beats = int(horizon // period)
-        if beats < 2:
+        if beats < 1:
             return
-        # offsets d (frames back from the newest frame) of the most recent beat
-        offsets = np.arange(0.0, period, 0.25)
+        # offsets d (frames back from the newest strength) of the most recent beat on the grid
+        offsets = np.arange(0.0, period, 0.5)
         positions = (n - 1) - offsets[:, None] - period * np.arange(beats)[None, :]
-        weights = 0.85 ** np.arange(beats)
-        score = (np.interp(positions, np.arange(n), env) * weights).sum(axis=1)
-        d = float(offsets[int(np.argmax(score))])
-        measured = (d / period) % 1.0          # phase of the newest frame on that grid
+        weights = 0.9 ** np.arange(beats)
+        score = (np.interp(positions, np.arange(n), env, left=0.0) * weights).sum(axis=1)
+        j = int(np.argmax(score))
+        d = float(offsets[j])
+        # the newest strength describes the frame `delay` frames ago; the beats aim `lead` early
+        measured = ((d + self.delay + self.lead) / period) % 1.0   # phase of this frame on that grid
         error = (measured - self.phase + 0.5) % 1.0 - 0.5
-        self._position += error if abs(error) > 0.25 else 0.6 * error
+        if force:
+            self._position += error
+            self._pending_phase, self._pending_phase_count = None, 0
+        elif abs(error) <= 0.2:
+            self._position += 0.5 * error
+            self._pending_phase, self._pending_phase_count = None, 0
+        else:
+            # a jump: the same jump (within a tenth of a beat), its grid clearly stronger than
+            # the held one's, measured on `phase_patience` updates in a row
+            held_d = ((self.phase * period - self.delay - self.lead) % period)
+            held = float(np.interp(held_d, offsets, score, period=period))
+            young = self.count - self._locked_at < self._young
+            if score[j] < (1.05 if young else 1.2) * held:
+                self._pending_phase, self._pending_phase_count = None, 0
+            elif self._pending_phase is not None and \
+                    abs((error - self._pending_phase + 0.5) % 1.0 - 0.5) < 0.1:
+                self._pending_phase_count += 1
+            else:
+                self._pending_phase, self._pending_phase_count = error, 1
+            if self._pending_phase_count >= (2 if young else self._phase_patience):
+                self._position += error
+                self._pending_phase, self._pending_phase_count = None, 0

@@ -56,6 +56,22 @@ _BAND_PIXELS = 1 << 18
 _POLAR_FOLDS = (3, 5, 6)
 
 
+class FeatureTap(nn.Module):
+    """Where a hidden layer's activations can be bent (models.bend): an identity on feature maps.
+
+    The CPPN works per pixel, (N, P, C); only while a hook sits on the tap are its activations
+    shown to it as feature maps (N, C, H, W), and the picture is then drawn in one piece rather
+    than in bands (spatial bends need the neighbours)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def bend(self, h: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        n, p, c = h.shape
+        x = self(h.transpose(1, 2).reshape(n, c, *shape))
+        return x.reshape(n, c, p).transpose(1, 2)
+
+
 class BuiltinGenerator(nn.Module):
     """A deterministic latent -> image network drawn from `seed`; implements `Generator`.
 
@@ -128,6 +144,9 @@ class BuiltinGenerator(nn.Module):
             self.register_buffer(f"syn_ba{i}", randn(self.channels, self.w_dim) * (0.25 / math.sqrt(self.w_dim)))
             self.register_buffer(f"syn_b{i}", randn(self.channels) * 0.5)
             in_dim = self.channels
+        for i in range(self.depth):  # bend points: "layer0" .. (see FeatureTap)
+            self.add_module(f"layer{i}", FeatureTap())
+        self._tap_shape: tuple[int, int] | None = None
         # set by _calibrate: each layer's gain, and the output fields' centre and gain
         self.register_buffer("layer_gain", torch.ones(self.depth))
         self.register_buffer("out_mean", torch.zeros(2))
@@ -242,6 +261,9 @@ class BuiltinGenerator(nn.Module):
             if probe == i:
                 return h
             h = h.sin_() if i % 2 == 0 else _tanh_(h)
+            tap = getattr(self, f"layer{i}")
+            if tap._forward_hooks and self._tap_shape is not None:
+                h = tap.bend(h, self._tap_shape)
 
         # Output: two fields, through a style-modulated, demodulated projection.
         wl = ws[:, -1]
@@ -319,13 +341,17 @@ class BuiltinGenerator(nn.Module):
         # The CPPN is per pixel: big pictures go through it in bands, so memory stays bounded
         # (its hidden activations are `channels` floats a pixel); only the 2 fields are kept.
         band = max(1, _BAND_PIXELS // n)
-        if p.shape[1] <= band:
+        self._tap_shape = (height, width)
+        if p.shape[1] <= band or self._bent():
             fields = self._field(ws, p)
         else:
             fields = torch.cat([self._field(ws, part) for part in p.split(band, dim=1)], 1)
         rgb = self._colour(ws[:, -1], fields, height, width)  # (N, P, 3)
         img = rgb.mul_(2.0).sub_(1.0).clamp_(-1.0, 1.0)
         return img.transpose(1, 2).reshape(n, 3, height, width)
+
+    def _bent(self) -> bool:
+        return any(getattr(self, f"layer{i}")._forward_hooks for i in range(self.depth))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 noise_mode: str = "const") -> torch.Tensor:

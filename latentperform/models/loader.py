@@ -143,9 +143,15 @@ def load_generator(path_or_spec: str | Path, device: str | torch.device = "cpu",
     if suffix == ".pkl":
         G = load_stylegan_pickle(path, dev, dtype, accelerate, precision)
     elif suffix in (".pt", ".ts"):
-        from .torchscript import load_torchscript
+        from .trained import load_trained, read_trained
 
-        G = load_torchscript(path, dev, dtype)
+        blob = read_trained(path) if suffix == ".pt" else None
+        if blob is not None:  # a network `latentperform train` made (a tensor archive)
+            G = load_trained(path, dev, dtype, blob=blob)
+        else:
+            from .torchscript import load_torchscript
+
+            G = load_torchscript(path, dev, dtype)
     else:
         raise ModelError(f"{path.name}: unknown model kind (expected .pkl, .pt, .ts, 'builtin' "
                          "or python:module:factory)")
@@ -260,6 +266,8 @@ def inspect_model(path: str | Path, out_png: str | Path | None = None,
              f"  latents       z {d['z_dim']}, w {d['w_dim']} x {d['num_ws']} layers",
              f"  conditional   {'yes, ' + str(d['c_dim']) + ' classes' if d['conditional'] else 'no'}",
              f"  parameters    {d['parameters']:,}"]
+    if hasattr(G, "describe_training") and G.describe_training():
+        lines.append(f"  trained on    {G.describe_training()}")
     if out_png is not None:
         seeds = list(seeds)
         contact_sheet(G, seeds, out_png, psi=psi)

@@ -130,6 +130,7 @@ class InferenceWorker:
                 generator = generator.to(dtype)
             generator.eval()
         self.generator = generator
+        self.bender = None  # a models.bend.Bender on this generator, set by the show
         self.size = size
         self.synchronous = synchronous
         self._takes_size = _accepts_kwarg(generator.synthesis, "size")
@@ -322,6 +323,8 @@ class InferenceWorker:
         t0 = time.perf_counter()
         try:
             with self._run_lock, torch.inference_mode():
+                if self.bender is not None:  # the patch's bends, at this request's values
+                    self.bender.update(request.bends, request.seq)
                 ws = self.request_ws(request)
                 end = _Endpoint(ws, _matrix(request.transform), float(request.time))
                 if live and interpolate is not None:  # a batch, maybe of one: its own host buffer

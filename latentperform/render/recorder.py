@@ -138,12 +138,15 @@ class VideoWriter:
     audio_optional  audio that cannot be read or muxed leaves a silent video, with the reason in
                 `audio_error`, instead of a UserError
     crf/preset  x264 quality (lower crf = better, 18 is visually lossless) and speed
+    keep_partial  (live recordings) a fragmented mp4, a keyframe every second: when writing fails
+                half way (a full disk), what was written up to the last whole second is still a
+                playable video, and it is put at `path` (`partial` says so) instead of removed
     """
 
     def __init__(self, path: str | os.PathLike, size: tuple[int, int], fps: float,
                  audio_path: str | os.PathLike | None = None, crf: int = 18, preset: str = "veryfast",
                  duration: float | None = None, audio_offset: float = 0.0,
-                 audio_optional: bool = False) -> None:
+                 audio_optional: bool = False, keep_partial: bool = False) -> None:
         self.path = check_video_path(path)
         self.size = (int(size[0]), int(size[1]))
         self.fps = float(fps)
@@ -159,10 +162,15 @@ class VideoWriter:
                 self.audio_error, self.audio_path = problem, None
         self.duration = duration
         self.frames = 0
+        self.keep_partial = bool(keep_partial) and self.audio_path is None
+        self.partial = False
         self._closed = False
         self._video_path = _temp_beside(self.path, "video")
         w, h = self.size
-        output_params = ["-crf", str(int(crf)), "-preset", preset, "-movflags", "+faststart"]
+        flags = ["-movflags", "+faststart"]
+        if self.keep_partial:
+            flags = ["-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-g", str(max(1, round(self.fps)))]
+        output_params = ["-crf", str(int(crf)), "-preset", preset, *flags]
         if w % 2 or h % 2:  # yuv420p needs even sides: pad one black row/column rather than fail
             output_params += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
         try:
@@ -181,9 +189,25 @@ class VideoWriter:
             self._gen.write(np.ascontiguousarray(array))
         except Exception as e:  # ffmpeg died: a full disk, a file-size limit, a vanished folder
             reason = _reason(e, self._video_path)
+            if self.keep_partial and self._keep_what_was_written():
+                raise UserError(f"writing {self.path} failed after {self.frames} frames: {reason}; "
+                                f"the video up to then is in {self.path}") from None
             self.abort()
             raise UserError(f"writing {self.path} failed: {reason}; {self.path} was left as it was") from None
         self.frames += 1
+
+    def _keep_what_was_written(self) -> bool:
+        """A fragmented recording that failed: the fragments on disk replace `path`."""
+        self._closed = True
+        self._gen.kill()
+        try:
+            if self._video_path.stat().st_size == 0:
+                return False
+            self._install(self._video_path)
+        except (OSError, UserError):
+            return False
+        self.partial = True
+        return True
 
     def abort(self) -> None:
         """Give up: stop the encoder, remove the temporary files, leave `path` alone."""
@@ -359,7 +383,8 @@ class Recorder:
         self.path = Path(path)
         self.size = (int(size[0]), int(size[1]))
         self.fps = float(fps)
-        self._encoder = encoder if encoder is not None else VideoWriter(path, size, fps, crf=crf, preset=preset)
+        self._encoder = encoder if encoder is not None else VideoWriter(path, size, fps, crf=crf, preset=preset,
+                                                                        keep_partial=True)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.keep_time = bool(keep_time)
         self._clock = clock
@@ -390,11 +415,13 @@ class Recorder:
             now = self._clock() if t is None else t
             if self._t0 is None:
                 self._t0 = now
-            due = int((now - self._t0) * self.fps + 0.5) + 1  # video frames that should exist with this one
-            count = due - self._accounted
-            if count <= 0:
+            # how many frames the video is behind the show at this push; a tick's jitter (under a
+            # frame either way) changes nothing, so an evenly paced show is recorded 1:1
+            lag = (now - self._t0) * self.fps - self._accounted
+            if lag < -1.0 - 1e-6:  # more than a frame ahead of the show's time: leave this one out
                 self.skipped += 1
                 return False
+            count = 1 + max(0, int(lag + 1e-6))
         try:  # a gap is the picture that was on screen, held: the previous one, repeated
             self._queue.put_nowait((self._last if count > 1 else None, count - 1, pixels))
         except queue.Full:

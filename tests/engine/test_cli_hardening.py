@@ -215,3 +215,116 @@ def test_a_full_disk_stops_the_log_and_the_recording_and_the_show_goes_on(tmp_pa
     from latentperform.inputs.replay import read_event_log_with_meta
     events, _ = read_event_log_with_meta(log)  # what it wrote before the disk filled is a log
     assert len(events) > 100 and log.stat().st_size <= limit
+    # the recording stopped too, once, and what it had written (whole seconds of a fragmented
+    # mp4) is a playable video where it was asked for
+    assert err.count("recording stopped") == 1, err[-3000:]
+    assert "the video up to then is in" in err
+    from latentperform.render import probe_video
+    assert 0 < probe_video(video)["frames"] < frames_of(out)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _wait_listening(proc, timeout=120):
+    """Read the show's stderr until it listens for OSC; returns the lines read."""
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "listening on" in line:
+            return lines
+    raise AssertionError("the show did not start: " + "".join(lines)[-2000:])
+
+
+def test_sigterm_ends_the_show_with_its_summary_and_a_whole_log(tmp_path):
+    """SIGTERM used to print no summary and lose up to 256 logged events."""
+    port = free_udp_port()
+    log, video = tmp_path / "show.jsonl", tmp_path / "show.mp4"
+    show = lp_popen("run", "--headless", "--seconds", "120", "--size", "96x64", "--no-audio", "--no-watch",
+                    "--osc-port", port, "--log-events", log, "--record", video)
+    _wait_listening(show)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for k in range(40):
+        s.sendto(msg("/lp/truncation", k / 100), ("127.0.0.1", port))
+        time.sleep(0.01)
+    s.close()
+    time.sleep(0.5)
+    show.send_signal(signal.SIGTERM)
+    out, err = show.communicate(timeout=60)
+    assert show.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
+    assert frames_of(out) > 0 and "fps" in out
+    from latentperform.inputs.replay import read_event_log_with_meta
+    from latentperform.render import probe_video
+    events, meta = read_event_log_with_meta(log)
+    values = sorted(round(e.value, 2) for e in events if e.address == "param/latent/truncation")
+    assert values == [round(k / 100, 2) for k in range(40)]  # every event, none lost
+    assert "end" in meta and not meta["warnings"]
+    assert probe_video(video)["frames"] > 0
+
+
+def test_a_stalled_show_reports_honest_figures_and_its_video_keeps_the_time(tmp_path):
+    """The show is stopped (SIGSTOP) for 1.5 s in the middle: its summary says frames over wall
+    time and counts the stall; its recording still lasts as long as the show (the held picture is
+    repeated over the stall, and the recorder says how many frames it repeated)."""
+    port = free_udp_port()
+    video = tmp_path / "show.mp4"
+    show = lp_popen("run", "--headless", "--seconds", "5", "--size", "96x64", "--no-audio", "--no-watch",
+                    "--osc-port", port, "--record", video, "--fps", "20")
+    _wait_listening(show)
+    time.sleep(1.0)
+    show.send_signal(signal.SIGSTOP)
+    time.sleep(1.5)
+    show.send_signal(signal.SIGCONT)
+    out, err = show.communicate(timeout=60)
+    assert show.returncode == 0, err[-2000:]
+    m = re.search(r"^(\d+) frames in ([\d.]+) s, ([\d.]+) fps", out, re.M)
+    assert m, out
+    frames, wall, fps = int(m.group(1)), float(m.group(2)), float(m.group(3))
+    assert fps == pytest.approx(frames / wall, abs=0.15)
+    assert fps < 17  # 1.5 s of 5 lost: not "20.0"
+    stalls = int(re.search(r"(\d+) stalls over 100 ms", out).group(1))
+    assert stalls >= 1
+    rec = re.search(r"^recorded .*\((\d+) frames, (\d+) repeated", out, re.M)
+    assert rec, out
+    from latentperform.render import probe_video
+    info = probe_video(video)
+    assert info["frames"] == int(rec.group(1)) and int(rec.group(2)) >= 20  # >= 1 s of the stall held
+    assert abs(info["duration"] - wall) < 0.3, (info, wall)
+
+
+def test_udp_loss_under_a_flood_is_counted_and_shown(tmp_path):
+    """While the show is stopped (SIGSTOP) a flood fills its receive buffer: the kernel drops
+    what does not fit, and the summary says how many (from the socket's drop counter), so that
+    datagrams read + datagrams lost == datagrams sent."""
+    port = free_udp_port()
+    show = lp_popen("run", "--headless", "--seconds", "4", "--size", "64x48", "--no-audio", "--no-watch",
+                    "--osc-port", port)
+    _wait_listening(show)
+    show.send_signal(signal.SIGSTOP)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    data = msg("/flood/x", 1.0)
+    sent = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 1.0:
+        for _ in range(500):
+            s.sendto(data, ("127.0.0.1", port))
+        sent += 500
+    s.close()
+    show.send_signal(signal.SIGCONT)
+    out, err = show.communicate(timeout=60)
+    assert show.returncode == 0, err[-2000:]
+    m = re.search(r"^OSC: (\d+) datagrams, .* (\d+) lost in the receive buffer", out, re.M)
+    assert m, out
+    read, lost = int(m.group(1)), int(m.group(2))
+    assert lost > 0 and read + lost == sent, (read, lost, sent)
+
+
+def test_the_show_says_at_start_what_check_would_fail_on(tmp_path):
+    patch = tmp_path / "p.toml"
+    patch.write_text('[output]\nsize = [64, 48]\n\n[[mapping]]\nsource = "audio/bas"\ntarget = "latent/pulse"\n')
+    r = lp("run", patch, "--headless", "--seconds", "1", "--no-audio", "--osc-port", "0", "--no-watch")
+    assert r.returncode == 0, r.stderr
+    assert f"{patch}:5: mapping[0].source" in r.stderr and 'did you mean "audio/bass"' in r.stderr

@@ -3,6 +3,8 @@ glfw window under Xvfb, screenshots and recording, latency over OSC, and patch h
 
 from __future__ import annotations
 
+import re
+
 import os
 import shutil
 import socket
@@ -285,8 +287,9 @@ def test_stage_keys_in_a_window(xvfb_display, tmp_path, monkeypatch):
             time.sleep(0.01)
         assert eng.recorder is not None
         assert any(line.startswith("REC") for line in eng.overlay_lines(fresh=True))
-        for _ in range(10):
+        for _ in range(10):  # at the show's pace: a live recording keeps the show's time
             eng.step()
+            time.sleep(1.0 / eng.fps)
         _press(eng, "r")
         assert eng.recorder is None
         eng.stage.wait()
@@ -483,7 +486,7 @@ def test_patch_hot_reload_applies_a_valid_edit_and_keeps_the_last_good_patch(tmp
         eng.step()
 
         # a model change is not applied live: it needs a restart, and says so
-        _write(path, edited.replace("resolution = 256", "resolution = 128"))
+        _write(path, re.sub(r"(?m)^resolution = \d+", "resolution = 128", edited))
         assert _until(eng, lambda: watcher.applied == 2)
         assert eng.patch.model.resolution == patch.model.resolution
         assert any("restart" in line for line in eng.overlay_lines(fresh=True))

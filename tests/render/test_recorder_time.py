@@ -41,15 +41,29 @@ def frame(v: int) -> np.ndarray:
 def test_late_ticks_are_filled_and_early_ones_left_out():
     clock, sink = Clock(), Sink()
     rec = Recorder("unused.mp4", (4, 4), 10, encoder=sink, keep_time=True, clock=clock, queue_size=64)
-    times = [0.0, 0.1, 0.2, 0.7, 0.8, 0.82, 0.9, 1.0]  # a 0.5 s stall after 0.2; a push 20 ms early
+    times = [0.0, 0.1, 0.2, 0.7, 0.8, 0.8, 0.8, 0.9, 1.0]  # a 0.5 s stall after 0.2; a burst at 0.8
     for k, t in enumerate(times):
         clock.t = 100.0 + t
         rec.push(frame(k))
     clock.t = 100.0 + 1.5  # the show ends half a second after its last frame
     rec.close()
-    # frame k at time t covers [t, next): 0,1,2 then 2 repeated until 0.7, ... 1.0 held to the end
-    assert sink.frames == [0, 1, 2, 2, 2, 2, 2, 3, 4, 6, 7, 7, 7, 7, 7]
-    assert rec.written == 15 == round(1.5 * 10) and rec.repeated == 8 and rec.skipped == 1
+    # the picture on screen fills a gap: 2 is held until 0.7; of the burst at 0.8 one more frame
+    # is taken (a frame ahead at most), the third left out; the last picture is held to the end
+    assert sink.frames == [0, 1, 2, 2, 2, 2, 2, 3, 4, 5, 7, 8, 8, 8, 8]
+    assert rec.written == 15 == round(1.5 * 10) and rec.repeated == 7 and rec.skipped == 1
+
+
+def test_jitter_under_a_frame_records_every_frame_once():
+    import random
+    rng = random.Random(4)
+    clock, sink = Clock(), Sink()
+    rec = Recorder("unused.mp4", (4, 4), 30, encoder=sink, keep_time=True, clock=clock, queue_size=256)
+    for k in range(90):
+        clock.t = 100.0 + k / 30 + rng.uniform(-0.012, 0.012)  # +-12 ms around a 33 ms period
+        rec.push(frame(k))
+    clock.t = 100.0 + 3.0
+    rec.close()
+    assert sink.frames == list(range(90)) and rec.repeated == 0 and rec.skipped == 0
 
 
 def test_a_dropped_frame_is_filled_by_the_next_picture():
