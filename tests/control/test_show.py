@@ -4,6 +4,7 @@ wrote replays offline into the same parameter state."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -78,8 +79,9 @@ class LiveShow:
 def live(tmp_path):
     patch = tmp_path / "show.toml"
     # the default show at a small network size: the live part and the offline replay stay quick
-    patch.write_text(DEFAULT_PATCH.read_text().replace("resolution = 256", "resolution = 64"))
-    assert "resolution = 64" in patch.read_text()
+    text, n = re.subn(r"(?m)^resolution = \d+", "resolution = 64", DEFAULT_PATCH.read_text())
+    assert n == 1
+    patch.write_text(text)
     show = LiveShow(patch, tmp_path / "show.jsonl")
     yield show
     if show._thread.is_alive():
