@@ -241,9 +241,14 @@ class Engine:
 
     def _make_trajectory(self, patch):
         from ..latent import Trajectory
+        atlas = getattr(patch.trajectory, "atlas", None)
+        data = None
+        if atlas is not None:  # the atlas mode (latent/atlas_mode.py): checked against this model
+            from ..atlas.travel import travel_data
+            data = {"atlas": travel_data(atlas, self.generator, str(patch.model.kind))}
         return Trajectory(patch.trajectory, patch.keyframes, space=self.space,
                           directions=_directions_for(self.generator, patch), seed=patch.model.seed,
-                          cutoff=patch.model.truncation_cutoff)
+                          cutoff=patch.model.truncation_cutoff, data=data)
 
     @property
     def specs(self):
@@ -658,6 +663,8 @@ class Engine:
             state.append(f"BLACKOUT {self._blackout:.0%}")
         if state:
             lines.append("  ".join(state))
+        if getattr(self.trajectory, "atlas", None) is not None:  # the atlas minimap: place and trail
+            lines.extend(self.trajectory.atlas.status_lines())
         for part in self.parts:
             try:
                 lines.extend(part.status_lines(self))

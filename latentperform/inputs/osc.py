@@ -14,7 +14,9 @@ Address conventions (what the mapping layer sees):
 - An address under `/lp/` that names no parameter is counted as `unknown` and dropped (a typo in
   the engine's own namespace should be visible, not silently mapped).
 - Incoming address patterns (`/lp/direction/*`, `/lp/{freeze,blackout}`, `[0-3]`, `?`) are
-  matched against the parameter addresses; every match gets the arguments.
+  matched against the parameter addresses; every match gets the arguments.  The show's own
+  commands (`stage/` parameters: `/lp/record`, `/lp/screenshot`, `/lp/quit`) answer only to their
+  exact address: `/lp/*` must not start a recording or quit the show.
 - Bundles: every message in order, nested bundles depth first; time tags are ignored (immediate).
 - Commands (`COMMANDS`: `/lp/learn <name>`, `/lp/learn/cancel`) are not control events: they
   take string arguments, which a ControlEvent cannot carry, and they act on the show, not on a
@@ -167,6 +169,7 @@ def parse_packet(data: bytes, _depth: int = 0) -> list[tuple[str, list]]:
 _PATTERN_CHARS = set("*?[]{}")
 MAX_PATTERN_LEN = 256
 MAX_PATTERN_CHOICES = 32
+EXACT_ONLY = ("stage/",)  # show commands (record, screenshot, quit): their exact address only, never a pattern
 PATTERN_BUDGET_S = 0.05  # seconds a second the router may spend matching patterns it has not cached
 
 
@@ -497,7 +500,8 @@ class OscRouter:
                 self.stats["malformed"] += 1
                 self._report("malformed", f"{_short(pattern)}: {e}")
                 return None
-            hit = [a for a in self._by_address if compiled.match(a)]
+            hit = [a for a, specs in self._by_address.items()
+                   if not all(sp.name.startswith(EXACT_ONLY) for sp in specs) and compiled.match(a)]
             self._budget_spent += time.monotonic() - now
             if len(self._pattern_cache) < 1024:
                 self._pattern_cache[pattern] = hit
