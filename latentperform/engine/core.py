@@ -874,7 +874,11 @@ class Engine:
 
     def _unknown_targets(self) -> Iterable[str]:
         from ..patch import unknown_targets
-        return unknown_targets(self.patch, self.specs)
+        from ..patch.params import show_param_specs
+        specs = self.specs
+        if not self.offline:   # a live show's stage part registers the show commands a moment later
+            specs = {**{s.name: s for s in show_param_specs()}, **specs}
+        return unknown_targets(self.patch, specs)
 
     def close(self) -> None:
         for inp in [*self.parts, *self.inputs]:
