@@ -49,6 +49,8 @@ class Engine:
       output_texture  the chain's final picture as a moderngl texture in `surface.ctx`, the size
                       of the surface; set when a part has `wants_texture` (else None)
       stats           figures (Stats); `hud_visible` whether the overlay is drawn
+      tick_events     this tick's control events, drained and coalesced (what the mapper got)
+      last_request    this tick's LatentRequest
 
     interpolation   "crossfade" | "latent" | "hold" (default: the patch's [output]): what fills
                     the display frames between two generator frames when the generator is slower
@@ -87,6 +89,8 @@ class Engine:
         self.stage = None        # the stage part, when show.py attached one (live shows)
         self.last_pixels: np.ndarray | None = None
         self.output_texture = None
+        self.tick_events: list = []   # this tick's drained events (after coalescing)
+        self.last_request = None      # this tick's LatentRequest
         self._out_target = None  # (texture, framebuffer) when a part wants the output as a texture
         self._stop = False
         self._error_times: dict[str, float] = {}
@@ -264,6 +268,11 @@ class Engine:
 
     def clear_notice(self, text: str) -> None:
         self.overlay.clear_notice(text)
+
+    def notices(self) -> list[str]:
+        """The notices showing now (the control room lists them)."""
+        now = time.monotonic()
+        return [text for text, until, _ in self.overlay.notices if until >= now]
 
     def overlay_lines(self, fresh: bool = False) -> list[str]:
         """The status overlay's text (rebuilt a few times a second)."""

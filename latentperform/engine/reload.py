@@ -135,7 +135,11 @@ def set_core_specs(engine) -> None:
 
 def report_unknown_targets(engine) -> None:
     from ..patch import unknown_targets
-    for msg in unknown_targets(engine.patch, engine.specs):
+    from ..patch.params import show_param_specs
+    specs = engine.specs
+    if not engine.offline:   # a live show's stage part registers the show commands a moment later
+        specs = {**{s.name: s for s in show_param_specs()}, **specs}
+    for msg in unknown_targets(engine.patch, specs):
         engine.report(msg)
 
 

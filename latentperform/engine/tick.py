@@ -79,6 +79,7 @@ class Tick:
 
     def _map(self, engine, t: float, dt: float) -> ParamState:
         events = engine.door.drain(engine, t)
+        engine.tick_events = events  # what parts may look at in after_frame (meters, activity)
         if engine.mapper_version != engine.registry.version:
             engine.rebuild_mapper()
         newest_before = engine.params.newest_input
@@ -105,6 +106,7 @@ class Tick:
                 request = part.shape_request(engine, request, params)
             except Exception as e:  # a part's bug must not end the show
                 engine.report(f"{type(part).__name__}: {e!r}")
+        engine.last_request = request  # the point this tick asked for (the control room adds it as a keyframe)
         frozen = params.get("engine/freeze") >= 0.5
         latent = engine.interpolation == "latent" and not engine.offline
         if not frozen:
