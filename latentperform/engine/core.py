@@ -141,6 +141,7 @@ class Engine:
                       set when a part has `wants_pixels`, a recorder runs, or offline (else None)
       output_texture  the chain's final picture as a moderngl texture in `surface.ctx`, the size
                       of the surface; set when a part has `wants_texture` (else None)
+      tick_events     this tick's control events, drained and coalesced (what the mapper got)
       stats           figures (Stats); `hud_visible` whether the overlay is drawn
 
     interpolation   "crossfade" | "latent" | "hold" (default: the patch's [output]): what fills
@@ -177,6 +178,8 @@ class Engine:
         self.inputs: list = []  # objects with close()
         self.parts: list[EnginePart] = []
         self.filters: list = []  # fn(engine, events, t) -> events, before the mapper (the door's add_filter, to come)
+        self.tick_events: list[ControlEvent] = []   # this tick's drained events (after coalescing)
+        self.last_request = None                    # this tick's LatentRequest
         self.feedback = None
         self.frame_index = -1
         self.last_pixels: np.ndarray | None = None
@@ -363,6 +366,7 @@ class Engine:
             self._started_at = t
 
         events = self._drain(t)
+        self.tick_events = events  # what parts may look at in after_frame (meters, activity)
         if self._mapper_version != self.registry.version:
             self._build_mapper()
         newest_before = self.params.newest_input
@@ -385,6 +389,7 @@ class Engine:
                 request = part.shape_request(self, request, params)
             except Exception as e:  # a part's bug must not end the show
                 self.report(f"{type(part).__name__}: {e!r}")
+        self.last_request = request  # the point this tick asked for (the control room adds it as a keyframe)
         frozen = params.get("engine/freeze") >= 0.5
         latent = self.interpolation == "latent" and not self.offline
         if not frozen:
@@ -583,6 +588,11 @@ class Engine:
         self._notices = [n for n in self._notices if n[0] != text][-7:]
         self._notices.append((text, now + seconds, urgent))
         self._mark_dirty()
+
+    def notices(self) -> list[str]:
+        """The notices showing now (the control room lists them)."""
+        now = time.monotonic()
+        return [text for text, until, _ in self._notices if until >= now]
 
     def clear_notice(self, text: str) -> None:
         self._notices = [n for n in self._notices if n[0] != text]
@@ -864,7 +874,11 @@ class Engine:
 
     def _unknown_targets(self) -> Iterable[str]:
         from ..patch import unknown_targets
-        return unknown_targets(self.patch, self.specs)
+        from ..patch.params import show_param_specs
+        specs = self.specs
+        if not self.offline:   # a live show's stage part registers the show commands a moment later
+            specs = {**{s.name: s for s in show_param_specs()}, **specs}
+        return unknown_targets(self.patch, specs)
 
     def close(self) -> None:
         for inp in [*self.parts, *self.inputs]:

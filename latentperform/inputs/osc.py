@@ -295,7 +295,8 @@ class AddressPattern:
 @dataclass(frozen=True)
 class OscCommand:
     """An address that is a command rather than a parameter.  args: "s" one string (optional
-    when `optional`), "" none (numbers are tolerated: a TouchOSC button sends 1 then 0)."""
+    when `optional`), "sf" one string and an optional number, "" none (numbers are tolerated:
+    a TouchOSC button sends 1 then 0)."""
 
     address: str
     args: str
@@ -313,6 +314,8 @@ COMMANDS = (
                "`/lp/learn/status` says what it replaced",
                optional=True),
     OscCommand("/lp/learn/cancel", "", "leave learn mode without mapping anything"),
+    OscCommand("/lp/scene/recall", "sf", "recall a scene of the control room by name, a cut, or a morph over the "
+               "seconds given (shows with the control room; scenes are saved on its page)"),
     OscCommand("/lp/learn/undo", "", "undo the last learn: the patch file and the live show go back to "
                "before it (refused when the file was edited since)"),
     OscCommand("/lp/state", "", "send the full state to the feedback targets now: every /lp/param/, "
@@ -475,6 +478,12 @@ class OscRouter:
                 want = "one string" + (" or nothing" if command.optional else "")
                 return self._bad(command.address, args, want)
             args = tuple(a.strip() for a in args)
+        elif command.args == "sf":
+            ok = (1 <= len(args) <= 2 and isinstance(args[0], str) and args[0].strip()
+                  and (len(args) == 1 or _number(args[1]) is not None))
+            if not ok:
+                return self._bad(command.address, args, "a string and an optional number")
+            args = (args[0].strip(), *(float(_number(a)) for a in args[1:]))
         else:  # buttons send numbers: accepted, not passed on
             if any(_number(a) is None for a in args):
                 return self._bad(command.address, args, "no arguments")

@@ -95,6 +95,16 @@ _SHOW_SPECS = show_param_specs()
 TRIGGER_NAMES = TRIGGER_NAMES | {s.name for s in _SHOW_SPECS if s.kind == "trigger"}
 KNOWN_NAMES = KNOWN_NAMES | {s.name for s in _SHOW_SPECS}
 
+# The control room's own parameter (engine/control_room.py registers it while a room is open):
+# a MIDI pad mapped to it recalls the n-th scene of the scenes file.
+CONTROL_SPECS = (
+    ParamSpec("control/scene/recall", 0.0, 0.0, 999.0,
+              'recall the n-th scene of the control room\'s scenes file (from 1), a cut; /lp/scene/recall "name" '
+              "[seconds] recalls one by name", kind="trigger", osc="/lp/scene/recall/index", args="i"),
+)
+TRIGGER_NAMES = TRIGGER_NAMES | {s.name for s in CONTROL_SPECS}
+KNOWN_NAMES = KNOWN_NAMES | {s.name for s in CONTROL_SPECS}
+
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
