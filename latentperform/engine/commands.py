@@ -11,8 +11,9 @@ from ..clock import FixedStepClock, WallClock
 from ..config import UserError
 from ..events import EventQueue, ParamSpec
 from ..registry import ParamRegistry
-from .controllers import learnable_names, learned_mapping, mapping_index, resolve_param
-from .core import STALL_S, core_param_groups
+from .controllers import learn_plans, learnable_names, resolve_param
+from .params import core_param_groups
+from .stats import STALL_S
 from .show import attach_live, open_show
 from .stage import recording_figures
 
@@ -57,6 +58,13 @@ def run_live(args) -> int:
     # With a preview, the patch's overlay goes on the preview and the projector stays clean
     # (h still shows it there); --overlay on the command line puts it on the output as well.
     overlay = _pick(getattr(args, "overlay", None), getattr(out, "overlay", False) and not preview)
+    role = getattr(args, "sync", None) or patch.installation.sync
+    if role != "off":  # several instances in step: a loop of its own (engine/instep.py)
+        from .instep import run_in_step
+        try:
+            return run_in_step(args, patch, role=role, surface=surface, fps=fps)
+        finally:
+            surface.close()
     engine = None
     started = None
     try:
@@ -69,7 +77,9 @@ def run_live(args) -> int:
                     osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio,
                     outputs=outputs, preview=preview,
                     preview_monitor=_pick(getattr(args, "preview_monitor", None),
-                                          getattr(out, "preview_monitor", None)))
+                                          getattr(out, "preview_monitor", None)),
+                    service_name=getattr(args, "name", None),
+                    control=getattr(args, "control", None), patch_file=args.patch)
         from ..patch.check import patch_problems
         for line in patch_problems(patch):  # what `check` fails on: the show says it and goes on
             engine.report(line)
@@ -231,26 +241,8 @@ def _soundtrack(args, replay):
 
 def list_devices() -> str:
     """What `latentperform devices` prints: everything a show could open, and why not."""
-    lines = ["MIDI ports:"]
-    try:
-        from ..inputs.midi import list_midi_ports
-        ports = list_midi_ports()
-        lines += [f"  in:  {n}" for n in ports.get("inputs", [])] or ["  (no MIDI inputs)"]
-        lines += [f"  out: {n}" for n in ports.get("outputs", [])]
-    except Exception as e:
-        lines.append(f"  unavailable: {e}")
-    lines.append("Audio inputs:")
-    try:
-        import sounddevice as sd
-        found = False
-        for i, d in enumerate(sd.query_devices()):
-            if d.get("max_input_channels", 0) > 0:
-                found = True
-                lines.append(f"  [{i}] {d['name']} ({d['max_input_channels']} ch, {d['default_samplerate']:.0f} Hz)")
-        if not found:
-            lines.append("  (no audio inputs)")
-    except Exception as e:
-        lines.append(f"  unavailable: {e}")
+    from ..inputs.kinds import device_lines
+    lines = device_lines()   # every registered input kind: MIDI, OSC, audio
     lines.append("Monitors:")
     try:
         from ..render import list_monitors
@@ -280,7 +272,14 @@ def all_param_specs(patch=None) -> list[ParamSpec]:
     patch = patch or load_patch_file(str(DEFAULT_PATCH))
     traj = Trajectory(patch.trajectory, patch.keyframes, space=LatentSpace(z_dim=512, w_dim=512, num_ws=16),
                       directions=None, seed=0)
-    registry = ParamRegistry(core_param_groups(traj.param_specs(), shader_param_specs()))
+    from ..latent.atlas_mode import atlas_param_specs
+    from ..patch.params import show_param_specs
+    traj_specs = traj.param_specs() + (atlas_param_specs() if traj.atlas is None else [])  # documented always
+    groups = core_param_groups(traj_specs, shader_param_specs())
+    groups["part:StagePart"] = show_param_specs()      # what a live show's StagePart adds
+    from ..patch.params import CONTROL_SPECS
+    groups["part:ControlRoomPart"] = list(CONTROL_SPECS)  # a show with the control room open
+    registry = ParamRegistry(groups)
     return sorted(registry.specs.values(), key=lambda s: s.name)
 
 
@@ -290,39 +289,70 @@ def osc_docs_text() -> str:
 
 
 def write_osc_docs(out: str | None) -> int:
-    from ..config import PACKAGE_DIR
-    path = Path(out) if out else PACKAGE_DIR.parent / "docs" / "osc.md"
-    path.write_text(osc_docs_text())
+    """`latentperform osc-docs [--out FILE]`: osc.md in the current folder (never into the
+    installed package); the repository's copy is docs/osc.md (`--out docs/osc.md`)."""
+    path = Path(out) if out else Path.cwd() / "osc.md"
+    try:
+        path.write_text(osc_docs_text())
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror}") from None
     print(f"wrote {path}")
     return 0
 
 
+def _ask_param(names: list[str]) -> str:
+    """The interactive prompt: a numbered list; a number, a name or a unique part of one; a part
+    that several names share lists those and asks again (end of input: give up)."""
+    from ..inputs.learn import numbered, pick
+    print("parameters:\n" + numbered(names))
+    shown = names
+    while True:
+        try:
+            text = input("parameter to map (number or name): ")
+        except (EOFError, OSError):       # no terminal (a script, a closed stdin): say so, once
+            raise UserError("no parameter chosen (give --param NAME when there is no terminal)") from None
+        name, candidates = pick(text, shown)
+        if name is None and candidates == [] and shown is not names:
+            name, candidates = pick(text, names)       # a number from the first list
+        if name is not None:
+            return name
+        if candidates:
+            shown = candidates
+            print(f"{len(candidates)} match {text.strip()!r}:\n" + numbered(candidates))
+        else:
+            print(f"no parameter matches {text.strip()!r}; type a number from the list or part of a name")
+
+
 def learn(args) -> int:
     """`latentperform learn PATCH`: move a MIDI control and the mapping is written into the patch."""
-    from ..inputs.learn import Learner, write_mapping
+    from ..inputs.learn import Learner, file_mappings, write_plan
     from ..inputs.midi import MidiInput
+    from ..patch.params import learn_parts
 
     patch = load_patch_file(args.patch)
     specs = {s.name: s for s in all_param_specs(patch)}
     names = learnable_names(specs, patch.output.shaders)
-    param = args.param
-    if not param:
-        print("parameters:\n  " + "\n  ".join(names))
-        param = input("parameter to map: ").strip()
-    param = resolve_param(param, {n: specs[n] for n in names})
+    param = resolve_param(args.param, {n: specs[n] for n in names}) if args.param else _ask_param(names)
+    parts = learn_parts(param, specs)
     clock = WallClock()
     queue = EventQueue()
     midi = MidiInput(queue, clock, args.port)
-    learner = Learner(param)
-    print(f"move a control on {args.port!r} to map it to {param} ...", flush=True)
+    learner = Learner(param, parts=parts if len(parts) > 1 else None)
+    print(f"move a control on {args.port!r} to map it to {learner.waiting_for} ...", flush=True)
     deadline = time.monotonic() + args.timeout
+    done = 0
     try:
         while time.monotonic() < deadline:
             found = learner.feed(list(queue.iter_pending()))
+            if len(learner.results) > done:
+                for f in learner.results[done:]:
+                    plan = learn_plans(file_mappings(args.patch), (f,))[0]
+                    write_plan(args.patch, plan)
+                    print(f"mapped {plan.describe()} in {args.patch}", flush=True)
+                done = len(learner.results)
+                if found is None:
+                    print(f"now a control for {learner.waiting_for} ...", flush=True)
             if found is not None:
-                _, options = learned_mapping(patch, found, mapping_index(patch, param))
-                write_mapping(args.patch, found.source, found.target, **options)
-                print(f"mapped {found.source} -> {found.target} in {args.patch}")
                 return 0
             time.sleep(0.01)
         status = midi.status

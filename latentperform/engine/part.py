@@ -44,6 +44,11 @@ class EnginePart:
         """Events to add to this tick (called once per tick, before mapping)."""
         return []
 
+    def shape_request(self, engine: "Engine", request, params: ParamState):
+        """The tick's LatentRequest, before it goes to the generator: a part may return it
+        changed (dataclasses.replace), e.g. with the bends' values.  Must be quick."""
+        return request
+
     def after_frame(self, engine: "Engine", params: ParamState, t: float) -> None:
         """After the frame is presented: feedback, outputs (`engine.last_pixels`,
         `engine.output_texture` hold this frame when the part asked for them)."""

@@ -14,8 +14,11 @@ A new part is one `engine.add_part(...)` line in `open_live_inputs` or `attach_l
 
 from __future__ import annotations
 
+from .bend import attach_bends
+from .control_room import open_control_room
 from .controllers import open_controllers
 from .core import Engine
+from .installation import attach_installation, unattended
 from .music import open_music_inputs
 from .outputs import attach_outputs
 from .stage import PatchWatcher, StagePart
@@ -63,13 +66,38 @@ def open_show(patch, *, surface, clock, fps: float, generator=None, offline: boo
               stage: bool | None = None, **engine_options) -> Engine:
     """An Engine for `patch` on `surface`, with the model loaded (unless `generator` is given)
     and, live (`stage` defaults to not offline), the stage keys, recording and screenshots."""
+    fallback = None
     if generator is None:
-        generator = load_model(patch, surface.size)
+        generator, fallback = _load_or_fallback(patch, surface.size)
     engine = Engine(patch, surface=surface, clock=clock, fps=fps, generator=generator, offline=offline,
                     **engine_options)
+    if fallback:
+        engine.report(fallback)
+        engine.notice(fallback, 15.0, urgent=True)
     if (not offline) if stage is None else stage:
         engine.stage = engine.add_part(StagePart())
+    try:
+        attach_bends(engine)  # [[bend]]: live and offline alike
+    except Exception:
+        engine.close()
+        raise
     return engine
+
+
+def _load_or_fallback(patch, size):
+    """(generator, message): the patch's model; for an unattended show ([installation] fallback,
+    run by systemd or --supervise) a model that fails to load is replaced by the built-in
+    generator, and the message says so.  Attended, the failure is the user's error as before."""
+    try:
+        return load_model(patch, size), None
+    except Exception as e:
+        if str(patch.model.kind) == "builtin" or not getattr(patch.installation, "fallback", False) \
+                or not unattended():
+            raise
+        from dataclasses import replace
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        builtin = replace(patch, model=replace(patch.model, kind="builtin"))
+        return load_model(builtin, size), f"model: {why}; playing the built-in generator instead"
 
 
 def open_live_inputs(engine: Engine, *, osc_host: str | None = None, osc_port: int | None = None,
@@ -80,9 +108,13 @@ def open_live_inputs(engine: Engine, *, osc_host: str | None = None, osc_port: i
 
 
 def attach_live(engine: Engine, *, patch_path=None, osc_host=None, osc_port=None, audio: bool = True,
-                outputs=(), preview: bool = False, preview_monitor=None) -> None:
-    """Everything a live show attaches besides the stage: hot reload, inputs, video outputs."""
+                outputs=(), preview: bool = False, preview_monitor=None, service_name: str | None = None,
+                control: str | None = None, patch_file=None) -> None:
+    """Everything a live show attaches besides the stage: hot reload, inputs, video outputs, the
+    control room (`control`: "[HOST:]PORT", "" for the default, None: as the patch says)."""
+    attach_installation(engine, name=service_name)  # watchdog, state file, opening hours
     if patch_path is not None:
         engine.add_part(PatchWatcher(patch_path))
     open_live_inputs(engine, osc_host=osc_host, osc_port=osc_port, audio=audio)
     attach_outputs(engine, outputs=outputs, preview=preview, preview_monitor=preview_monitor)
+    open_control_room(engine, listen=control, patch_path=patch_file or patch_path)

@@ -14,7 +14,9 @@ Address conventions (what the mapping layer sees):
 - An address under `/lp/` that names no parameter is counted as `unknown` and dropped (a typo in
   the engine's own namespace should be visible, not silently mapped).
 - Incoming address patterns (`/lp/direction/*`, `/lp/{freeze,blackout}`, `[0-3]`, `?`) are
-  matched against the parameter addresses; every match gets the arguments.
+  matched against the parameter addresses; every match gets the arguments.  The show's own
+  commands (`stage/` parameters: `/lp/record`, `/lp/screenshot`, `/lp/quit`) answer only to their
+  exact address: `/lp/*` must not start a recording or quit the show.
 - Bundles: every message in order, nested bundles depth first; time tags are ignored (immediate).
 - Commands (`COMMANDS`: `/lp/learn <name>`, `/lp/learn/cancel`) are not control events: they
   take string arguments, which a ControlEvent cannot carry, and they act on the show, not on a
@@ -43,6 +45,7 @@ from typing import Callable, Iterable, Sequence
 
 from ..config import OSC_HOST, OSC_PORT, UserError
 from ..events import ControlEvent, EventQueue, ParamSpec, ParamState
+from ..events import coalesce, is_continuous_address  # noqa: F401  (re-exported)
 
 log = logging.getLogger("latentperform.inputs.osc")
 
@@ -167,6 +170,7 @@ def parse_packet(data: bytes, _depth: int = 0) -> list[tuple[str, list]]:
 _PATTERN_CHARS = set("*?[]{}")
 MAX_PATTERN_LEN = 256
 MAX_PATTERN_CHOICES = 32
+EXACT_ONLY = ("stage/",)  # show commands (record, screenshot, quit): their exact address only, never a pattern
 PATTERN_BUDGET_S = 0.05  # seconds a second the router may spend matching patterns it has not cached
 
 
@@ -292,7 +296,8 @@ class AddressPattern:
 @dataclass(frozen=True)
 class OscCommand:
     """An address that is a command rather than a parameter.  args: "s" one string (optional
-    when `optional`), "" none (numbers are tolerated: a TouchOSC button sends 1 then 0)."""
+    when `optional`), "sf" one string and an optional number, "" none (numbers are tolerated:
+    a TouchOSC button sends 1 then 0)."""
 
     address: str
     args: str
@@ -301,12 +306,21 @@ class OscCommand:
 
 
 COMMANDS = (
-    OscCommand("/lp/learn", "s", "learn mode: arm it for a parameter, by name (`latent/truncation`) or by "
-               "its address (`/lp/truncation`); without an argument, for the parameter changed last over "
-               "OSC or by a mapping. The next MIDI control moved, or OSC address outside `/lp/` sent, "
-               "becomes that parameter's mapping: written into the patch file and live at once",
+    OscCommand("/lp/learn", "s", "learn mode: arm it for a parameter, by name (`latent/truncation`, "
+               "`latent/xy`) or by its address (`/lp/truncation`); without an argument, for the parameter "
+               "changed last over OSC or by a mapping (sent again while armed: cancel). The next MIDI "
+               "control moved on purpose, or the first message to an OSC address outside `/lp/`, becomes "
+               "that parameter's mapping: written into the patch file and live at once. A two-value "
+               "parameter takes an XY pad's two values at once, or one control per part, in turn. "
+               "`/lp/learn/status` says what it replaced",
                optional=True),
     OscCommand("/lp/learn/cancel", "", "leave learn mode without mapping anything"),
+    OscCommand("/lp/scene/recall", "sf", "recall a scene of the control room by name, a cut, or a morph over the "
+               "seconds given (shows with the control room; scenes are saved on its page)"),
+    OscCommand("/lp/learn/undo", "", "undo the last learn: the patch file and the live show go back to "
+               "before it (refused when the file was edited since)"),
+    OscCommand("/lp/state", "", "send the full state to the feedback targets now: every /lp/param/, "
+               "tempo, beat, keyframe, and every OSC-mapped control's value (for a host that reconnects)"),
 )
 
 
@@ -339,23 +353,35 @@ def _number(a) -> float | None:
 
 
 class _RateLimitedLog:
-    """At most one log line per kind every few seconds, saying how many were not logged."""
+    """At most one log line per address (or, without one, per kind) every few seconds, saying
+    how many were not logged; a different bad address within the window is still told.  The
+    lines told also wait on `problems` for the show's overlay (`OscInput.pop_problems`).  Past
+    `max_keys` addresses in one window (a flood of random ones) it falls back to one per kind."""
 
-    def __init__(self, logger: logging.Logger, every: float = _REPORT_EVERY) -> None:
+    def __init__(self, logger: logging.Logger, every: float = _REPORT_EVERY, max_keys: int = 64) -> None:
         self._log = logger
         self._every = every
-        self._last: dict[str, float] = {}
-        self._quiet: dict[str, int] = {}
+        self._max_keys = max_keys
+        self._last: dict[tuple, float] = {}
+        self._quiet: dict[tuple, int] = {}
+        self.problems: collections.deque[str] = collections.deque(maxlen=32)
 
-    def __call__(self, kind: str, message: str) -> None:
+    def __call__(self, kind: str, message: str, key: str | None = None) -> None:
         now = time.monotonic()
-        if now - self._last.get(kind, -1e9) >= self._every:
-            skipped = self._quiet.pop(kind, 0)
+        slot = (kind, key)
+        if key is not None and slot not in self._last and len(self._last) >= self._max_keys:
+            for old in [k for k, t in self._last.items() if now - t >= self._every and k not in self._quiet]:
+                del self._last[old]
+            if len(self._last) >= self._max_keys:
+                slot = (kind, None)
+        if now - self._last.get(slot, -1e9) >= self._every:
+            skipped = self._quiet.pop(slot, 0)
             more = f" (and {skipped} more since the last report)" if skipped else ""
             self._log.warning("OSC %s: %s%s", kind, message, more)
-            self._last[kind] = now
+            self.problems.append(f"OSC: {message}{more}")
+            self._last[slot] = now
         else:
-            self._quiet[kind] = self._quiet.get(kind, 0) + 1
+            self._quiet[slot] = self._quiet.get(slot, 0) + 1
 
 
 class OscRouter:
@@ -437,7 +463,8 @@ class OscRouter:
             return self._to_params(address, specs, args, t)
         if address.startswith(self.namespace):
             self.stats["unknown"] += 1
-            self._report("unknown", f"no parameter answers to {_short(address)} (see docs/osc.md)")
+            self._report("unknown", f"no parameter answers to {_short(address)} (see docs/osc.md)",
+                         key=address[:200])
             return []
         values = [_number(a) for a in args]
         if any(v is None for v in values):
@@ -452,6 +479,12 @@ class OscRouter:
                 want = "one string" + (" or nothing" if command.optional else "")
                 return self._bad(command.address, args, want)
             args = tuple(a.strip() for a in args)
+        elif command.args == "sf":
+            ok = (1 <= len(args) <= 2 and isinstance(args[0], str) and args[0].strip()
+                  and (len(args) == 1 or _number(args[1]) is not None))
+            if not ok:
+                return self._bad(command.address, args, "a string and an optional number")
+            args = (args[0].strip(), *(float(_number(a)) for a in args[1:]))
         else:  # buttons send numbers: accepted, not passed on
             if any(_number(a) is None for a in args):
                 return self._bad(command.address, args, "no arguments")
@@ -477,7 +510,8 @@ class OscRouter:
                 self.stats["malformed"] += 1
                 self._report("malformed", f"{_short(pattern)}: {e}")
                 return None
-            hit = [a for a in self._by_address if compiled.match(a)]
+            hit = [a for a, specs in self._by_address.items()
+                   if not all(sp.name.startswith(EXACT_ONLY) for sp in specs) and compiled.match(a)]
             self._budget_spent += time.monotonic() - now
             if len(self._pattern_cache) < 1024:
                 self._pattern_cache[pattern] = hit
@@ -511,7 +545,7 @@ class OscRouter:
     def _bad(self, address: str, args: Sequence, expected: str) -> list[ControlEvent]:
         self.stats["bad_args"] += 1
         got = ", ".join(type(a).__name__ for a in args) or "no arguments"
-        self._report("bad_args", f"{_short(address)}: expected {expected}, got {got[:200]}")
+        self._report("bad_args", f"{_short(address)}: expected {expected}, got {got[:200]}", key=address[:200])
         return []
 
 
@@ -523,36 +557,8 @@ def _expected(specs: list[ParamSpec]) -> str:
     return f"{n} number{'s' if n > 1 else ''}"
 
 
-# -- coalescing -------------------------------------------------------------------------------
-
-_ALWAYS_CONTINUOUS = ("param/", "midi/pitchbend/", "midi/aftertouch/", "midi/polytouch/")
-
-
-def is_continuous_address(address: str) -> bool:
-    """Addresses whose events are absolute levels, so only the latest in a tick matters.
-
-    `param/` (continuous parameters set over OSC), pitch bend and aftertouch.  `trigger/`,
-    notes, clock events and the generic `midi/cc/...` and `osc/...` are NOT: a button sending
-    CC 127 then 0 within one frame, or a relative encoder's deltas, must all reach the mapping.
-    The mapping layer, which knows which generic addresses are absolute faders, can pass its
-    own predicate to `coalesce`.
-    """
-    return address.startswith(_ALWAYS_CONTINUOUS)
-
-
-def coalesce(events: Iterable[ControlEvent],
-             continuous: Callable[[str], bool] = is_continuous_address) -> list[ControlEvent]:
-    """Latest wins per continuous address; every other event kept; order preserved.
-
-    The surviving event of an address stays at the position of its last occurrence, so a
-    trigger that came before the final fader value still comes before it.
-    """
-    events = list(events)
-    last: dict[str, int] = {}
-    for i, e in enumerate(events):
-        if continuous(e.address):
-            last[e.address] = i
-    return [e for i, e in enumerate(events) if last.get(e.address, i) == i]
+# coalescing (`coalesce`, `is_continuous_address`) lives in events.py: every source's events go
+# through it in the engine's input door; imported here for the callers that knew it here.
 
 
 # -- transport: the UDP server --------------------------------------------------------------------
@@ -622,6 +628,18 @@ class OscInput:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def pop_problems(self) -> list[str]:
+        """Problem lines told since the last call (unknown addresses, bad arguments, malformed
+        datagrams: rate-limited per address), oldest first, for the show's overlay."""
+        dq = getattr(self.router._report, "problems", None)
+        out = []
+        while dq:
+            try:
+                out.append(dq.popleft())
+            except IndexError:
+                break
+        return out
 
     def pop_commands(self) -> list[CommandMessage]:
         """Command messages received since the last call, oldest first (never blocks)."""
@@ -728,6 +746,12 @@ class OscFeedback:
                                per tick: the rest wait (latest value) for the next ticks
       /lp/error s              `send_error`
       /lp/learn/status s       `send_learn_status`: learn mode's state, when it changes
+      <the control's address>  `send_controls`: two-way OSC, each OSC-mapped control gets its
+                               parameter back in its own units (TouchOSC faders and toggles
+                               follow the show), on change
+    A two-value parameter (latent/xy) is not sent as one meaningless /lp/param/latent/xy: its
+    parts (latent/xy/x, latent/xy/y) are.  `resend()` forgets what was sent, so the next tick
+    sends the full state (a host that reconnects asks with /lp/state).
     """
 
     def __init__(self, targets: Iterable, *, max_params_per_tick: int = 64,
@@ -750,6 +774,7 @@ class OscFeedback:
         self._tempo: float | None = None
         self._keyframe: int | None = None
         self._fps_at = -1e9
+        self._controls: dict[str, tuple[float, ...]] = {}
         self.stats = {"sent": 0, "errors": 0, "unresolved": 0}
 
     def _numeric(self, target: tuple[str, int]) -> bool:
@@ -807,7 +832,10 @@ class OscFeedback:
         if kf is not None and int(kf) != self._keyframe:
             self._keyframe = int(kf)
             self.send("/lp/keyframe/current", self._keyframe)
-        for name, value in params.values.items():
+        values = params.values
+        for name, value in values.items():
+            if f"{name}/x" in values and f"{name}/y" in values:
+                continue   # a vector's own name carries no value: its parts are sent
             old = self._sent.get(name)
             if old is None or abs(value - old) > 1e-6:
                 self._pending[name] = float(value)
@@ -818,6 +846,30 @@ class OscFeedback:
             self._sent[name] = value
             self.send(f"/lp/param/{name}", value)
 
+    def send_controls(self, values: dict[str, tuple[float, ...]], skip: Iterable[str] = ()) -> int:
+        """Send each control address its values when they changed since last sent (addresses
+        in `skip`, moved by hand just now, wait: echo hold-off).  Returns how many were sent."""
+        skip = set(skip)
+        sent = 0
+        for address, args in values.items():
+            if address in skip:
+                continue
+            old = self._controls.get(address)
+            if old is not None and len(old) == len(args) and all(abs(a - b) <= 1e-6 for a, b in zip(old, args)):
+                continue
+            self._controls[address] = tuple(args)
+            self.send(address, *[float(a) for a in args])
+            sent += 1
+        return sent
+
+    def resend(self) -> None:
+        """Forget what was sent: the next `send_state` / `send_controls` send everything."""
+        self._sent.clear()
+        self._pending.clear()
+        self._controls.clear()
+        self._beat = self._tempo = self._keyframe = None
+        self._fps_at = -1e9
+
     def send_error(self, message: str) -> None:
         self.send("/lp/error", str(message))
 
@@ -827,3 +879,21 @@ class OscFeedback:
     def close(self) -> None:
         self._resolve_closed.set()
         self._sock.close()
+
+
+# -- the input kind's face (inputs/kinds.py) -------------------------------------------------------
+
+LABEL = "OSC"
+
+
+def list_devices() -> list[str]:
+    return [f"UDP, listening on {OSC_HOST}:{OSC_PORT} unless the patch's [inputs.osc] host/port say otherwise"]
+
+
+def open_inputs(section, queue: EventQueue, clock, *, host: str | None = None, port: int | None = None,
+                specs: Iterable[ParamSpec] = (), commands: Iterable[OscCommand] = COMMANDS) -> list:
+    """The OSC server of the patch's [inputs.osc] (host/port override it); raises UserError
+    when the port cannot be bound."""
+    host = host or section.host
+    port = section.port if port is None else port
+    return [OscInput(queue, clock, host=host, port=port, specs=specs, commands=commands)]

@@ -43,6 +43,8 @@ class SynthesisRuntime(nn.Module):
             raise ModelError(f"ws must be (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
         if transform is not None:
             return None
+        if getattr(self, "bending", False):  # a graph would replay the bends' first values
+            return None
         return self.graphs.get((tuple(ws.shape), noise_mode))
 
     def _synthesize(self, ws: torch.Tensor, noise_mode: str = "const", *args) -> torch.Tensor:

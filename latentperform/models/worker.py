@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..events import LatentRequest
-from .base import Generator, truncate
+from .base import Generator, to_uint8, truncate
 
 HANG_S = 10.0  # a generator call longer than this is reported as hung (once per call)
 MAX_BATCH = 8  # latents interpolated in one synthesis call, at most (InferenceWorker.max_batch)
@@ -130,6 +130,7 @@ class InferenceWorker:
                 generator = generator.to(dtype)
             generator.eval()
         self.generator = generator
+        self.bender = None  # a models.bend.Bender on this generator, set by the show
         self.size = size
         self.synchronous = synchronous
         self._takes_size = _accepts_kwarg(generator.synthesis, "size")
@@ -322,6 +323,8 @@ class InferenceWorker:
         t0 = time.perf_counter()
         try:
             with self._run_lock, torch.inference_mode():
+                if self.bender is not None:  # the patch's bends, at this request's values
+                    self.bender.update(request.bends, request.seq)
                 ws = self.request_ws(request)
                 end = _Endpoint(ws, _matrix(request.transform), float(request.time))
                 if live and interpolate is not None:  # a batch, maybe of one: its own host buffer
@@ -519,7 +522,7 @@ class InferenceWorker:
             raise ValueError("generator returned 2 channels; expected 1 (grey), 3 (RGB) or more")
         else:
             images = images[:, :3]
-        return (images.float() * 127.5 + 128.0).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        return to_uint8(images)
 
     def _pinned_buffer(self, shape: torch.Size) -> torch.Tensor:
         """A pinned host buffer of `shape` holding none of the frames someone may still read."""

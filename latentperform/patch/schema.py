@@ -451,6 +451,16 @@ class InputsSection(_Section):
         return {"audio": self.audio.to_dict(), "osc": self.osc.to_dict(), "midi": self.midi.to_dict()}
 
 
+def _atlas_file(r: Reader, ctx: Context) -> Path | None:
+    text = r.string("atlas", None)
+    if text is None:
+        return None
+    path = _resolve(ctx, text)
+    if not path.is_file():
+        r.error("atlas", f"atlas file not found: {path} (make one with `latentperform atlas MODEL --out NAME.atlas`)")
+    return path
+
+
 def _directions_file(r: Reader, ctx: Context) -> Path | None:
     text = r.string("directions_file", None)
     if text is None:
@@ -467,6 +477,7 @@ def _directions_file(r: Reader, ctx: Context) -> Path | None:
 class TrajectorySection(_Section):
     """How the latent point moves.  None = the trajectory's default (latent/trajectory.py)."""
 
+    mode: str | None = None               # where the base point comes from: a mode registered in latent/modes/
     loop_beats: float | None = None       # beats per keyframe step of the loop
     loop_sync: str | None = None          # "free": integrates speed; "beat": locked to the beat grid
     loop_hold: float | None = None        # fraction of each step spent resting on the keyframe
@@ -487,6 +498,8 @@ class TrajectorySection(_Section):
     mix_layers: tuple[int, int] | None = None  # [first, end) layers replaced by style mixing
     mix_keyframe: int | None = None       # keyframe whose latent the mix uses
     mix_seed: int | None = None           # ... or a seed for it
+    atlas: Path | None = None             # an atlas (`latentperform atlas`): its map gives W (atlas/x, atlas/y ...)
+    atlas_glide: float | None = None      # seconds the map position takes to follow the pad (to 1/e)
 
     PATH = ("trajectory",)
 
@@ -512,6 +525,7 @@ class TrajectorySection(_Section):
             r.error("mix_layers", f"expected [first, end] with first < end, got {list(mix)}")
             mix = None
         out = cls(
+            mode=r.string("mode", None),
             loop_beats=r.number("loop_beats", None, lo=0.0, hi=4096.0, lo_open=True),
             loop_sync=r.string("loop_sync", None, choices=LOOP_SYNC),
             loop_hold=r.number("loop_hold", None, lo=0.0, hi=0.95),
@@ -531,6 +545,8 @@ class TrajectorySection(_Section):
             mix_layers=mix,
             mix_keyframe=r.integer("mix_keyframe", None, lo=0),
             mix_seed=r.integer("mix_seed", None, lo=0, hi=2**32 - 1),
+            atlas=_atlas_file(r, ctx),
+            atlas_glide=r.number("atlas_glide", None, lo=0.0, hi=30.0),
         )
         if out.mix_keyframe is not None and out.mix_seed is not None:
             r.error("mix_seed", "give mix_keyframe or mix_seed, not both")
@@ -617,7 +633,8 @@ class Mapping(_Section):
     PATH = ("mapping", 0)
 
     @classmethod
-    def _read(cls, r: Reader, ctx: Context, shader_passes: tuple[str, ...] | None = None) -> "Mapping":
+    def _read(cls, r: Reader, ctx: Context, shader_passes: tuple[str, ...] | None = None,
+              bends: int | None = None) -> "Mapping":
         if not r.has("source"):
             r.error(None, 'missing key "source" (a control address, e.g. "midi/cc/0/7")')
         if not r.has("target"):
@@ -628,7 +645,7 @@ class Mapping(_Section):
                     f'of them (e.g. "midi/cc/0/7", "midi/note/0/*"), got "{source}"')
         target = r.string("target", "")
         if target:
-            problem = target_problem(target, shader_passes)
+            problem = target_problem(target, shader_passes, bends)
             if problem:
                 r.error("target", problem)
         arg = r.raw("arg", None)
@@ -686,10 +703,68 @@ def _fix_range(m: Mapping, r: Reader) -> Mapping:
     return m
 
 
+@dataclass(frozen=True)
+class Bend(_Section):
+    """One [[bend]]: an op inserted at a layer of the synthesis network (models.bend).
+
+    layer, op   names from `latentperform inspect MODEL --layers`
+    cluster     which cluster of the layer's channels (0 = the largest); absent: every channel
+    clusters    how many clusters the channels are grouped into (default 4)
+    with        swap: the partner cluster
+    channels    explicit channel numbers instead of a cluster
+    any other key is a setting of the op and its value at the start (angle = 30): each setting
+    is the parameter bend/<i>/<setting>, mappable and at /lp/bend/<i>/<setting>.  The names are
+    checked against the op when the network is loaded (the patch knows no network)."""
+
+    layer: str = ""
+    op: str = ""
+    cluster: int | None = None
+    clusters: int = 4
+    partner: int | None = None
+    channels: tuple[int, ...] | None = None
+    values: tuple[tuple[str, float], ...] = ()
+
+    PATH = ("bend", 0)
+
+    @classmethod
+    def _read(cls, r: Reader, ctx: Context) -> "Bend":
+        layer, op = r.string("layer", None), r.string("op", None)
+        for key, v in (("layer", layer), ("op", op)):
+            if not v:
+                r.error(None, f'expected {key} = "<name>" (`latentperform inspect MODEL --layers` lists them)')
+        channels = None
+        if r.has("channels"):
+            raw = r.raw("channels")
+            if not isinstance(raw, list) or not raw:
+                r.error("channels", "expected an array of channel numbers, e.g. [0, 3, 5]")
+            else:
+                channels = tuple(r.check_int("channels", v, 0, 0, 4095, where=r.path + ("channels", i))
+                                 for i, v in enumerate(raw))
+        values = []
+        for key in list(r.table):
+            if key not in ("layer", "op", "cluster", "clusters", "with", "channels"):
+                v = r.check_number(r.path + (key,), r.raw(key), None, None, None)
+                if v is not None:
+                    values.append((key, v))
+        return cls(layer=layer or "", op=op or "", cluster=r.integer("cluster", None, lo=0, hi=63),
+                   clusters=r.integer("clusters", 4, lo=1, hi=64), partner=r.integer("with", None, lo=0, hi=63),
+                   channels=channels, values=tuple(values))
+
+    def to_dict(self) -> dict:
+        d = {"layer": self.layer, "op": self.op}
+        for key, v in (("cluster", self.cluster), ("with", self.partner), ("channels", self.channels)):
+            if v is not None:
+                d[key] = list(v) if isinstance(v, tuple) else v
+        if self.clusters != 4:
+            d["clusters"] = self.clusters
+        d.update(self.values)
+        return d
+
+
 # --------------------------------------------------------------------------------- the patch
 
 _SECTIONS = ("patch", "model", "output", "clock", "inputs", "trajectory", "keyframes", "mapping", "control",
-             "installation")
+             "installation", "bend")
 
 
 @dataclass(frozen=True)
@@ -705,6 +780,7 @@ class Patch(_Section):
     source_path: Path | None = None
     control: ControlSection = field(default_factory=ControlSection)
     installation: InstallationSection = field(default_factory=InstallationSection)
+    bends: tuple[Bend, ...] = ()
 
     @property
     def name(self) -> str:
@@ -723,7 +799,8 @@ class Patch(_Section):
         keyframes = tuple(Keyframe.from_dict(k, ctx, ("keyframes", i))
                           for i, k in enumerate(_array_of_tables(r, "keyframes")))
         passes = output.shaders
-        mappings = tuple(Mapping.from_dict(m, ctx, ("mapping", i), shader_passes=passes)
+        bends = tuple(Bend.from_dict(b, ctx, ("bend", i)) for i, b in enumerate(_array_of_tables(r, "bend")))
+        mappings = tuple(Mapping.from_dict(m, ctx, ("mapping", i), shader_passes=passes, bends=len(bends))
                          for i, m in enumerate(_array_of_tables(r, "mapping")))
         if trajectory.mix_keyframe is not None and trajectory.mix_keyframe >= max(len(keyframes), 1):
             ctx.error(("trajectory", "mix_keyframe"),
@@ -732,7 +809,7 @@ class Patch(_Section):
         installation = InstallationSection.from_dict(r.raw("installation", {}), ctx)
         return cls(info=info, model=model, output=output, clock=clock, inputs=inputs,
                    trajectory=trajectory, keyframes=keyframes, mappings=mappings, source_path=source_path,
-                   control=control, installation=installation)
+                   control=control, installation=installation, bends=bends)
 
     def to_dict(self) -> dict:
         return {
@@ -744,6 +821,7 @@ class Patch(_Section):
             **({"control": self.control.to_dict()} if self.control.enabled else {}),
             **({"installation": self.installation.to_dict()}
                if self.installation != InstallationSection() else {}),
+            **({"bend": [b.to_dict() for b in self.bends]} if self.bends else {}),
         }
 
 

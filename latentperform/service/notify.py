@@ -57,6 +57,9 @@ class Notifier:
         if self.socket_name:
             try:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # a manager that does not read fills the socket's queue: a message is then
+                # dropped (counted), never waited for, or the render loop would stall on it
+                self._sock.setblocking(False)
             except OSError:
                 self._sock = None
 

@@ -3,6 +3,8 @@ glfw window under Xvfb, screenshots and recording, latency over OSC, and patch h
 
 from __future__ import annotations
 
+import re
+
 import os
 import shutil
 import socket
@@ -171,8 +173,8 @@ def test_overlay_is_drawn_but_never_in_the_recorded_pixels():
 def test_overlay_text_is_rebuilt_a_few_times_a_second_not_every_frame():
     eng = live_engine(FlatGenerator(), overlay=True)
     built = []
-    real = eng._build_overlay_lines
-    eng._build_overlay_lines = lambda: built.append(1) or real()
+    real = eng.overlay.build
+    eng.overlay.build = lambda engine: built.append(1) or real(engine)
     try:
         eng.step()
         built.clear()
@@ -285,8 +287,9 @@ def test_stage_keys_in_a_window(xvfb_display, tmp_path, monkeypatch):
             time.sleep(0.01)
         assert eng.recorder is not None
         assert any(line.startswith("REC") for line in eng.overlay_lines(fresh=True))
-        for _ in range(10):
+        for _ in range(10):  # at the show's pace: a live recording keeps the show's time
             eng.step()
+            time.sleep(1.0 / eng.fps)
         _press(eng, "r")
         assert eng.recorder is None
         eng.stage.wait()
@@ -306,7 +309,7 @@ def test_stage_keys_in_a_window(xvfb_display, tmp_path, monkeypatch):
         _press(eng, "q")
         assert not window.should_close()
         assert QUIT_PROMPT in eng.overlay_lines(fresh=True)
-        assert eng._hud_wanted()  # drawn although the overlay is off
+        assert eng.overlay.wanted(eng)  # drawn although the overlay is off
         time.sleep(0.4)
         _press(eng, "q")
         assert not window.should_close()
@@ -483,7 +486,7 @@ def test_patch_hot_reload_applies_a_valid_edit_and_keeps_the_last_good_patch(tmp
         eng.step()
 
         # a model change is not applied live: it needs a restart, and says so
-        _write(path, edited.replace("resolution = 256", "resolution = 128"))
+        _write(path, re.sub(r"(?m)^resolution = \d+", "resolution = 128", edited))
         assert _until(eng, lambda: watcher.applied == 2)
         assert eng.patch.model.resolution == patch.model.resolution
         assert any("restart" in line for line in eng.overlay_lines(fresh=True))

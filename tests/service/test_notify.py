@@ -2,6 +2,7 @@
 
 import os
 import socket
+import time
 
 import pytest
 
@@ -73,3 +74,13 @@ def test_watchdog_period_is_for_its_own_pid_only():
     assert watchdog_period({"WATCHDOG_USEC": "0"}) is None
     assert watchdog_period({"WATCHDOG_USEC": "soon"}) is None
     assert watchdog_period({}) is None
+
+
+def test_a_manager_that_does_not_read_never_blocks_the_show(manager):
+    sock, env = manager
+    n = Notifier(env)
+    t0 = time.monotonic()
+    results = [n.status(f"frame {k}") for k in range(500)]   # nobody reads: the queue fills
+    assert time.monotonic() - t0 < 2.0
+    assert results[0] and not results[-1] and n.failed > 0
+    assert parse_message(sock.recv(4096)) == {"STATUS": "frame 0"}  # what fitted is there, in order

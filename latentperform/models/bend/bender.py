@@ -64,6 +64,14 @@ class Bender:
                 hint = f'; did you mean "{close[0]}"?' if close else ""
                 raise ModelError(f'bend {i}: unknown op "{spec.op}"{hint} (ops: {", ".join(sorted(OPS))})')
             op = OPS[spec.op]()
+            known = [s.name for s in op.settings]
+            for key in spec.values:
+                if key not in known:
+                    import difflib
+                    close = difflib.get_close_matches(key, known, n=1)
+                    hint = f'; did you mean "{close[0]}"?' if close else ""
+                    raise ModelError(f'bend {i}: {spec.op} has no setting "{key}"{hint} '
+                                     f'(its settings: {", ".join(known)})')
             module = find_layer(G, spec.layer)
             channels = partner = None
             if spec.channels is not None:
@@ -92,7 +100,7 @@ class Bender:
         if values is not None:
             for bend, v in zip(self.bends, values):
                 if v:
-                    bend.values = bend.op.clamp({**bend.values, **v})
+                    bend.values = bend.op.clamp({**bend.values, **dict(v)})
         self._rng.manual_seed(hash((self.seed, int(seq))) & 0x7FFFFFFF)
         self._sync_hooks()
 

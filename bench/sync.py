@@ -1,0 +1,203 @@
+"""Three instances in step on the loopback: frame-index and presentation-time differences, and a
+leader killed with kill -9 and started again.
+
+    python bench/sync.py                   # 2 followers, a leader for 20 s, kill -9, a new leader for 20 s
+    python bench/sync.py --seconds 8 --followers 1
+
+Each instance is a real `latentperform run --headless --sync ...` process; each writes, per
+presented frame, its index, the wall time of the present, a checksum of the pixels and the
+leader's session (the hidden `--present-log` option).  Printed per follower and leader session:
+frames in common, frames identical (checksums), presentation-time difference to the leader
+(median, p99, max), frame-index difference at the same moment (p99), the holding time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL_PATCH = """[model]
+kind = "builtin"
+resolution = 32
+[output]
+size = [96, 64]
+fps = {fps}
+shaders = ["feedback"]
+[trajectory]
+walk = 0.3
+"""
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def start(folder: Path, patch: Path, name: str, sync_args: list[str], seconds: float,
+          osc_port: int = 0) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "latentperform.cli", "run", "--headless", "--no-audio", "--no-watch",
+           "--osc-port", str(osc_port), "--seconds", str(seconds), "--present-log", str(folder / f"{name}.csv"),
+           *sync_args, str(patch)]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(folder / f"{name}.out", "w"),
+                            stderr=subprocess.STDOUT)
+
+
+def send_osc(port: int, message: tuple[str, float]) -> None:
+    from pythonosc.udp_client import SimpleUDPClient
+    SimpleUDPClient("127.0.0.1", port).send_message(*message)
+
+
+def wait_for_line(path: Path, text: str, timeout: float) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if path.exists() and text in path.read_text():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def read_log(path: Path) -> dict[str, dict[int, tuple[float, int]]]:
+    """session -> frame -> (presented wall time, checksum)."""
+    out: dict[str, dict[int, tuple[float, int]]] = {}
+    if path.exists():
+        for row in csv.reader(path.open()):
+            if len(row) == 4:
+                out.setdefault(row[3], {})[int(row[0])] = (float(row[1]), int(row[2]))
+    return out
+
+
+def compare(leader: dict[int, tuple[float, int]], follower: dict[int, tuple[float, int]], fps: float) -> dict:
+    common = sorted(set(leader) & set(follower))
+    if not common:
+        return {"common": 0}
+    dt = sorted(abs(follower[k][0] - leader[k][0]) for k in common)
+    # the frame each shows at a moment: at every leader present, the follower's newest frame by then
+    f_times = sorted((t, k) for k, (t, _) in follower.items())
+    times = [t for t, _ in f_times]
+    didx = []
+    for k in common:  # half a frame after the leader showed k, what does the follower show?
+        i = bisect.bisect_right(times, leader[k][0] + 0.5 / fps) - 1
+        if i >= 0:
+            didx.append(abs(f_times[i][1] - k))
+    warm = [abs(follower[k][0] - leader[k][0]) for k in common if k >= fps]  # after the first second
+    warm.sort()
+    didx.sort()
+    p = lambda xs, q: xs[min(len(xs) - 1, int(q * len(xs)))]  # noqa: E731
+    return {"common": len(common), "identical": sum(leader[k][1] == follower[k][1] for k in common),
+            "dt_median_ms": p(dt, 0.5) * 1e3, "dt_p99_ms": p(dt, 0.99) * 1e3, "dt_max_ms": dt[-1] * 1e3,
+            "dt_p99_warm_ms": p(warm, 0.99) * 1e3 if warm else None,
+            "frame_diff_p99": p(didx, 0.99) if didx else None, "period_ms": 1e3 / fps}
+
+
+def run(folder: Path, *, followers: int = 2, seconds: float = 20.0, fps: float = 10.0, restart: bool = True) -> dict:
+    patch = folder / "small.toml"
+    patch.write_text(SMALL_PATCH.format(fps=fps))
+    *ports, osc = free_ports(followers + 1)
+    procs = []
+    try:
+        total = seconds * (2 if restart else 1) + 120
+        for i, port in enumerate(ports):
+            procs.append(start(folder, patch, f"f{i}", ["--sync", "follower", "--sync-listen", f"127.0.0.1:{port}"],
+                               total))
+        for i in range(followers):
+            if not wait_for_line(folder / f"f{i}.out", "waiting for the leader", 120):
+                raise RuntimeError(f"follower {i} did not start: {(folder / f'f{i}.out').read_text()[-2000:]}")
+        to = [a for p in ports for a in ("--sync-to", f"127.0.0.1:{p}")]
+        leader = start(folder, patch, "l1", ["--sync", "leader", *to], seconds + 60, osc_port=osc)
+        procs.append(leader)
+        end = time.time() + 120
+        sent = 0
+        while time.time() < end:
+            n = len(next(iter(read_log(folder / "l1.csv").values()), {}))
+            if n >= seconds * fps:
+                break
+            if sent < 3 and n >= (sent + 1) * seconds * fps / 4:  # a performer's moves, over OSC
+                send_osc(osc, [("/lp/chroma", 0.9), ("/lp/blackout", 0.6), ("/lp/blackout", 0.0)][sent])
+                sent += 1
+            time.sleep(0.1)
+        result_sent = sent
+        killed_at = None
+        if restart:
+            leader.send_signal(signal.SIGKILL)   # a crash, not a clean end
+            leader.wait()
+            killed_at = time.time()
+            time.sleep(2.0)                      # the followers hold
+            procs.append(start(folder, patch, "l2", ["--sync", "leader", *to], seconds + 60, osc_port=osc))
+            end = time.time() + 120 + seconds
+            while time.time() < end and len(next(iter(read_log(folder / "l2.csv").values()), {})) < seconds * fps:
+                time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    result = {"followers": [], "osc_sent": result_sent}
+    leaders = {}
+    for name in ("l1", "l2"):
+        for session, frames in read_log(folder / f"{name}.csv").items():
+            leaders[session] = (name, frames)
+    for i in range(followers):
+        logs = read_log(folder / f"f{i}.csv")
+        per = {}
+        for session, (name, frames) in leaders.items():
+            per[name] = compare(frames, logs.get(session, {}), fps)
+        held = None
+        if killed_at is not None and "l2" in [n for n, _ in leaders.values()]:
+            l2_session = next(s for s, (n, _) in leaders.items() if n == "l2")
+            first = min((t for t, _ in logs.get(l2_session, {}).values()), default=None)
+            held = first - killed_at if first is not None else None
+        result["followers"].append({"sessions": per, "held_s": held})
+    result["leaders"] = {n: len(f) for n, f in leaders.values()}
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--followers", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=20.0, help="frames of each leader, in seconds")
+    ap.add_argument("--fps", type=float, default=10.0)
+    ap.add_argument("--no-restart", action="store_true")
+    args = ap.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="lp-sync-"))
+    r = run(folder, followers=args.followers, seconds=args.seconds, fps=args.fps, restart=not args.no_restart)
+    print(f"{args.followers} followers + a leader on the loopback, 96x64 built-in at {args.fps:g} fps "
+          f"(frame {1e3 / args.fps:.0f} ms; machine shared with other work); logs in {folder}")
+    for i, f in enumerate(r["followers"]):
+        for name, c in f["sessions"].items():
+            if not c.get("common"):
+                print(f"follower {i}, leader {name}: no frames in common")
+                continue
+            print(f"follower {i}, leader {name}: {c['common']} frames in common, {c['identical']} identical; "
+                  f"presented {c['dt_median_ms']:.1f} ms apart (median), p99 {c['dt_p99_ms']:.1f} ms "
+                  f"(after the first second: {c['dt_p99_warm_ms']:.1f} ms), max {c['dt_max_ms']:.1f} ms; "
+                  f"frame index difference half a frame after the leader's present, p99 {c['frame_diff_p99']}")
+        if f["held_s"] is not None:
+            print(f"follower {i}: held {f['held_s']:.1f} s from the kill -9 of the leader to the new leader's "
+                  f"first frame (that leader's start included)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Installation mode's parts: the service manager's watchdog and state file, opening hours, and
+playing in step with other instances (service/ holds the machinery; this attaches it to a show).
+
+    ServicePart   READY once frames are presented, WATCHDOG=1 only from after_frame (so only
+                  while frames really reach the screen), STATUS, and the state file `status` reads
+    HoursPart     outside the opening hours: fade to black, then freeze (no inference: the
+                  generator idles, the GPU cools) at a low frame rate; back at opening; the
+                  daily restart (the show ends; systemd or --supervise starts it again)
+    InStep        the lockstep loop of a leader or a follower (service/sync.py): every instance
+                  renders frame k with the same events at time k / fps and presents it at the
+                  leader's wall-clock moment for k
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import zlib
+from datetime import datetime
+
+from ..events import ControlEvent
+from ..service.notify import Notifier
+from ..service.state import StateWriter, state_path
+from .part import EnginePart
+
+log = logging.getLogger("latentperform.engine")
+
+SOURCE = "installation"       # the source of the events the hours part makes
+STATE_EVERY_S = 2.0
+CLOSED_FPS = 5.0              # the frame rate while closed and black (the watchdog still sees frames)
+
+
+class ServicePart(EnginePart):
+    """The show's side of the service manager (systemd, or `run --supervise`).
+
+    The watchdog is pinged from `after_frame`, which the engine calls after each present: a
+    render loop that stops presenting (a hung driver, a deadlocked input) stops the pings, and
+    the manager restarts the process.  `alive()` pings for a loop that is deliberately not
+    presenting (a follower holding for its leader)."""
+
+    def __init__(self, name: str | None, *, notifier: Notifier | None = None, state_file=None,
+                 every: float = STATE_EVERY_S) -> None:
+        self.name = name
+        self.notifier = notifier or Notifier()
+        self.every = float(every)
+        path = state_file if state_file is not None else (state_path(name) if name else None)
+        self.writer = StateWriter(path) if path is not None else None
+        self.started = time.time()
+        self.frames = 0
+        self.extra: dict = {}                 # other parts' lines for the state file (hours, sync)
+        self._written = -1e9
+        self._state_error_reported = None
+
+    def alive(self) -> None:
+        self.notifier.watchdog()
+
+    def after_frame(self, engine, params, t) -> None:
+        self.frames += 1
+        now = time.monotonic()
+        if self.frames == 1:
+            self.notifier.ready(f"playing {engine.patch.name or 'the patch'}")
+        self.notifier.watchdog(now)
+        if now - self._written >= self.every:
+            self._written = now
+            self.write_state(engine)
+
+    def state(self, engine) -> dict:
+        s = engine.stats.summary()
+        errors = list(engine.stats.errors)
+        generator = type(engine.generator).__name__
+        return {"pid": os.getpid(), "name": self.name, "patch": str(engine.patch.source_path or ""),
+                "started": self.started, "updated": time.time(), "frames": s["frames"],
+                "fps": round(s["fps"], 2) if s["fps"] == s["fps"] else 0.0,
+                "frame_ms_p99": round(s["frame_ms_p99"], 2) if s["frame_ms_p99"] == s["frame_ms_p99"] else 0.0,
+                "errors": len(errors), "last_errors": errors[-5:], "generator": generator, **self.extra}
+
+    def write_state(self, engine) -> None:
+        st = self.state(engine)
+        self.notifier.status(f"{st['fps']:.1f} fps, {st['frames']} frames, {st['errors']} errors"
+                             + (f", {self.extra['state']}" if self.extra.get("state") else ""))
+        if self.writer is not None:
+            self.writer.put(st)
+            if self.writer.error and self.writer.error != self._state_error_reported:
+                self._state_error_reported = self.writer.error
+                engine.report(self.writer.error)
+
+    def close(self) -> None:
+        self.notifier.stopping()
+        self.notifier.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+class HoursPart(EnginePart):
+    """Opening hours: `param/engine/blackout` ramps to 1 over `fade` seconds at closing time,
+    then `param/engine/freeze` stops the generator and the frame rate drops to CLOSED_FPS; at
+    opening the generator starts first, then the picture fades in.  The events go in through
+    the door like a performer's (so an event log keeps them and a leader sends them on).
+
+    `now` gives local time (a test passes its own); `service` (a ServicePart) gets the state."""
+
+    def __init__(self, hours, *, fade: float = 5.0, now=datetime.now, service: ServicePart | None = None,
+                 lower_fps: bool = True, check_every: float = 0.25) -> None:
+        self.hours = hours
+        self.fade = max(float(fade), 0.0)
+        self.now = now
+        self.service = service
+        self.lower_fps = lower_fps
+        self.check_every = float(check_every)  # how often the local time is looked at
+        self.started = now()
+        self.level = 0.0            # the blackout this part last sent (the show starts unblacked)
+        self.frozen = False
+        self.open = True
+        self.restarting = False
+        self._checked = -1e9
+        self._last_t: float | None = None
+        self._fps: float | None = None
+
+    def poll(self, engine, t) -> list[ControlEvent]:
+        out: list[ControlEvent] = []
+        dt = 0.0 if self._last_t is None else max(t - self._last_t, 0.0)
+        self._last_t = t
+        wall = time.monotonic()
+        if wall - self._checked >= self.check_every:
+            self._checked = wall
+            now = self.now()
+            self.open = self.hours.is_open(now)
+            if not self.restarting and self.hours.restart_due(self.started, now):
+                self.restarting = True
+                engine.notice("daily restart", 5.0)
+                log.info("installation: the daily restart (%s)", self.hours.describe())
+                engine.request_stop()
+        want = 0.0 if self.open else 1.0
+        if self.open and self.frozen:  # the generator first: the picture is there when it shows
+            self.frozen = False
+            out.append(ControlEvent(SOURCE, "param/engine/freeze", 0.0, t))
+            if self._fps is not None:
+                engine.fps, self._fps = self._fps, None
+        if self.level != want:
+            step = dt / self.fade if self.fade > 0 else 1.0
+            self.level = min(self.level + step, want) if want > self.level else max(self.level - step, want)
+            out.append(ControlEvent(SOURCE, "param/engine/blackout", self.level, t))
+        if not self.open and self.level >= 1.0 and not self.frozen:
+            self.frozen = True
+            out.append(ControlEvent(SOURCE, "param/engine/freeze", 1.0, t))
+            if self.lower_fps and engine.fps > CLOSED_FPS:
+                self._fps, engine.fps = engine.fps, CLOSED_FPS
+        if self.service is not None:
+            self.service.extra["state"] = self.state_text()
+        return out
+
+    def state_text(self) -> str:
+        if self.restarting:
+            return "daily restart"
+        if self.open:
+            return "open" if self.level == 0.0 else "opening"
+        return "closed (generator idle)" if self.frozen else "closing"
+
+    def status_lines(self, engine) -> list[str]:
+        return [f"hours: {self.state_text()}; {self.hours.describe()}"]
+
+
+def service_name(name: str | None = None) -> str | None:
+    """The show's service name: given (run --name), else the one systemd or --supervise set
+    (LP_SERVICE_NAME), else None (not an installation)."""
+    return name or os.environ.get("LP_SERVICE_NAME") or None
+
+
+def unattended() -> bool:
+    """True when a service manager runs this show (systemd's or --supervise's notify socket, or
+    an installed unit's name): nobody is there to read an error at start."""
+    return bool(os.environ.get("NOTIFY_SOCKET") or os.environ.get("LP_SERVICE_NAME"))
+
+
+def attach_installation(engine, *, name: str | None = None, lead: bool = True) -> ServicePart | None:
+    """What an installed show attaches: the service part when a manager or a name asks for it,
+    the opening hours when the patch has them (on a follower the leader's hours arrive as its
+    events, so `lead` False leaves them out)."""
+    name = service_name(name)
+    service = None
+    notifier = Notifier()
+    if notifier.enabled or name:
+        service = engine.add_part(ServicePart(name, notifier=notifier))
+    if lead:
+        add_hours(engine, service)
+    return service
+
+
+def add_hours(engine, service: ServicePart | None, *, lower_fps: bool = True) -> "HoursPart | None":
+    """The opening-hours part, when the patch's [installation] has hours, days or a restart."""
+    inst = getattr(engine.patch, "installation", None)
+    if inst is None or not (inst.hours or inst.days or inst.restart):
+        return None
+    hours = inst.opening_hours()
+    log.info("installation: %s", hours.describe())
+    return engine.add_part(HoursPart(hours, fade=inst.fade, service=service, lower_fps=lower_fps))
+
+
+def frame_hash(pixels) -> int:
+    """A checksum of a frame's pixels (same pictures on every instance have the same one)."""
+    return zlib.crc32(memoryview(pixels).cast("B")) if pixels is not None else 0

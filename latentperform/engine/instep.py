@@ -1,0 +1,246 @@
+"""Several instances in step (service/sync.py has the wire and the follower's rules).
+
+Each instance, leader or follower, runs its show deterministically: a fixed-step clock (frame k
+at time k / fps), every frame rendered in order with the generator in the loop (as offline), the
+same patch.  The leader's door holds its inputs' events back `delay` frames and sends them; a
+follower's door takes the leader's events for the frame instead of its own.  The surface waits
+to present frame k until the leader's wall-clock moment for k, so every screen changes at once.
+
+A follower that loses its leader holds its last picture (and keeps the watchdog fed: its loop is
+alive); the same leader back: it goes on; a restarted leader (a new session): it builds its
+show again and follows from the leader's frame 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..config import UserError
+from ..events import ControlEvent
+from ..service.notify import Notifier
+from ..service.sync import SyncFollower, SyncLeader, parse_address
+from .installation import ServicePart, add_hours, frame_hash, service_name
+
+log = logging.getLogger("latentperform.engine")
+
+INTERNAL = frozenset({"music"})   # made again by every instance from the frame clock
+BEHIND_S = 0.5                    # a leader this late on its schedule starts a new one
+
+
+class PacedSurface:
+    """The show's surface, presenting each frame at `present_at` (wall-clock seconds); records
+    when it did in `presented`.  Everything else is the surface's own."""
+
+    def __init__(self, surface) -> None:
+        self._surface = surface
+        self.present_at: float | None = None
+        self.presented: float | None = None
+        self.closing = False
+
+    def __getattr__(self, name):
+        return getattr(self._surface, name)
+
+    def present(self) -> None:
+        at = self.present_at
+        if at is not None:
+            while True:
+                left = at - time.time()
+                if left <= 0:
+                    break
+                time.sleep(left - 0.002 if left > 0.004 else left / 2)  # the last ms by short sleeps
+        self._surface.present()
+        self.presented = time.time()
+
+    def should_close(self) -> bool:
+        return self.closing or self._surface.should_close()
+
+    def request_close(self) -> None:
+        self.closing = True
+        self._surface.request_close()
+
+
+def _restamp(triples, t: float) -> list[ControlEvent]:
+    return [ControlEvent(s, a, v, t) for s, a, v in triples]
+
+
+class InStep:
+    """The loop of one instance in step.  `open_engine(surface, generator)` builds the show (a
+    deterministic engine: fixed-step clock, offline stepping) on the surface it is given;
+    `service` (an installation ServicePart or None) is fed after every frame."""
+
+    def __init__(self, *, role: str, surface, open_engine, fps: float, targets=None, listen=None,
+                 service=None, present_log=None, lost_after: float = 1.0, lead: float = 1.0) -> None:
+        if role not in ("leader", "follower"):
+            raise ValueError(f"role: expected leader or follower, got {role!r}")
+        self.role = role
+        self.surface = PacedSurface(surface)
+        self.open_engine = open_engine
+        self.fps = float(fps)
+        self.service = service
+        self.lead = lead
+        self.leader = SyncLeader(list(targets)) if role == "leader" else None
+        self.follower = SyncFollower(listen, lost_after=lost_after) if role == "follower" else None
+        self.engine = None
+        self.generator = None
+        self.frames = 0
+        self.resets = 0
+        self.holds = 0
+        self._due: tuple = ()
+        self._spare = None       # a follower's next show, built while it waits (a reset is then instant)
+        self._log = open(present_log, "a", buffering=1) if present_log else None
+
+    # -- the doors --------------------------------------------------------------------------------
+
+    def _lead(self, engine, events, t):
+        k = self.engine.frame_index
+        own = [(e.source, e.address, e.value) for e in events if e.source not in INTERNAL]
+        due = self.leader.tick(k, own)
+        if self.leader.last_error:
+            self.engine.report(self.leader.last_error)
+            self.leader.last_error = None
+        return [e for e in events if e.source in INTERNAL] + _restamp(due, t)
+
+    def _follow(self, engine, events, t):
+        return [e for e in events if e.source in INTERNAL] + _restamp(self._due, t)
+
+    def _fresh(self):
+        """A show that has not stepped yet, with this instance's door filter."""
+        engine = self.open_engine(self.surface, self.generator)
+        self.generator = engine.generator
+        fn = self._lead if self.role == "leader" else self._follow
+        door = getattr(engine, "door", None)  # the input door (issue 11) once it is there
+        door.add_filter(fn) if door is not None else engine.filters.append(fn)
+        return engine
+
+    def _build(self) -> None:
+        """The show to play from frame 0: the spare one made while waiting, else a new one."""
+        spare, self._spare = self._spare, None
+        if self.engine is not None:
+            self.engine.close()
+        self.engine = spare if spare is not None else self._fresh()
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def run(self, seconds: float | None = None) -> int:
+        start = time.monotonic()
+        try:
+            if self.role == "leader":
+                self._build()
+                self.leader.begin(self.fps, start=time.time() + self.lead)
+                self.leader.announce()
+            else:
+                self._spare = self._fresh()  # ready before the leader is heard
+                log.info("sync: ready, waiting for the leader")
+            while not self.surface.should_close():
+                if seconds is not None and time.monotonic() - start >= seconds:
+                    break
+                if self.role == "leader":
+                    self._lead_frame()
+                else:
+                    self._follow_frame()
+        finally:
+            self.close()
+        return 0
+
+    def _lead_frame(self) -> None:
+        k = self.engine.frame_index + 1
+        self.surface.present_at = self.leader.when(k)
+        self._step(k)
+        if time.time() - self.leader.when(k + 1) > BEHIND_S:
+            self.leader.rebase(k + 1)  # too slow for the schedule: a new one from now on
+            self.engine.report(f"sync: the leader fell behind its frame clock; new schedule from frame {k + 1}")
+
+    def _follow_frame(self) -> None:
+        k = self.engine.frame_index + 1 if self.engine is not None else 0
+        plan = self.follower.plan(k)
+        if plan.action == "reset":
+            if self.engine is not None:
+                log.info("sync: a new leader session; following it from its frame 0")
+            self.resets += 1
+            self._build()
+            return
+        if plan.action != "render" or self.engine is None:
+            self.holds += 1
+            if self._spare is None and plan.action == "hold" and not self.follower.connected:
+                self._spare = self._fresh()  # for a restarted leader; the same one back keeps the show
+            if self.service is not None:
+                self.service.alive()
+            self.surface.poll_keys()  # a window stays responsive while it holds its picture
+            time.sleep(0.002)
+            return
+        self._due = plan.events
+        self.surface.present_at = plan.at
+        self._step(k)
+
+    def _step(self, k: int) -> None:
+        self.engine.step()
+        self.frames += 1
+        if self._log is not None:
+            session = self.leader.session if self.leader is not None else self.follower.session
+            self._log.write(f"{k},{self.surface.presented:.6f},{frame_hash(self.engine.last_pixels)},{session}\n")
+        if self.service is not None:
+            if self.follower is not None:
+                self.service.extra["sync"] = self.figures()
+            self.service.after_frame(self.engine, self.engine.params, self.surface.presented)
+
+    def figures(self) -> str:
+        if self.leader is not None and self.leader.base is not None:
+            return f"leader, session {self.leader.session}, {self.leader.sent} packets sent"
+        if self.leader is not None:
+            return "leader, not started"
+        f = self.follower.figures()
+        return (f"follower of {f['session']}, {'connected' if f['connected'] else 'leader lost'}, "
+                f"{f['lost_frames']} frames of events lost, {self.resets} resets")
+
+    def close(self) -> None:
+        for engine in (self.engine, self._spare):
+            if engine is not None:
+                engine.close()
+        self.engine = self._spare = None
+        for side in (self.leader, self.follower):
+            if side is not None:
+                side.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def run_in_step(args, patch, *, role: str, surface, fps: float) -> int:
+    """`latentperform run --sync leader|follower`: the show on `surface`, in step (see above)."""
+    from ..clock import FixedStepClock
+    from .show import open_live_inputs, open_show
+
+    inst = patch.installation
+    try:
+        targets = [parse_address(a) for a in (getattr(args, "sync_to", None) or inst.sync_to)]
+        listen = parse_address(getattr(args, "sync_listen", None) or inst.sync_listen, "0.0.0.0")
+    except ValueError as e:
+        raise UserError(f"sync: {e}") from None
+    name = service_name(getattr(args, "name", None))
+    notifier = Notifier()
+    service = ServicePart(name, notifier=notifier) if notifier.enabled or name else None
+
+    def open_engine(paced, generator):
+        engine = open_show(patch, surface=paced, clock=FixedStepClock(fps), fps=fps, generator=generator,
+                           offline=True, stage=False)
+        if role == "leader":  # the leader's inputs and hours are everyone's, through its events
+            open_live_inputs(engine, osc_host=args.osc_host, osc_port=args.osc_port, audio=not args.no_audio)
+            add_hours(engine, service, lower_fps=False)
+        return engine
+
+    try:
+        step = InStep(role=role, surface=surface, open_engine=open_engine, fps=fps, targets=targets,
+                      listen=listen, service=service, present_log=getattr(args, "present_log", None))
+    except OSError as e:
+        raise UserError(f"sync: cannot open the socket ({e.strerror or e})") from None
+    where = (", ".join(f"{h}:{p}" for h, p in targets) if role == "leader" else f"{listen[0]}:{listen[1]}")
+    log.info("sync: %s, %s", role, ("sending to " if role == "leader" else "listening on ") + where)
+    try:
+        step.run(seconds=args.seconds)
+    finally:
+        if service is not None:
+            service.close()
+    print(f"in step as the {role}: {step.frames} frames, {step.resets} resets, {step.holds} holding ticks; "
+          + step.figures())
+    return 0
