@@ -72,11 +72,13 @@ say "- machine: $(nproc) CPUs; GPU: $(nvidia-smi --query-gpu=name,driver_version
 
 # 1. install ---------------------------------------------------------------------------------
 SITE=/tmp/lp-site
-if compgen -G ".whl/*.whl" > /dev/null; then
+if [ "$DRY" = 1 ]; then
+  say "- dry run: nothing installed (the carried wheels and GL libraries are for the GPU machine)"
+elif compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $SITE .whl/*.whl \
     && say "- installed from .whl/: $(ls .whl | sed 's/-[0-9].*//' | tr '\n' ' ')"
 fi
-if compgen -G ".gl/*.deb" > /dev/null && [ "$(id -u)" = 0 ]; then
+if [ "$DRY" != 1 ] && compgen -G ".gl/*.deb" > /dev/null && [ "$(id -u)" = 0 ]; then
   for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
   say "- GL/EGL libraries unpacked from .gl/"
 fi
