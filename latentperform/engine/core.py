@@ -434,7 +434,18 @@ class Engine:
         self._count_arrival(frame, t, frozen)
         if self.interpolation == "crossfade" and not self.offline:
             self.blend.arrived(self.texture.texture)
-        self.texture.upload(frame.pixels, tensor=frame.tensor)
+        self._upload(frame)
+
+    def _upload(self, frame) -> None:
+        """The generator's picture into the frame texture; with [output] tile, only this
+        screen's tile of the canvas (service/tile.py) goes on."""
+        tile = getattr(self.patch.output, "tile", None)
+        if tile is None:
+            self.texture.upload(frame.pixels, tensor=frame.tensor)
+            return
+        from ..service.tile import tile_rect
+        y0, y1, x0, x1 = tile_rect(tile, frame.pixels.shape[0], frame.pixels.shape[1])
+        self.texture.upload(frame.pixels[y0:y1, x0:x1])
 
     def _count_arrival(self, frame, t: float, frozen: bool) -> None:
         self.stats.gen_ms = frame.gen_ms
@@ -503,7 +514,7 @@ class Engine:
         self._play_started = True
         if last:
             self.stats.batch_delays.append(max(t - arrival, 0.0))
-        self.texture.upload(frame.pixels, tensor=frame.tensor)
+        self._upload(frame)
         return frame
 
     def _reset_playback(self) -> None:
