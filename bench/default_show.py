@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--size", default="1280x720")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
+    import os
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work on it slows every figure)")
     for res in args.resolutions or [None]:
         r = run(res, size, args.seconds)
         w, h = r["picture"]

@@ -179,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="is the installed show running, since when, fps, errors, restarts")
     status.add_argument("name", nargs="?", default=None)
 
-    docs = sub.add_parser("osc-docs", help="write the OSC namespace reference (docs/osc.md)")
-    docs.add_argument("--out", default=None)
+    docs = sub.add_parser("osc-docs", help="write the OSC namespace reference (osc.md here, or --out)")
+    docs.add_argument("--out", default=None, metavar="FILE.md",
+                      help="where to write it (default: osc.md in the current folder; the repository's is docs/osc.md)")
     return p
 
 

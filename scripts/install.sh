@@ -13,7 +13,8 @@ want_test=0
 apt_pkgs="libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libportaudio2"
 # systemd: systemd-analyze checks the units `latentperform install` writes (tests/service)
 [ $want_test = 1 ] && apt_pkgs="$apt_pkgs systemd"
-[ $want_test = 1 ] && apt_pkgs="$apt_pkgs xvfb xauth x11-utils imagemagick jackd2 xserver-xorg-core xserver-xorg-video-dummy x11-xserver-utils xdotool chromium chromium-driver"
+# liblo-tools: oscsend/oscdump, a real OSC client nobody here wrote (tests/inputs, tests/engine)
+[ $want_test = 1 ] && apt_pkgs="$apt_pkgs xvfb xauth x11-utils imagemagick jackd2 xserver-xorg-core xserver-xorg-video-dummy x11-xserver-utils xdotool chromium chromium-driver liblo-tools"
 
 if command -v apt-get >/dev/null 2>&1; then
   sudo=""

@@ -11,7 +11,7 @@ from ..clock import FixedStepClock, WallClock
 from ..config import UserError
 from ..events import EventQueue, ParamSpec
 from ..registry import ParamRegistry
-from .controllers import learnable_names, learned_mapping, mapping_index, resolve_param
+from .controllers import learn_plans, learnable_names, resolve_param
 from .core import STALL_S, core_param_groups
 from .show import attach_live, open_show
 from .stage import recording_figures
@@ -288,7 +288,10 @@ def all_param_specs(patch=None) -> list[ParamSpec]:
     patch = patch or load_patch_file(str(DEFAULT_PATCH))
     traj = Trajectory(patch.trajectory, patch.keyframes, space=LatentSpace(z_dim=512, w_dim=512, num_ws=16),
                       directions=None, seed=0)
-    registry = ParamRegistry(core_param_groups(traj.param_specs(), shader_param_specs()))
+    from ..patch.params import show_param_specs
+    groups = core_param_groups(traj.param_specs(), shader_param_specs())
+    groups["part:StagePart"] = show_param_specs()      # what a live show's StagePart adds
+    registry = ParamRegistry(groups)
     return sorted(registry.specs.values(), key=lambda s: s.name)
 
 
@@ -298,39 +301,70 @@ def osc_docs_text() -> str:
 
 
 def write_osc_docs(out: str | None) -> int:
-    from ..config import PACKAGE_DIR
-    path = Path(out) if out else PACKAGE_DIR.parent / "docs" / "osc.md"
-    path.write_text(osc_docs_text())
+    """`latentperform osc-docs [--out FILE]`: osc.md in the current folder (never into the
+    installed package); the repository's copy is docs/osc.md (`--out docs/osc.md`)."""
+    path = Path(out) if out else Path.cwd() / "osc.md"
+    try:
+        path.write_text(osc_docs_text())
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror}") from None
     print(f"wrote {path}")
     return 0
 
 
+def _ask_param(names: list[str]) -> str:
+    """The interactive prompt: a numbered list; a number, a name or a unique part of one; a part
+    that several names share lists those and asks again (end of input: give up)."""
+    from ..inputs.learn import numbered, pick
+    print("parameters:\n" + numbered(names))
+    shown = names
+    while True:
+        try:
+            text = input("parameter to map (number or name): ")
+        except (EOFError, OSError):       # no terminal (a script, a closed stdin): say so, once
+            raise UserError("no parameter chosen (give --param NAME when there is no terminal)") from None
+        name, candidates = pick(text, shown)
+        if name is None and candidates == [] and shown is not names:
+            name, candidates = pick(text, names)       # a number from the first list
+        if name is not None:
+            return name
+        if candidates:
+            shown = candidates
+            print(f"{len(candidates)} match {text.strip()!r}:\n" + numbered(candidates))
+        else:
+            print(f"no parameter matches {text.strip()!r}; type a number from the list or part of a name")
+
+
 def learn(args) -> int:
     """`latentperform learn PATCH`: move a MIDI control and the mapping is written into the patch."""
-    from ..inputs.learn import Learner, write_mapping
+    from ..inputs.learn import Learner, file_mappings, write_plan
     from ..inputs.midi import MidiInput
+    from ..patch.params import learn_parts
 
     patch = load_patch_file(args.patch)
     specs = {s.name: s for s in all_param_specs(patch)}
     names = learnable_names(specs, patch.output.shaders)
-    param = args.param
-    if not param:
-        print("parameters:\n  " + "\n  ".join(names))
-        param = input("parameter to map: ").strip()
-    param = resolve_param(param, {n: specs[n] for n in names})
+    param = resolve_param(args.param, {n: specs[n] for n in names}) if args.param else _ask_param(names)
+    parts = learn_parts(param, specs)
     clock = WallClock()
     queue = EventQueue()
     midi = MidiInput(queue, clock, args.port)
-    learner = Learner(param)
-    print(f"move a control on {args.port!r} to map it to {param} ...", flush=True)
+    learner = Learner(param, parts=parts if len(parts) > 1 else None)
+    print(f"move a control on {args.port!r} to map it to {learner.waiting_for} ...", flush=True)
     deadline = time.monotonic() + args.timeout
+    done = 0
     try:
         while time.monotonic() < deadline:
             found = learner.feed(list(queue.iter_pending()))
+            if len(learner.results) > done:
+                for f in learner.results[done:]:
+                    plan = learn_plans(file_mappings(args.patch), (f,))[0]
+                    write_plan(args.patch, plan)
+                    print(f"mapped {plan.describe()} in {args.patch}", flush=True)
+                done = len(learner.results)
+                if found is None:
+                    print(f"now a control for {learner.waiting_for} ...", flush=True)
             if found is not None:
-                _, options = learned_mapping(patch, found, mapping_index(patch, param))
-                write_mapping(args.patch, found.source, found.target, **options)
-                print(f"mapped {found.source} -> {found.target} in {args.patch}")
                 return 0
             time.sleep(0.01)
         status = midi.status

@@ -8,13 +8,19 @@ Parts attached to the engine (see core.EnginePart):
                     learn mode, and key `l`
   MidiLedFeedback   after each frame, every MIDI-mapped parameter's value goes back to the
                     control it is mapped from (LEDs, motor faders), only on change
-  OscStateFeedback  beat, tempo, fps, current keyframe and changed parameters to OSC hosts
+  OscStateFeedback  beat, tempo, fps, current keyframe and changed parameters to OSC hosts, and
+                    two-way OSC: every OSC-mapped control gets its parameter back (the
+                    mapping's inverse, patch/feedback.py), with the same echo hold-off as MIDI;
+                    `/lp/state` sends everything again
 
 Learn mode: armed for one parameter (`/lp/learn <name or /lp address>`, or key `l`), the next
-MIDI control moved on purpose (or OSC address outside /lp/ sent) becomes that parameter's mapping:
-written into the patch file with its comments kept, and live at once (the mapper is rebuilt from
-the new `engine.patch`, keeping its memory).  While armed, control events that could be learned
-are held back from the mapper, so searching for the right fader does not move the show.
+MIDI control moved on purpose (or the first message to an OSC address outside /lp/) becomes that
+parameter's mapping: written into the patch file with its comments kept, and live at once (the
+mapper is rebuilt from the new `engine.patch`, keeping its memory).  What it replaces is said
+(inputs/learn.plan_learned); `/lp/learn/undo` or key `u` puts the file and the show back.  A
+two-value parameter (latent/xy) learns an XY pad at once, or two controls in turn.  While armed,
+the other controls keep driving the show; only the message that is learned is held back.
+Pressing learn again while armed (key `l`, `/lp/learn` without a name) cancels.
 """
 
 from __future__ import annotations
@@ -34,77 +40,12 @@ HOTPLUG_POLL = 1.0       # seconds between two looks for MIDI ports that come an
 LEARN_TIMEOUT = 60.0     # an armed learn mode gives up after this long
 ECHO_HOLDOFF = 0.25      # no value feedback to a fader for this long after it moved (motor faders)
 LEARN_KEY = "l"
+UNDO_KEY = "u"
 
 
-# -- MIDI feedback: the value a control should show --------------------------------------------------
+# -- feedback: the value a control should show (the mapping run backwards, patch/feedback.py) --------
 
-
-def _inverse_curve(curve: str, y: float) -> float:
-    """t with apply_curve(curve, t) == y, for y in 0..1."""
-    from ..patch.mapping import EXP_K
-    norm = math.expm1(EXP_K)
-    if curve == "exp":
-        return math.log1p(norm * y) / EXP_K
-    if curve == "log":
-        return math.expm1(EXP_K * y) / norm
-    if curve == "smooth":
-        return 0.5 - math.sin(math.asin(min(max(1.0 - 2.0 * y, -1.0), 1.0)) / 3.0)
-    return y
-
-
-def _unit(x: float) -> float:
-    return min(max(float(x), 0.0), 1.0)
-
-
-def feedback_kind(mapping) -> str | None:
-    """How a mapping's control shows its parameter: "value" (fader position, LED ring),
-    "toggle" (lit at the high end), "keyframe" (lit while that keyframe is current), "beat"
-    (tap button: lit for the first half of each beat), or None (nothing to show)."""
-    if mapping.bang or "*" in mapping.source:
-        return None
-    mode = mapping.effective_mode
-    if mode == "value":
-        # relative: a press is a step, not a position (a << button would stay lit forever)
-        return None if mapping.takeover == "relative" else "value"
-    if mode == "toggle":
-        return None if mapping.range is not None and mapping.range[0] == mapping.range[1] else "toggle"
-    if mapping.target == "latent/keyframe" and isinstance(mapping.arg, float):
-        return "keyframe"
-    if mapping.target == "clock/tap":
-        return "beat"
-    return None
-
-
-def feedback_value(mapping, spec: ParamSpec, params: ParamState, keyframe: int | None = None) -> float | None:
-    """The 0..1 value to send to `mapping`'s control for the show's state now, or None.
-
-    value: the parameter back through range, curve, invert and input (the mapping's inverse);
-    toggle: 1 at the range's high end, else 0; keyframe: 1 while the keyframe the button glides
-    to is current; beat: 1 for the first half of each beat.
-    """
-    kind = feedback_kind(mapping)
-    if kind is None:
-        return None
-    if kind == "keyframe":
-        if keyframe is None:
-            return None
-        return 1.0 if int(keyframe) == int(round(mapping.arg + mapping.arg_offset)) else 0.0
-    if kind == "beat":
-        return 1.0 if params.beat_phase < 0.5 else 0.0
-    value = params.values.get(mapping.target)
-    if value is None:
-        return None
-    lo, hi = mapping.range if mapping.range is not None else (spec.min, spec.max)
-    if kind == "toggle":
-        t = 1.0 if abs(value - hi) < abs(value - lo) else 0.0
-    else:
-        if hi == lo:
-            return None
-        t = _inverse_curve(mapping.curve, _unit((value - lo) / (hi - lo)))
-        if mapping.invert:
-            t = 1.0 - t
-    a, b = mapping.input
-    return _unit(a + t * (b - a))
+from ..patch.feedback import feedback_kind, feedback_value, osc_control_values, osc_feedback_table  # noqa: E402
 
 
 class MidiLedFeedback(EnginePart):
@@ -173,10 +114,17 @@ class MidiLedFeedback(EnginePart):
 
 
 class OscStateFeedback(EnginePart):
-    """Sends the show's state to the patch's OSC targets after every frame (on change)."""
+    """Sends the show's state to the patch's OSC targets after every frame (on change), and
+    every OSC-mapped control its parameter's value, in the control's own units (two-way OSC:
+    TouchOSC faders and toggles follow the show).  A control moved within `holdoff` seconds
+    waits (the host must not fight the hand)."""
 
-    def __init__(self, feedback) -> None:
+    def __init__(self, feedback, touched: dict[str, float] | None = None, holdoff: float = ECHO_HOLDOFF) -> None:
         self.feedback = feedback
+        self.touched = touched if touched is not None else {}
+        self.holdoff = holdoff
+        self._key = None
+        self.table: dict = {}
 
     def after_frame(self, engine, params: ParamState, t: float) -> None:
         extra = {"fps": engine.stats.fps}
@@ -184,8 +132,15 @@ class OscStateFeedback(EnginePart):
             extra["keyframe"] = engine.trajectory.current_keyframe()
         except Exception:
             pass
+        key = (engine.patch, getattr(getattr(engine, "registry", None), "version", len(engine.specs)))
+        if key != self._key:
+            self._key, self.table = key, osc_feedback_table(engine.patch.mappings, engine.specs)
         try:
             self.feedback.send_state(params, extra)
+            if self.table:
+                values = osc_control_values(self.table, params, extra.get("keyframe"))
+                held = {a for a in values if t - self.touched.get("osc" + a, -1e9) < self.holdoff}
+                self.feedback.send_controls(values, skip=held)
         except OSError as e:
             engine.report(f"OSC feedback: {e}")
 
@@ -197,75 +152,72 @@ class OscStateFeedback(EnginePart):
 
 
 def learnable_names(specs: dict, shader_passes) -> list[str]:
-    """Parameters a mapping may drive, in the order key `l` cycles through them."""
-    from ..patch.params import target_problem
-    return sorted(n for n, s in specs.items()
-                  if len(s.args) <= 1 and target_problem(n, tuple(shader_passes)) is None)
+    """Parameters a mapping may drive (a two-value one learns as its parts), sorted."""
+    from ..patch.params import learnable_names as names
+    return names(specs, shader_passes)
 
 
 def resolve_param(text: str, specs: dict) -> str:
     """A parameter name from what a performer typed: its name or its /lp address."""
-    from ..patch.reader import suggest
-    text = text.strip()
-    if text.startswith("/"):
-        for s in specs.values():
-            if s.osc == text and len(s.args) <= 1:
-                return s.name
-        several = [s for s in specs.values() if s.osc == text]
-        if several:
-            raise UserError(f"{text} sets {len(several[0].args)} values at once: learn each of them "
-                            f"(e.g. {several[0].name}/x)")
-        addresses = sorted(s.osc for s in specs.values() if s.osc)
-        raise UserError(f"no parameter answers to {text}" + suggest(text, addresses))
-    name = text[len("param/"):] if text.startswith("param/") else text
-    if name in specs and len(specs[name].args) <= 1:
-        return name
-    raise UserError(f'unknown parameter "{name}"' + suggest(name, sorted(specs)))
+    from ..patch.params import resolve_param as resolve
+    try:
+        return resolve(text, specs)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
-def mapping_index(patch, target: str) -> int | None:
-    """The first mapping driving `target` (the one learn re-points), or None."""
-    return next((i for i, m in enumerate(patch.mappings) if m.target == target), None)
-
-
-def learned_mapping(patch, found, existing_index: int | None):
-    """(the validated Mapping, the options written to the file) for a learned control."""
-    from ..inputs.learn import options_for
-    from ..patch import Mapping
-    existing = patch.mappings[existing_index].to_dict() if existing_index is not None else None
-    options = options_for(found, existing)
-    data = dict(existing) if existing else {"target": found.target}
-    data["source"] = found.source
-    for key, value in options.items():
-        if value is None:
-            data.pop(key, None)
+def learn_plans(mappings: list[dict], found: tuple) -> list:
+    """The plans for every part learned (in order; each sees the ones before it)."""
+    from ..inputs.learn import plan_learned
+    mappings, plans = list(mappings), []
+    for f in found:
+        plan = plan_learned(mappings, f)
+        plans.append(plan)
+        if plan.index is None:
+            mappings.append(plan.data)
         else:
-            data[key] = list(value) if isinstance(value, tuple) else value
-    return Mapping.from_dict(data, shader_passes=tuple(patch.output.shaders)), options
+            mappings[plan.index] = plan.data
+    return plans
 
 
-def apply_learned(engine, found) -> str:
-    """Write a learned mapping into the patch file and make it live; returns the status line.
-    Raises UserError when the mapping would be invalid (nothing changes then)."""
-    from ..inputs.learn import write_mapping
+def apply_learned(engine, found) -> tuple[str, object]:
+    """Write learned mappings (one Learned, or a tuple of them: a two-value parameter's parts)
+    into the patch file and make them live; returns (the status line, the undo record).
+    Raises UserError when a mapping would be invalid (nothing changes then)."""
+    from ..inputs.learn import file_mappings, write_plan
+    from ..patch import Mapping
+    found = tuple(found) if isinstance(found, (tuple, list)) else (found,)
     patch = engine.patch
-    index = mapping_index(patch, found.target)
-    mapping, options = learned_mapping(patch, found, index)
-    mappings = list(patch.mappings)
-    if index is None:
-        mappings.append(mapping)
-    else:
-        mappings[index] = mapping
-    where = "live only: the patch has no file"
-    if patch.source_path is not None:
+    path = patch.source_path
+    from_file = None
+    if path is not None:
         try:
-            write_mapping(patch.source_path, found.source, found.target, **options)
-            where = f"saved in {Path(patch.source_path).name}"
+            from_file = file_mappings(path)
+        except UserError:
+            from_file = None                      # unreadable: plan on the live patch, say not saved
+    live = [m.to_dict() for m in patch.mappings]
+    plans = learn_plans(from_file if from_file is not None and len(from_file) == len(live) else live, found)
+    mappings = list(patch.mappings)
+    for plan in learn_plans(live, found):      # the same rules on the live list (indices may differ)
+        m = Mapping.from_dict(plan.data, shader_passes=tuple(patch.output.shaders))
+        if plan.index is None:
+            mappings.append(m)
+        else:
+            mappings[plan.index] = m
+    where, records = "live only: the patch has no file", []
+    if path is not None:
+        try:
+            for plan in plans:
+                records.append(write_plan(path, plan))
+            where = f"saved in {Path(path).name}"
         except UserError as e:
             where = f"live only, not saved: {e}"
+    undo = (patch, records)
     engine.patch = replace(patch, mappings=tuple(mappings))
     engine._build_mapper()
-    return f"learned {found.source} -> {found.target} ({where})"
+    what = ", ".join(f"{p.source} -> {p.target}" for p in plans)
+    notes = [p.note for p in plans if p.note]
+    return f"learned {what} ({'; '.join([*notes, where, 'undo: u or /lp/learn/undo'])})", undo
 
 
 class LearnMode:
@@ -278,17 +230,26 @@ class LearnMode:
         self.armed_at = 0.0
         self.status = "learn: off"
         self.results: list[str] = []   # every status line, oldest first (tests, overlay)
+        self.history: list = []        # (patch before, file records) of each learn, for undo
 
     @property
     def armed(self) -> bool:
         return self.target is not None
 
-    def arm(self, target: str, now: float) -> str:
+    def arm(self, target: str, now: float, parts: tuple[str, ...] | None = None) -> str:
         from ..inputs.learn import Learner
         self.target = target
-        self.learner = Learner(target)
+        self.learner = Learner(target, parts=parts)
         self.armed_at = now
-        return f"learning {target}: move a control"
+        return self.prompt()
+
+    def prompt(self) -> str:
+        lr = self.learner
+        if lr is None or len(lr.parts) == 1:
+            return f"learning {self.target}: move a control"
+        if not lr.results:
+            return f"learning {self.target}: move an XY pad, or a control for {lr.waiting_for}"
+        return f"learning {self.target}: now a control for {lr.waiting_for}"
 
     def disarm(self) -> None:
         self.target = None
@@ -335,6 +296,8 @@ class ControlSurfaces(EnginePart):
         if self.osc is not None:
             for cmd in self.osc.pop_commands():
                 self._command(engine, cmd, t)
+            for line in self.osc.pop_problems():   # unknown addresses, bad arguments: on the overlay
+                engine.report(line)
         if self.learn.armed and t - self.learn.armed_at > self.learn.timeout:
             target = self.learn.target
             self.learn.disarm()
@@ -343,11 +306,18 @@ class ControlSurfaces(EnginePart):
         out: list[ControlEvent] = []
         for e in events:
             if self.learn.armed and LearnMode.candidate(e):
-                found = self.learn.learner.feed((e,))
+                learner = self.learn.learner
+                before = len(learner.results)
+                found = learner.feed((e,))
                 if found is not None:
+                    results = learner.results
                     self.learn.disarm()
-                    self._commit(engine, found)
-                continue  # held back while learning
+                    self._commit(engine, results)
+                    continue  # the message that was learned does not also drive the old mapping
+                if len(learner.results) > before:
+                    self._say(engine, self.learn.prompt())
+                    continue
+                # not (yet) the one: every other control keeps driving the show
             if e.source in ("midi", "osc"):
                 self.touched[e.address] = e.time
                 name = self._target_of(engine, e)
@@ -357,38 +327,39 @@ class ControlSurfaces(EnginePart):
         return out
 
     def on_key(self, engine, key: str) -> bool:
+        if key == UNDO_KEY:
+            self.undo_learn(engine)
+            return True
         if key != LEARN_KEY:
             return False
         self.press_learn(engine, engine.clock.now())
         return True
 
     def status_lines(self, engine) -> list[str]:
-        lines = [f"learn   {self.learn.target}: move a control (l: next parameter)"] if self.learn.armed else []
+        lines = [f"learn   {self.learn.prompt()[len('learning '):]} (l: cancel)"] if self.learn.armed else []
         lines += [f"midi    {p.status}" for p in self.ports]
         return lines
 
     # -- learn -----------------------------------------------------------------------------------
 
     def press_learn(self, engine, now: float) -> None:
-        """Key `l` (and `/lp/learn` with no argument): arm learn for the parameter changed last;
-        when nothing was, or when already armed, step to the next parameter (after the last
-        one, learn mode turns off)."""
-        names = learnable_names(engine.specs, engine.patch.output.shaders)
+        """Key `l` (and `/lp/learn` with no argument): arm learn for the parameter changed last
+        (or the first one); pressed again while armed, it cancels."""
         if self.learn.armed:
-            current = self.learn.target
-            later = [n for n in names if n > current]
-            if not later:
-                self.learn.disarm()
-                self._say(engine, "learn cancelled")
-                return
-            self._say(engine, self.learn.arm(later[0], now))
+            self.cancel_learn(engine)
             return
+        names = learnable_names(engine.specs, engine.patch.output.shaders)
         target = self.recent if self.recent in names else (names[0] if names else None)
         self.recent = None
         if target is None:
             self._say(engine, "learn: this show has no parameter to map", problem=True)
             return
-        self._say(engine, self.learn.arm(target, now))
+        self._arm(engine, target, now)
+
+    def _arm(self, engine, target: str, now: float) -> None:
+        from ..patch.params import learn_parts
+        parts = learn_parts(target, engine.specs)
+        self._say(engine, self.learn.arm(target, now, parts if len(parts) > 1 else None))
 
     def learn_param(self, engine, text: str, now: float) -> None:
         try:
@@ -396,7 +367,26 @@ class ControlSurfaces(EnginePart):
         except UserError as e:
             self._say(engine, f"learn: {e}", problem=True)
             return
-        self._say(engine, self.learn.arm(name, now))
+        self._arm(engine, name, now)
+
+    def undo_learn(self, engine) -> None:
+        """Put the patch file and the live show back to before the last learn."""
+        from ..inputs.learn import undo_learn
+        if not self.learn.history:
+            self._say(engine, "learn: nothing to undo", problem=True)
+            return
+        patch, records = self.learn.history[-1]
+        try:
+            for record in reversed(records):
+                undo_learn(record)
+        except UserError as e:
+            self._say(engine, f"learn: {e}", problem=True)
+            return
+        self.learn.history.pop()
+        engine.patch = replace(engine.patch, mappings=patch.mappings)
+        engine._build_mapper()
+        what = "; ".join(r.plan.describe() for r in records) or "the live mapping"
+        self._say(engine, f"learn undone: {what}")
 
     def cancel_learn(self, engine) -> None:
         if self.learn.armed:
@@ -405,13 +395,22 @@ class ControlSurfaces(EnginePart):
 
     def _commit(self, engine, found) -> None:
         try:
-            self._say(engine, apply_learned(engine, found))
+            status, undo = apply_learned(engine, found)
         except UserError as e:
-            self._say(engine, f"learn: cannot map {found.source} -> {found.target}: {e}", problem=True)
+            what = ", ".join(f"{f.source} -> {f.target}" for f in found)
+            self._say(engine, f"learn: cannot map {what}: {e}", problem=True)
+            return
+        self.learn.history.append(undo)
+        self._say(engine, status)
 
     def _command(self, engine, cmd, now: float) -> None:
         if cmd.address == "/lp/learn/cancel":
             self.cancel_learn(engine)
+        elif cmd.address == "/lp/learn/undo":
+            self.undo_learn(engine)
+        elif cmd.address == "/lp/state":
+            if engine.feedback is not None:
+                engine.feedback.resend()   # the next frame's feedback sends everything
         elif cmd.address == "/lp/learn":
             if cmd.args:
                 self.learn_param(engine, cmd.args[0], now)
@@ -471,11 +470,13 @@ def open_controllers(engine, *, osc_host: str | None = None, osc_port: int | Non
             surfaces.osc = osc_in
             engine.inputs.append(osc_in)
             log.info("OSC: listening on %s:%d", host, osc_in.port)
-        except (OSError, UserError) as e:
-            engine.report(f"OSC: cannot listen on {host}:{port}: {e}; carrying on without OSC")
+        except UserError as e:       # says "OSC: cannot listen on host:port: why" itself
+            engine.report(f"{e}; carrying on without OSC")
+        except OSError as e:
+            engine.report(f"OSC: cannot listen on {host}:{port}: {e.strerror or e}; carrying on without OSC")
         if osc.targets:
             engine.feedback = OscFeedback(list(osc.targets))
-            engine.add_part(OscStateFeedback(engine.feedback))
+            engine.add_part(OscStateFeedback(engine.feedback, touched=surfaces.touched))
     midi = inputs.midi
     if midi.enabled:
         from ..inputs.midi import MidiFeedback, MidiInput

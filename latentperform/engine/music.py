@@ -10,6 +10,10 @@ the events that expose them to mappings, and the sound-card input that feeds the
     link             an Ableton Link session (optional extra `aalink`): its tempo and its beat
                      phase with quantum = beats_per_bar; our tempo changes (taps, OSC) go to it
 
+Downbeat resync (`clock/resync`, `/lp/resync`): the beat nearest to now becomes the first of a
+bar, the tempo is kept; with a MIDI clock or Link the source's bar count is shifted by whole
+beats to match (a clock joined mid-song counts bars from wherever it was).
+
 Phase lock: the engine keeps its own beat grid and steers it toward the source's (a one-pole
 correction with time constant LOCK_TAU_S), so the engine's beat lands on the source's beats
 smoothly and never runs backwards.  Only the first lock (or a relock after the source went away)
@@ -99,6 +103,7 @@ class MusicalTime:
         self._midi_bpm: float | None = None
         self._midi_beat: tuple[float, float] | None = None      # (time, beat number)
         self._midi_running = True
+        self._bar_offset = 0.0         # whole beats added to the source's bar position (resync)
         self._chroma: dict[int, tuple[float, float]] = {}   # pitch class -> (time, value), newest
         self._chroma_used = -math.inf                        # time of the newest chroma applied
 
@@ -199,11 +204,11 @@ class MusicalTime:
             bt, n = self._midi_beat
             if t - bt > MIDI_LOST_S:
                 return None
-            return _Reference(bt, n, self._midi_bpm, float(self.beats_per_bar))
+            return _Reference(bt, n + self._bar_offset, self._midi_bpm, float(self.beats_per_bar))
         if self.source == "link" and self.link is not None:
             now = self._clock.now() if self._clock is not None else t
             bpm, beat = self.link.state()
-            return _Reference(now, beat, bpm, float(self.beats_per_bar))
+            return _Reference(now, beat + self._bar_offset, bpm, float(self.beats_per_bar))
         return None
 
     # -- the tick ------------------------------------------------------------------------------
@@ -220,6 +225,8 @@ class MusicalTime:
                 self.link.set_tempo(self.tempo.bpm)
         if params.fired("clock/tap") and self.source in ("internal", "tap"):
             self.tempo.align(t, round(self.tempo.beat(t)))   # the downbeat lands on the tap
+        if params.fired("clock/resync"):
+            self.resync(t)
 
         ref = self.reference(t)
         if ref is None:
@@ -240,6 +247,18 @@ class MusicalTime:
             values = {**values, **chroma}
         return params.evolve(values=values, tempo=bpm, beat=beat, time=t,
                              beats_per_bar=self.beats_per_bar)
+
+    def resync(self, t: float) -> None:
+        """Now is the first beat of a bar: the nearest beat becomes a bar line (ahead when it
+        is the nearer one), and a bar-locked source's count is shifted to agree."""
+        bpb = float(self.beats_per_bar)
+        here = self.tempo.beat(t)
+        bar = round(round(here) / bpb) * bpb
+        self.tempo.align(t, bar + (here - round(here)) if self.source == "audio" else bar)
+        self._last_beat = None   # asked for: the count may step back (at most half a bar), not wait
+        ref = self.reference(t)
+        if ref is not None and ref.modulo > 1.0:
+            self._bar_offset = (self._bar_offset + round(bar - ref.at(t))) % bpb
 
     def _new_chroma(self) -> dict[str, float]:
         newest = max((tv[0] for tv in self._chroma.values()), default=-math.inf)

@@ -10,10 +10,22 @@ Keys (StagePart, attached to every live engine):
     b           blackout on / off (a fade; /lp/blackout does the same)
     space       freeze the picture / go on (/lp/freeze)
     left, right previous / next keyframe (a glide)
+    t           tap tempo (/lp/tap)
     q, escape   quit; a second press within QUIT_CONFIRM_S seconds confirms
 
 Key actions that change the show go in as control events ("key" source: `param/engine/blackout`,
-`trigger/latent/keyframe/next` ...), so `--log-events` keeps them and a replay does the same.
+`trigger/latent/keyframe/next`, `param/stage/record` ...), so `--log-events` keeps them and a
+replay does the same.
+
+Show commands are parameters (patch.params.show_param_specs, registered by StagePart), so OSC
+(`/lp/record 1`, `/lp/screenshot`, `/lp/overlay 0`, `/lp/quit`), a MIDI mapping, the control
+room or a key all reach them the same way:
+
+    stage/record      1 starts recording, 0 stops (the key r sets it; it follows what really
+                     happens: a recording that cannot start puts it back to 0)
+    stage/overlay     1 shows the overlay, 0 hides it (key h)
+    stage/screenshot  fires: a PNG of the next frame (key s)
+    stage/quit        fires: the first asks, a second within QUIT_CONFIRM_S seconds quits (key q)
 Nothing here waits on the render thread: the encoder starts and finishes on its own thread, PNGs
 are written on another, and the patch file is watched and parsed on a third.
 """
@@ -31,12 +43,13 @@ from pathlib import Path
 import numpy as np
 
 from ..events import ControlEvent
+from ..patch.params import QUIT_CONFIRM_S, show_param_specs
 from .part import EnginePart
+
 
 log = logging.getLogger("latentperform.engine")
 
-QUIT_CONFIRM_S = 2.0
-QUIT_PROMPT = "press q again to quit"
+QUIT_PROMPT = "press q again to quit (or send /lp/quit again)"
 FEEDBACK_EVERY_S = 1.0
 
 
@@ -63,6 +76,7 @@ class StagePart(EnginePart):
         self._reserved: set[Path] = set()     # names given out (files may not exist yet)
         self.saved: list[Path] = []           # screenshots written (for tests and the overlay)
         self.recordings: list[Path] = []      # videos finished
+        self._shown: dict[str, float] = {}    # stage/record, stage/overlay: the state last acted on
 
     # -- where files go -------------------------------------------------------------------------
 
@@ -96,27 +110,37 @@ class StagePart(EnginePart):
     def wants_pixels(self) -> bool:  # only while a screenshot waits for its frame
         return bool(self._shots)
 
+    def param_specs(self):
+        return show_param_specs()
+
+    def quit(self, engine) -> None:
+        """Key q, /lp/quit: the first asks, a second within QUIT_CONFIRM_S seconds stops."""
+        if time.monotonic() < self._quit_until:
+            engine.clear_notice(QUIT_PROMPT)
+            engine.request_stop()
+        else:
+            self._quit_until = time.monotonic() + QUIT_CONFIRM_S
+            engine.notice(QUIT_PROMPT, seconds=QUIT_CONFIRM_S, urgent=True)
+
+    def _set(self, engine, name: str, on: bool) -> None:
+        self._events.append(ControlEvent("key", f"param/{name}", 1.0 if on else 0.0, engine.clock.now()))
+
     def on_key(self, engine, key: str) -> bool:
         now = engine.clock.now()
         if key in ("q", "escape"):
-            if time.monotonic() < self._quit_until:
-                engine.clear_notice(QUIT_PROMPT)
-                engine.request_stop()
-            else:
-                self._quit_until = time.monotonic() + QUIT_CONFIRM_S
-                engine.notice(QUIT_PROMPT, seconds=QUIT_CONFIRM_S, urgent=True)
+            self.quit(engine)
             return True
         if key in ("f", "f11"):
             engine.surface.toggle_fullscreen()
             return True
         if key == "h":
-            engine.toggle_overlay()
+            self._set(engine, "stage/overlay", not engine.hud_visible)
             return True
         if key == "r":
-            self.toggle_recording(engine)
+            self._set(engine, "stage/record", not self.recording(engine))
             return True
         if key == "s":
-            self._shots.append(self._new_path(engine, ".png"))
+            self._events.append(ControlEvent("key", "trigger/stage/screenshot", 1.0, now))
             return True
         if key == "b":
             on = engine.params.get("engine/blackout") < 0.5
@@ -125,6 +149,9 @@ class StagePart(EnginePart):
         if key == "space":
             on = engine.params.get("engine/freeze") < 0.5
             self._events.append(ControlEvent("key", "param/engine/freeze", 1.0 if on else 0.0, now))
+            return True
+        if key == "t":
+            self._events.append(ControlEvent("key", "trigger/clock/tap", 1.0, now))
             return True
         if key in ("left", "right"):
             name = "prev" if key == "left" else "next"
@@ -146,7 +173,33 @@ class StagePart(EnginePart):
         events, self._events = self._events, []
         return events
 
+    def recording(self, engine) -> bool:
+        return engine.recorder is not None or self._starting or self._new_recorder is not None
+
+    def _follow(self, engine, params) -> None:
+        """Act on the show commands of this tick, and put stage/record and stage/overlay back to
+        what is really so when something else changed it (a recording that could not start,
+        --record, --overlay, the patch's overlay)."""
+        for name, arg in params.triggers:
+            if name == "stage/screenshot":
+                self._shots.append(self._new_path(engine, ".png"))
+            elif name == "stage/quit":
+                self.quit(engine)
+        for name, actual, act in (("stage/record", self.recording(engine), self.toggle_recording),
+                                  ("stage/overlay", bool(engine.hud_visible),
+                                   lambda e: e.toggle_overlay())):
+            value = params.values.get(name)
+            if value is None:
+                continue
+            last, self._shown[name] = self._shown.get(name, 0.0), value   # (0: the specs' default)
+            if (value >= 0.5) != actual:
+                if last != value:
+                    act(engine)                        # the parameter moved: do it
+                else:
+                    self._set(engine, name, actual)    # reality moved (--record, --overlay, a failed start)
+
     def after_frame(self, engine, params, t: float) -> None:
+        self._follow(engine, params)
         if self._shots and engine.last_pixels is not None:
             pixels = np.array(engine.last_pixels, copy=True)
             paths, self._shots = self._shots, []
@@ -164,9 +217,11 @@ class StagePart(EnginePart):
         try:
             if s["latency_samples"]:  # nothing to say before the first input
                 fb.send("/lp/latency", _f(s["latency_ms_median"]), _f(s["latency_ms_p99"]))
-            fb.send("/lp/frame_ms", _f(s["frame_ms_median"]), _f(s["frame_ms_p99"]))
-            fb.send("/lp/stutter", _f(s["stutter"]))
-            fb.send("/lp/gen_ms", _f(s["gen_ms"]))
+            if s["frames"] >= 2 and s["frame_ms_median"] == s["frame_ms_median"]:  # not before frames
+                fb.send("/lp/frame_ms", _f(s["frame_ms_median"]), _f(s["frame_ms_p99"]))
+                fb.send("/lp/stutter", _f(s["stutter"]))
+            if s["gen_ms"] > 0:
+                fb.send("/lp/gen_ms", _f(s["gen_ms"]))
             fb.send("/lp/recording", 1 if engine.recorder is not None else 0)
         except OSError as e:
             engine.report(f"OSC feedback: {e}")
@@ -347,8 +402,9 @@ class PatchWatcher(EnginePart):
         if result is not None:
             kind, value = result
             if kind == "ok":
-                self.applied += 1
-                engine.apply_patch(value)
+                if value != engine.patch:   # equal: the show wrote it itself (learn, undo)
+                    self.applied += 1
+                    engine.apply_patch(value)
             else:
                 self.rejected += 1
                 lines = value.splitlines()

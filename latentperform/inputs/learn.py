@@ -158,16 +158,21 @@ class LearnPlan:
     def unchanged(self) -> bool:
         return self.replaced is not None and self.replaced == self.data
 
+    @property
+    def note(self) -> str:
+        """What else changes, in words ("replaces osc/fader/1", ...), or ""."""
+        if self.unchanged:
+            return "already mapped"
+        if self.replaced is not None:
+            return f"replaces {self.replaced.get('source')}"
+        if self.beside:
+            return f"added; {', '.join(self.beside)} still drives it"
+        return ""
+
     def describe(self) -> str:
         """What changes, in words: `midi/cc/0/7 -> latent/speed (replaces osc/fader/1)`."""
         line = f"{self.source} -> {self.target}"
-        if self.unchanged:
-            return line + " (already mapped)"
-        if self.replaced is not None:
-            line += f" (replaces {self.replaced.get('source')})"
-        elif self.beside:
-            line += f" (added; {', '.join(self.beside)} still drives it)"
-        return line
+        return f"{line} ({self.note})" if self.note else line
 
 
 def plan_learned(mappings: Sequence[dict], found: Learned) -> LearnPlan:

@@ -301,12 +301,19 @@ class OscCommand:
 
 
 COMMANDS = (
-    OscCommand("/lp/learn", "s", "learn mode: arm it for a parameter, by name (`latent/truncation`) or by "
-               "its address (`/lp/truncation`); without an argument, for the parameter changed last over "
-               "OSC or by a mapping. The next MIDI control moved, or OSC address outside `/lp/` sent, "
-               "becomes that parameter's mapping: written into the patch file and live at once",
+    OscCommand("/lp/learn", "s", "learn mode: arm it for a parameter, by name (`latent/truncation`, "
+               "`latent/xy`) or by its address (`/lp/truncation`); without an argument, for the parameter "
+               "changed last over OSC or by a mapping (sent again while armed: cancel). The next MIDI "
+               "control moved on purpose, or the first message to an OSC address outside `/lp/`, becomes "
+               "that parameter's mapping: written into the patch file and live at once. A two-value "
+               "parameter takes an XY pad's two values at once, or one control per part, in turn. "
+               "`/lp/learn/status` says what it replaced",
                optional=True),
     OscCommand("/lp/learn/cancel", "", "leave learn mode without mapping anything"),
+    OscCommand("/lp/learn/undo", "", "undo the last learn: the patch file and the live show go back to "
+               "before it (refused when the file was edited since)"),
+    OscCommand("/lp/state", "", "send the full state to the feedback targets now: every /lp/param/, "
+               "tempo, beat, keyframe, and every OSC-mapped control's value (for a host that reconnects)"),
 )
 
 
@@ -339,23 +346,35 @@ def _number(a) -> float | None:
 
 
 class _RateLimitedLog:
-    """At most one log line per kind every few seconds, saying how many were not logged."""
+    """At most one log line per address (or, without one, per kind) every few seconds, saying
+    how many were not logged; a different bad address within the window is still told.  The
+    lines told also wait on `problems` for the show's overlay (`OscInput.pop_problems`).  Past
+    `max_keys` addresses in one window (a flood of random ones) it falls back to one per kind."""
 
-    def __init__(self, logger: logging.Logger, every: float = _REPORT_EVERY) -> None:
+    def __init__(self, logger: logging.Logger, every: float = _REPORT_EVERY, max_keys: int = 64) -> None:
         self._log = logger
         self._every = every
-        self._last: dict[str, float] = {}
-        self._quiet: dict[str, int] = {}
+        self._max_keys = max_keys
+        self._last: dict[tuple, float] = {}
+        self._quiet: dict[tuple, int] = {}
+        self.problems: collections.deque[str] = collections.deque(maxlen=32)
 
-    def __call__(self, kind: str, message: str) -> None:
+    def __call__(self, kind: str, message: str, key: str | None = None) -> None:
         now = time.monotonic()
-        if now - self._last.get(kind, -1e9) >= self._every:
-            skipped = self._quiet.pop(kind, 0)
+        slot = (kind, key)
+        if key is not None and slot not in self._last and len(self._last) >= self._max_keys:
+            for old in [k for k, t in self._last.items() if now - t >= self._every and k not in self._quiet]:
+                del self._last[old]
+            if len(self._last) >= self._max_keys:
+                slot = (kind, None)
+        if now - self._last.get(slot, -1e9) >= self._every:
+            skipped = self._quiet.pop(slot, 0)
             more = f" (and {skipped} more since the last report)" if skipped else ""
             self._log.warning("OSC %s: %s%s", kind, message, more)
-            self._last[kind] = now
+            self.problems.append(f"OSC: {message}{more}")
+            self._last[slot] = now
         else:
-            self._quiet[kind] = self._quiet.get(kind, 0) + 1
+            self._quiet[slot] = self._quiet.get(slot, 0) + 1
 
 
 class OscRouter:
@@ -437,7 +456,8 @@ class OscRouter:
             return self._to_params(address, specs, args, t)
         if address.startswith(self.namespace):
             self.stats["unknown"] += 1
-            self._report("unknown", f"no parameter answers to {_short(address)} (see docs/osc.md)")
+            self._report("unknown", f"no parameter answers to {_short(address)} (see docs/osc.md)",
+                         key=address[:200])
             return []
         values = [_number(a) for a in args]
         if any(v is None for v in values):
@@ -511,7 +531,7 @@ class OscRouter:
     def _bad(self, address: str, args: Sequence, expected: str) -> list[ControlEvent]:
         self.stats["bad_args"] += 1
         got = ", ".join(type(a).__name__ for a in args) or "no arguments"
-        self._report("bad_args", f"{_short(address)}: expected {expected}, got {got[:200]}")
+        self._report("bad_args", f"{_short(address)}: expected {expected}, got {got[:200]}", key=address[:200])
         return []
 
 
@@ -623,6 +643,18 @@ class OscInput:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def pop_problems(self) -> list[str]:
+        """Problem lines told since the last call (unknown addresses, bad arguments, malformed
+        datagrams: rate-limited per address), oldest first, for the show's overlay."""
+        dq = getattr(self.router._report, "problems", None)
+        out = []
+        while dq:
+            try:
+                out.append(dq.popleft())
+            except IndexError:
+                break
+        return out
+
     def pop_commands(self) -> list[CommandMessage]:
         """Command messages received since the last call, oldest first (never blocks)."""
         out = []
@@ -728,6 +760,12 @@ class OscFeedback:
                                per tick: the rest wait (latest value) for the next ticks
       /lp/error s              `send_error`
       /lp/learn/status s       `send_learn_status`: learn mode's state, when it changes
+      <the control's address>  `send_controls`: two-way OSC, each OSC-mapped control gets its
+                               parameter back in its own units (TouchOSC faders and toggles
+                               follow the show), on change
+    A two-value parameter (latent/xy) is not sent as one meaningless /lp/param/latent/xy: its
+    parts (latent/xy/x, latent/xy/y) are.  `resend()` forgets what was sent, so the next tick
+    sends the full state (a host that reconnects asks with /lp/state).
     """
 
     def __init__(self, targets: Iterable, *, max_params_per_tick: int = 64,
@@ -750,6 +788,7 @@ class OscFeedback:
         self._tempo: float | None = None
         self._keyframe: int | None = None
         self._fps_at = -1e9
+        self._controls: dict[str, tuple[float, ...]] = {}
         self.stats = {"sent": 0, "errors": 0, "unresolved": 0}
 
     def _numeric(self, target: tuple[str, int]) -> bool:
@@ -807,7 +846,10 @@ class OscFeedback:
         if kf is not None and int(kf) != self._keyframe:
             self._keyframe = int(kf)
             self.send("/lp/keyframe/current", self._keyframe)
-        for name, value in params.values.items():
+        values = params.values
+        for name, value in values.items():
+            if f"{name}/x" in values and f"{name}/y" in values:
+                continue   # a vector's own name carries no value: its parts are sent
             old = self._sent.get(name)
             if old is None or abs(value - old) > 1e-6:
                 self._pending[name] = float(value)
@@ -817,6 +859,30 @@ class OscFeedback:
             value = self._pending.pop(name)
             self._sent[name] = value
             self.send(f"/lp/param/{name}", value)
+
+    def send_controls(self, values: dict[str, tuple[float, ...]], skip: Iterable[str] = ()) -> int:
+        """Send each control address its values when they changed since last sent (addresses
+        in `skip`, moved by hand just now, wait: echo hold-off).  Returns how many were sent."""
+        skip = set(skip)
+        sent = 0
+        for address, args in values.items():
+            if address in skip:
+                continue
+            old = self._controls.get(address)
+            if old is not None and len(old) == len(args) and all(abs(a - b) <= 1e-6 for a, b in zip(old, args)):
+                continue
+            self._controls[address] = tuple(args)
+            self.send(address, *[float(a) for a in args])
+            sent += 1
+        return sent
+
+    def resend(self) -> None:
+        """Forget what was sent: the next `send_state` / `send_controls` send everything."""
+        self._sent.clear()
+        self._pending.clear()
+        self._controls.clear()
+        self._beat = self._tempo = self._keyframe = None
+        self._fps_at = -1e9
 
     def send_error(self, message: str) -> None:
         self.send("/lp/error", str(message))

@@ -20,10 +20,24 @@ FEEDBACK = [
     ("/lp/tempo", "float", "tempo in bpm, sent when it changes"),
     ("/lp/fps", "float", "frames per second actually shown, at most once a second"),
     ("/lp/keyframe/current", "int", "index of the current keyframe, sent when it changes"),
-    ("/lp/param/<name>", "float", "a parameter's value (name as in the table above), sent when it changes"),
-    ("/lp/error", "string", "a problem the engine is showing (model, patch, input); at most every 5 s per message"),
+    ("/lp/param/<name>", "float", "a parameter's value (name as in the table above), sent when it changes; "
+     "a two-value parameter (`latent/xy`) as its parts (`latent/xy/x`, `latent/xy/y`)"),
+    ("<mapped address>", "float ...", "two-way OSC: every address a `[[mapping]]` reads (`osc/touch/fader1` "
+     "-> `/touch/fader1`) gets its parameter's value back, through the mapping's inverse (range, curve, "
+     "invert, input), in the control's own units, when it changes; an XY pad mapped with `index` 0 and 1 "
+     "gets both values in one message; not while the control is being moved (0.25 s echo hold-off)"),
+    ("/lp/latency", "float float", "control-to-photon latency, median and p99 ms, once a second once an "
+     "input has been seen"),
+    ("/lp/frame_ms", "float float", "frame time, median and p99 ms, once a second once frames have been shown"),
+    ("/lp/stutter", "float", "p99 frame time over the median, once a second"),
+    ("/lp/gen_ms", "float", "the generator's time for the newest picture, ms, once a second"),
+    ("/lp/recording", "int", "1 while recording, else 0, once a second"),
+    ("/lp/error", "string", "a problem the engine is showing (model, patch, input: an unknown `/lp/` "
+     "address, bad arguments); at most once every 5 s per address"),
     ("/lp/learn/status", "string", "learn mode's state when it changes: `learning <name>: move a control`, "
-     "`learned <source> -> <name> (saved in <patch>)`, `cancelled`, `timed out`, or why learning failed"),
+     "`learned <source> -> <name> (replaces <old source>; saved in <patch>)` or `(added; <source> still "
+     "drives it; ...)`, `learn cancelled`, `learn undone: ...`, `learn timed out (...)`, or `learn: <why "
+     "not>`"),
 ]
 
 

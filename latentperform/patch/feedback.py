@@ -103,3 +103,39 @@ def feedback_value(mapping: Mapping, spec: ParamSpec, params: ParamState,
     """`control_value` clipped to 0..1: what a MIDI control (normalised 0..1) is sent."""
     v = control_value(mapping, spec, params, keyframe)
     return None if v is None else _unit(v)
+
+
+# -- two-way OSC: every OSC-mapped control gets its parameter back ----------------------------------
+
+
+def osc_feedback_table(mappings, specs) -> dict[str, list[tuple[int, Mapping, ParamSpec]]]:
+    """OSC address ("/touch/fader1") -> [(argument index, mapping, spec)] for every mapping from
+    one OSC address (no wildcard) with something to show, the first mapping per (address,
+    index) in patch order: an XY pad mapped with index 0 and 1 gets both values back in one
+    message."""
+    table: dict[str, list[tuple[int, Mapping, ParamSpec]]] = {}
+    for m in mappings:
+        spec = specs.get(m.target)
+        if not m.source.startswith("osc/") or spec is None or feedback_kind(m) is None:
+            continue
+        address = m.source[len("osc"):]
+        entries = table.setdefault(address, [])
+        if all(i != m.index for i, _, _ in entries):
+            entries.append((int(m.index), m, spec))
+    for entries in table.values():
+        entries.sort(key=lambda e: e[0])
+    return table
+
+
+def osc_control_values(table, params: ParamState, keyframe: int | None = None) -> dict[str, tuple[float, ...]]:
+    """address -> the arguments to send back (argument k at position k), in each control's own
+    units.  An address whose arguments are not all known (a pad mapped for x only gets a
+    message with one argument only when it has one index) is left out: never half a message."""
+    out: dict[str, tuple[float, ...]] = {}
+    for address, entries in table.items():
+        values = {i: control_value(m, spec, params, keyframe) for i, m, spec in entries}
+        n = max(values) + 1
+        if len(values) != n or any(v is None for v in values.values()):
+            continue
+        out[address] = tuple(float(values[i]) for i in range(n))
+    return out

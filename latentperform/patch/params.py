@@ -29,6 +29,9 @@ def clock_param_specs(bpm: float = 120.0) -> list[ParamSpec]:
         ParamSpec("clock/tap", 0.0, 0.0, 1.0,
                   "tap tempo: the last taps (a line fitted through them) set the tempo, rounded to a whole bpm; the tap is the downbeat",
                   kind="trigger", osc="/lp/tap", args=""),
+        ParamSpec("clock/resync", 0.0, 0.0, 1.0,
+                  "downbeat resync: the beat nearest to now becomes the first of a bar (the tempo is kept)",
+                  kind="trigger", osc="/lp/resync", args=""),
     ]
 
 
@@ -56,6 +59,36 @@ ENGINE_TRIGGERS = tuple(s.name for s in engine_param_specs() if s.kind == "trigg
 
 TRIGGER_NAMES = frozenset(LATENT_TRIGGERS + ENGINE_TRIGGERS)
 KNOWN_NAMES = frozenset(LATENT_CONTINUOUS + LATENT_TRIGGERS + LATENT_VECTORS + ENGINE_CONTINUOUS + ENGINE_TRIGGERS)
+
+# -- show commands ---------------------------------------------------------------------------------
+
+QUIT_CONFIRM_S = 2.0   # a second quit (key q, /lp/quit) within this long stops the show
+
+
+def show_param_specs() -> list[ParamSpec]:
+    """Show commands as parameters (StagePart registers them in a live show), so any input
+    (OSC, MIDI, the control room, a key) can run the show remotely and a mapping can drive them
+    like any other parameter.  Record and overlay are on/off states (a TouchOSC toggle or a MIDI
+    pad in mode "toggle" shows them lit); the others fire.  Blackout, freeze, keyframe next/prev,
+    tap and the downbeat resync are parameters of every show (engine/blackout, engine/freeze,
+    latent/keyframe/next|prev, clock/tap, clock/resync)."""
+    return [
+        ParamSpec("stage/record", 0.0, 0.0, 1.0,
+                  "recording: 1 starts recording the output to a new file in the show's folder, 0 stops it",
+                  osc="/lp/record"),
+        ParamSpec("stage/overlay", 0.0, 0.0, 1.0, "the overlay (figures, status): 1 shown, 0 hidden",
+                  osc="/lp/overlay"),
+        ParamSpec("stage/screenshot", 0.0, 0.0, 1.0, "save the next frame as a PNG in the show's folder",
+                  kind="trigger", osc="/lp/screenshot", args=""),
+        ParamSpec("stage/quit", 0.0, 0.0, 1.0,
+                  f"quit the show; guarded: only a second quit within {QUIT_CONFIRM_S:g} s of the first stops it",
+                  kind="trigger", osc="/lp/quit", args=""),
+    ]
+
+
+_SHOW_SPECS = show_param_specs()
+TRIGGER_NAMES = TRIGGER_NAMES | {s.name for s in _SHOW_SPECS if s.kind == "trigger"}
+KNOWN_NAMES = KNOWN_NAMES | {s.name for s in _SHOW_SPECS}
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.\-]+$")
 

@@ -19,7 +19,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from latentperform.clock import WallClock
 from latentperform.engine import open_show, open_live_inputs
 from latentperform.engine import controllers as ctl_mod
-from latentperform.engine.controllers import (ControlSurfaces, MidiLedFeedback, feedback_value, find_part)
+from latentperform.engine.controllers import ControlSurfaces, MidiLedFeedback, find_part
 from latentperform.events import ControlEvent, ParamSpec, ParamState
 from latentperform.registry import ParamRegistry
 from latentperform.inputs.midi import MidiInput, _open_input, midi_backend
@@ -213,43 +213,7 @@ def midi_parts(eng):
     return inp, fb
 
 
-# -- the inverse of a mapping, no ports --------------------------------------------------------------
-
-
-@pytest.mark.parametrize("mapping", [
-    Mapping("midi/cc/0/7", "latent/truncation"),
-    Mapping("midi/cc/0/7", "latent/truncation", range=(0.3, 1.2), curve="exp"),
-    Mapping("midi/cc/0/7", "latent/truncation", range=(1.5, 0.5), curve="log", invert=True),
-    Mapping("midi/cc/0/7", "latent/truncation", curve="smooth", input=(0.25, 0.75)),
-])
-def test_feedback_is_the_mapping_run_backwards(mapping):
-    spec = ParamSpec("latent/truncation", 0.7, 0.0, 2.0)
-    for raw in (0, 1, 30, 64, 100, 126, 127):
-        x = raw / 127
-        mapper = Mapper([mapping], {spec.name: spec})
-        state = mapper.apply([ControlEvent("midi", "midi/cc/0/7", x, 1.0)],
-                             ParamState(values={spec.name: spec.default}), 1.0, 0.03)
-        back = feedback_value(mapping, spec, state)
-        a, b = mapping.input
-        expect = min(max(x, min(a, b)), max(a, b))  # inputs outside the input range clip
-        assert back == pytest.approx(expect, abs=1e-9), (raw, state.values)
-
-
-def test_feedback_kinds_for_toggles_keyframes_and_what_shows_nothing():
-    spec = ParamSpec("engine/freeze", 0.0, 0.0, 1.0)
-    toggle = Mapping("midi/note/0/36", "engine/freeze", mode="toggle")
-    assert feedback_value(toggle, spec, ParamState(values={"engine/freeze": 1.0})) == 1.0
-    assert feedback_value(toggle, spec, ParamState(values={"engine/freeze": 0.0})) == 0.0
-    kf = Mapping("midi/cc/0/32", "latent/keyframe", arg=2.0)
-    kspec = ParamSpec("latent/keyframe", 0, 0, 3, kind="trigger")
-    assert feedback_value(kf, kspec, ParamState(), keyframe=2) == 1.0
-    assert feedback_value(kf, kspec, ParamState(), keyframe=1) == 0.0
-    for quiet in (Mapping("midi/cc/0/43", "clock/bpm", takeover="relative"),        # a step, not a place
-                  Mapping("midi/cc/0/48", "latent/direction/0", mode="toggle", range=(0.0, 0.0)),
-                  Mapping("midi/cc/0/*", "latent/truncation"),                     # no one control
-                  Mapping("midi/cc/0/59", "latent/keyframe/next")):
-        assert feedback_value(quiet, spec, ParamState(values={"engine/freeze": 1.0,
-                                                               "latent/direction/0": 0.0})) is None
+# -- LED feedback (the inverse of a mapping itself: tests/patch/test_feedback.py) ----------------------
 
 
 class FakeOut:
@@ -417,7 +381,8 @@ def test_learn_over_osc_writes_the_patch_and_takes_effect_live(show, devices):
         before = eng.params.get("latent/truncation")
         client.send_message("/touch/fader1", 0.1)   # one message is enough (a TouchOSC button sends one)
         assert step_until(eng, lambda: any(m[0] == "/lp/learn/status" and m[1].startswith("learned") for m in listener()))
-        assert ("/lp/learn/status", "learned osc/touch/fader1 -> latent/truncation (saved in show.toml)") in listener()
+        assert ("/lp/learn/status", "learned osc/touch/fader1 -> latent/truncation (replaces midi/cc/0/7; "
+                "saved in show.toml; undo: u or /lp/learn/undo)") in listener()
         assert eng.params.get("latent/truncation") == before  # the learning moves did not drive the show
         client.send_message("/touch/fader1", 0.8)
         assert step_until(eng, lambda: eng.params.get("latent/truncation") == pytest.approx(1.6))
@@ -427,7 +392,7 @@ def test_learn_over_osc_writes_the_patch_and_takes_effect_live(show, devices):
         doc = tomlkit.parse(text)
         learned = [m for m in doc["mapping"] if m["target"] == "latent/truncation"]
         assert len(learned) == 1 and learned[0]["source"] == "osc/touch/fader1"
-        assert list(learned[0]["range"]) == [0.0, 2.0]  # re-pointed, its other keys kept
+        assert list(learned[0]["range"]) == [0.0, 2.0]  # replaced, the parameter's range kept
         load_patch(show.path)  # still a valid patch
 
         # 2. a MIDI control for a parameter nothing drove yet; its LED follows at once
@@ -455,28 +420,25 @@ def test_learn_over_osc_writes_the_patch_and_takes_effect_live(show, devices):
         listener.close()
 
 
-def test_learn_key_arms_the_parameter_touched_last_or_cycles(show, tmp_path):
+def test_learn_key_arms_the_parameter_touched_last_or_cancels(show, tmp_path):
     eng = show.open(midi=False)
     surfaces = find_part(eng, ControlSurfaces)
     keys = []
     eng.surface.poll_keys = lambda: [keys.pop(0)] if keys else []
     client = SimpleUDPClient("127.0.0.1", eng.inputs[0].port)
 
-    keys.append("l")  # nothing touched yet: the first parameter, then the next
+    keys.append("l")  # nothing touched yet: the first parameter; pressed again: cancelled
     eng.handle_keys()
     assert surfaces.learn.target == "clock/bpm"
     keys.append("l")
     eng.handle_keys()
-    assert surfaces.learn.target == "clock/tap"
-    client.send_message("/lp/learn/cancel", [])
-    assert step_until(eng, lambda: not surfaces.learn.armed)
+    assert not surfaces.learn.armed and surfaces.learn.status == "learn cancelled"
 
     client.send_message("/lp/walk", 0.5)   # changed over OSC ...
     assert step_until(eng, lambda: eng.params.get("latent/walk") == 0.5)
     keys.append("l")                       # ... so `l` arms it
     eng.handle_keys()
     assert surfaces.learn.target == "latent/walk"
-    client.send_message("/knob", 0.0)
     client.send_message("/knob", 0.25)
     assert step_until(eng, lambda: not surfaces.learn.armed)
     client.send_message("/knob", 0.75)

@@ -3,6 +3,8 @@ glfw window under Xvfb, screenshots and recording, latency over OSC, and patch h
 
 from __future__ import annotations
 
+import re
+
 import os
 import shutil
 import socket
@@ -483,7 +485,7 @@ def test_patch_hot_reload_applies_a_valid_edit_and_keeps_the_last_good_patch(tmp
         eng.step()
 
         # a model change is not applied live: it needs a restart, and says so
-        _write(path, edited.replace("resolution = 256", "resolution = 128"))
+        _write(path, re.sub(r"(?m)^resolution = \d+", "resolution = 128", edited))
         assert _until(eng, lambda: watcher.applied == 2)
         assert eng.patch.model.resolution == patch.model.resolution
         assert any("restart" in line for line in eng.overlay_lines(fresh=True))

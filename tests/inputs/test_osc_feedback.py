@@ -116,3 +116,57 @@ def test_a_slow_name_lookup_never_holds_up_a_tick(listener, monkeypatch):
     fb.send("/lp/beat", 2)
     assert received() == [("/lp/beat", 2), ("/lp/beat", 2)]  # both, once the name resolved
     fb.close()
+
+
+def _oscdump(port: int):
+    import shutil
+    import subprocess
+    if shutil.which("oscdump") is None:
+        pytest.skip("liblo-tools (oscdump) is not installed: scripts/install.sh --test installs it")
+    return subprocess.Popen(["oscdump", "-L", str(port)], stdout=subprocess.PIPE, text=True)
+
+
+def _free_udp_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_controls_get_their_values_back_on_change_and_all_again_on_resend():
+    """Two-way OSC as TouchOSC sees it, received by liblo's oscdump (a client nobody here wrote)."""
+    import time
+    port = _free_udp_port()
+    dump = _oscdump(port)
+    try:
+        time.sleep(0.3)   # oscdump binds its port
+        fb = OscFeedback([("127.0.0.1", port)])
+        assert fb.send_controls({"/touch/fader1": (63.5,), "/pad": (0.25, 0.75)}) == 2
+        assert fb.send_controls({"/touch/fader1": (63.5,), "/pad": (0.25, 0.75)}) == 0     # unchanged
+        assert fb.send_controls({"/touch/fader1": (10.0,), "/pad": (0.5, 0.75)}, skip={"/pad"}) == 1  # held off
+        state = ParamState(values={"latent/xy": 0.0, "latent/xy/x": 0.5, "latent/xy/y": 0.25}, tempo=120.0)
+        fb.send_state(state)
+        fb.resend()
+        assert fb.send_controls({"/touch/fader1": (10.0,)}) == 1
+        fb.send_state(state)
+        fb.send("/lp/end")
+        fb.close()
+        lines = []
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            line = dump.stdout.readline()
+            lines.append(line.split()[1:])      # "<time tag> /address types values..."
+            if "/lp/end" in line:
+                break
+    finally:
+        dump.kill()
+        dump.wait()
+    sent = [(w[0], w[1], *[float(v) for v in w[2:]]) for w in lines if w and w[0] != "/lp/end"]
+    assert ("/touch/fader1", "f", 63.5) in sent and ("/pad", "ff", 0.25, 0.75) in sent
+    assert [m for m in sent if m[0] == "/touch/fader1"] == [("/touch/fader1", "f", 63.5), ("/touch/fader1", "f", 10.0),
+                                                             ("/touch/fader1", "f", 10.0)]   # again after resend
+    assert [m for m in sent if m[0] == "/pad"] == [("/pad", "ff", 0.25, 0.75)]
+    assert not any(m[0] == "/lp/param/latent/xy" for m in sent)                 # no lone vector name
+    assert [m for m in sent if m[0] == "/lp/param/latent/xy/x"] == [("/lp/param/latent/xy/x", "f", 0.5)] * 2
+    assert sum(m[0] == "/lp/tempo" for m in sent) == 2                          # resend: the full state again

@@ -326,3 +326,25 @@ def test_flood_coalesces_to_one_event_per_address(osc_in):
     out = coalesce(q.iter_pending())
     assert [x.address for x in out] == ["trigger/clock/tap"] * 5 + ["param/latent/truncation"]
     assert out[-1].value == pytest.approx(499 / 500)
+
+
+def test_problems_are_rate_limited_per_address_not_per_kind():
+    """The issue: a different bad message within the window was dropped with the first kind's.
+    Sent with liblo's oscsend, a real client nobody here wrote."""
+    import shutil
+    if shutil.which("oscsend") is None:
+        pytest.skip("liblo-tools (oscsend) is not installed: scripts/install.sh --test installs it")
+    spec = ParamSpec("latent/truncation", 1.0, 0.0, 2.0, osc="/lp/truncation")
+    with OscInput(EventQueue(), WallClock(), port=0, specs=[spec]) as inp:
+        for address, tag, arg in (("/lp/truncaton", "f", "0.5"), ("/lp/truncaton", "f", "0.5"),
+                                  ("/lp/speeed", "f", "0.5"), ("/lp/truncation", "s", "high")):
+            subprocess.run(["oscsend", "localhost", str(inp.port), address, tag, arg], check=True, timeout=10)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and inp.stats["received"] < 4:
+            time.sleep(0.01)
+        problems = inp.pop_problems()
+        assert inp.stats["unknown"] == 3 and inp.stats["bad_args"] == 1
+    assert len(problems) == 3, problems        # the repeat of the same typo waits, the others are told
+    assert "'/lp/truncaton'" in problems[0] and "'/lp/speeed'" in problems[1]
+    assert "'/lp/truncation': expected 1 number, got str" in problems[2]
+    assert inp.pop_problems() == []

@@ -82,3 +82,20 @@ def test_feedback_kinds_for_toggles_keyframes_and_what_shows_nothing():
                                                                "latent/direction/0": 0.0})) is None
     # a parameter the state does not hold yet shows nothing
     assert feedback_value(Mapping("midi/cc/0/7", "latent/truncation"), SPEC, ParamState()) is None
+
+
+def test_osc_table_gives_an_xy_pad_both_values_in_one_message():
+    from latentperform.patch.feedback import osc_control_values, osc_feedback_table
+    specs = {"latent/xy/x": ParamSpec("latent/xy/x", 0.5, 0.0, 1.0), "latent/xy/y": ParamSpec("latent/xy/y", 0.5, 0.0, 1.0),
+             SPEC.name: SPEC, "engine/freeze": ParamSpec("engine/freeze", 0.0, 0.0, 1.0)}
+    mappings = [Mapping("osc/pad", "latent/xy/y", index=1), Mapping("osc/pad", "latent/xy/x", index=0),
+                Mapping("osc/fader", "latent/truncation", input=(0.0, 127.0)),
+                Mapping("osc/fader", "engine/freeze"),                      # second mapping: first wins
+                Mapping("osc/half", "latent/xy/x", index=1),                # index 0 unmapped: never sent
+                Mapping("osc/multi/*", "latent/truncation"),                 # no one address
+                Mapping("midi/cc/0/1", "latent/truncation")]                 # not OSC
+    table = osc_feedback_table(mappings, specs)
+    assert sorted(table) == ["/fader", "/half", "/pad"]
+    state = ParamState(values={"latent/xy/x": 0.25, "latent/xy/y": 0.75, "latent/truncation": 1.0,
+                               "engine/freeze": 1.0})
+    assert osc_control_values(table, state) == {"/pad": (0.25, 0.75), "/fader": (63.5,)}
