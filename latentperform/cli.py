@@ -32,6 +32,21 @@ def _positive(text: str) -> float:
     return v
 
 
+def _listen(text: str) -> str:
+    """`--control [HOST:]PORT`, checked here (the empty string: the default address)."""
+    if text == "":
+        return text
+    if text.endswith(".toml"):
+        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT, got the patch {text!r}: put the patch "
+                                         "before --control (latentperform run show.toml --control)")
+    from .control.server import parse_listen
+    try:
+        parse_listen(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def _port(text: str) -> int:
     try:
         v = int(text)
@@ -90,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="video out to other programs (repeat for several; default: the patch's)")
     run.add_argument("--no-watch", dest="watch", action="store_false",
                      help="do not follow edits of the patch file")
+    run.add_argument("--control", nargs="?", const="", default=None, type=_listen, metavar="[HOST:]PORT",
+                     help="serve the control room, a web page to see and play the show (default "
+                          "127.0.0.1:8400; another host needs the token in the printed URL)")
     # installation mode (issue 17): a supervisor parent, the service's name, playing in step
     run.add_argument("--supervise", action="store_true",
                      help="run the show as a child process and restart it when it dies or stops presenting "

@@ -83,10 +83,12 @@ def describe_tensor(rgb: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def describe_pictures(thumbs: np.ndarray, batch: int = 512) -> np.ndarray:
     """(N, S, S, 3) uint8 -> (N, len(NAMES)) float32."""
+    from .layout import single_thread  # many small ops: one thread is faster on a loaded machine
     out = []
-    for start in range(0, len(thumbs), batch):
-        x = torch.from_numpy(np.ascontiguousarray(thumbs[start:start + batch])).permute(0, 3, 1, 2).float() / 255
-        out.append(describe_tensor(x).numpy())
+    with single_thread():
+        for start in range(0, len(thumbs), batch):
+            x = torch.from_numpy(np.ascontiguousarray(thumbs[start:start + batch])).permute(0, 3, 1, 2).float() / 255
+            out.append(describe_tensor(x).numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(NAMES)), np.float32)
 
 

@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ..config import UserError
 from .atlasfile import Atlas
+from .layout import single_thread
 
 MARGIN = 40
 
@@ -27,16 +29,17 @@ def _font(size: int):
 
 
 def _nearest_grid(positions: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each (x, y) grid point: (nearest sample index, its distance)."""
+    """For each (x, y) grid point: (nearest sample index, its distance); torch.cdist by blocks."""
     gx, gy = np.meshgrid(xs, ys)
-    pts = np.stack([gx.ravel(), gy.ravel()], 1)
-    idx = np.empty(len(pts), dtype=np.int64)
-    dist = np.empty(len(pts))
-    for s in range(0, len(pts), 4096):
-        d2 = ((pts[s:s + 4096, None] - positions[None]) ** 2).sum(-1)
-        idx[s:s + 4096] = d2.argmin(1)
-        dist[s:s + 4096] = np.sqrt(d2.min(1))
-    return idx.reshape(gx.shape), dist.reshape(gx.shape)
+    pts = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
+    ref = torch.as_tensor(positions, dtype=torch.float32)
+    idx, dist = [], []
+    with single_thread():
+        for s in range(0, len(pts), 8192):
+            d, i = torch.cdist(pts[s:s + 8192], ref).min(1)
+            idx.append(i)
+            dist.append(d)
+    return torch.cat(idx).numpy().reshape(gx.shape), torch.cat(dist).numpy().astype(np.float64).reshape(gx.shape)
 
 
 def render_poster(atlas: Atlas, size: int = 1600, cell: int = 48) -> Image.Image:

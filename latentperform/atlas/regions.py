@@ -23,6 +23,7 @@ from .atlasfile import Region
 from .describe import NAMES
 
 CLEAR_SILHOUETTE = 0.5
+SELECT_SAMPLE = 1200
 _HUES = ((15, "red"), (40, "orange"), (55, "amber"), (70, "yellow"), (100, "lime"), (150, "green"),
          (175, "teal"), (195, "cyan"), (220, "azure"), (255, "blue"), (285, "violet"), (320, "magenta"),
          (345, "rose"), (360, "red"))
@@ -79,17 +80,21 @@ def choose_regions(positions: np.ndarray, max_regions: int = 16, count: int | No
     n = len(positions)
     if count is not None:
         return kmeans(positions, max(1, min(int(count), n)), seed)
+    # k is chosen on a subsample (the silhouette only needs the shape of the cloud), then the
+    # regions are fitted on every sample
+    sub = positions
+    if n > SELECT_SAMPLE:
+        sub = positions[np.random.default_rng(seed).choice(n, SELECT_SAMPLE, replace=False)]
     best = None
-    for k in range(2, min(max_regions, n - 1) + 1):
-        labels, centres = kmeans(positions, k, seed)
-        s = silhouette(positions, labels, seed=seed)
+    for k in range(2, min(max_regions, len(sub) - 1) + 1):
+        labels, _ = kmeans(sub, k, seed)
+        s = silhouette(sub, labels, seed=seed)
         if best is None or s > best[0] + 1e-3:  # ties go to fewer regions
-            best = (s, labels, centres)
+            best = (s, k)
     if best is None:
         return np.zeros(n, dtype=np.int64), positions.mean(0, keepdims=True)
-    if best[0] < CLEAR_SILHOUETTE:
-        return kmeans(positions, int(np.clip(round(np.sqrt(n / 50)), 2, max_regions)), seed)
-    return best[1], best[2]
+    k = best[1] if best[0] >= CLEAR_SILHOUETTE else int(np.clip(round(np.sqrt(n / 50)), 2, max_regions))
+    return kmeans(positions, k, seed)
 
 
 def _colour_word(thumb: np.ndarray) -> str:

@@ -7,7 +7,8 @@ into it.  It never imports the engine; the engine attaches it as a part.
 
 from .protocol import Command, ProtocolError
 from .scenes import SceneBook, SceneMorph, scene_values, scenes_path_for
+from .session import Activity, ControlSession
 from .server import DEFAULT_HOST, DEFAULT_PORT, ControlRoom, is_loopback, parse_listen
 
-__all__ = ["ControlRoom", "Command", "ProtocolError", "SceneBook", "SceneMorph", "scene_values",
+__all__ = ["ControlRoom", "ControlSession", "Activity", "Command", "ProtocolError", "SceneBook", "SceneMorph", "scene_values",
            "scenes_path_for", "parse_listen", "is_loopback", "DEFAULT_HOST", "DEFAULT_PORT"]

@@ -49,7 +49,7 @@ class Command:
 
 def spec_json(spec: ParamSpec) -> dict:
     return {"name": spec.name, "min": spec.min, "max": spec.max, "default": spec.default,
-            "kind": spec.kind, "osc": spec.osc, "doc": spec.doc}
+            "kind": spec.kind, "osc": spec.osc, "doc": spec.doc, "args": spec.args}
 
 
 def _number(value, what: str) -> float:

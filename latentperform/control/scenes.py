@@ -21,7 +21,7 @@ import re
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -171,8 +171,10 @@ def _validate(doc) -> None:
 class SceneMorph:
     """A recall in progress: from `start` to `target` over `seconds` (0: a cut).
 
-    `events(now)` gives this tick's `param/<name>` events (a smoothstep between the two states;
-    parameters missing from `start` jump at once); `done` once the target is reached.
+    `events(now, current)` gives this tick's `param/<name>` events (a smoothstep between the two
+    states; parameters missing from `start` jump at once); `done` once the target is reached.
+    A parameter that something else moved while the morph runs (`current` differs from what the
+    morph wrote last) is let go: the performer's hand wins over a recall.
     """
 
     start: Mapping[str, float]
@@ -181,10 +183,21 @@ class SceneMorph:
     seconds: float = 0.0
     source: str = "control"
     done: bool = False
+    _written: dict = field(default_factory=dict, repr=False)   # what it set last, per parameter
 
-    def events(self, now: float) -> list[ControlEvent]:
+    def events(self, now: float, current: Mapping[str, float] | None = None,
+               stamp: float | None = None) -> list[ControlEvent]:
+        """`stamp`: the events' time (default `now`).  The show's part passes the time of its
+        previous tick, so an input that arrived since is newer and wins this tick too."""
         if self.done:
             return []
+        written = self._written
+        if current is not None and written:
+            moved = [n for n, v in written.items() if n in current and abs(current[n] - v) > 1e-6]
+            if moved:
+                self.target = {k: v for k, v in self.target.items() if k not in moved}
+                for n in moved:
+                    del written[n]
         if self.seconds <= 0:
             u = 1.0
         else:
@@ -193,7 +206,9 @@ class SceneMorph:
         out = []
         for name, b in self.target.items():
             a = self.start.get(name, b)
-            out.append(ControlEvent(self.source, f"param/{name}", a + (b - a) * s, now))
+            v = a + (b - a) * s
+            written[name] = v
+            out.append(ControlEvent(self.source, f"param/{name}", v, now if stamp is None else stamp))
         if u >= 1.0:
             self.done = True
         return out

@@ -7,8 +7,9 @@ uvicorn expects to own the main thread and its signals.
 
 How it keeps off the show's tick:
 - the show calls `publish_state(dict)` and `publish_frame(pixels)` from its tick; both only
-  store a reference (the frame: a strided copy of a few hundred KB) and wake the loop with
-  `call_soon_threadsafe`; they never wait for the network, a page or the encoder;
+  store a reference (nothing is copied: the engine reads back a fresh array every frame) and
+  wake the loop with `call_soon_threadsafe`; they never wait for the network, a page or the
+  encoder;
 - JSON and JPEG encoding happen on the server's loop and in one encoder thread;
 - every page has one sender task and one slot per kind of message (state, preview): a newer
   one replaces an unsent one, so a slow page sees fewer frames (counted as dropped) and no
@@ -53,6 +54,7 @@ PAGE_DIR = Path(__file__).resolve().parent / "page"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8400
 COOKIE = "lp_control"
+THUMB_WIDTH = 160
 _STATIC = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript"),
            "/style.css": ("style.css", "text/css")}
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -127,6 +129,7 @@ class ControlRoom:
         self.preview_quality = int(preview_quality)
         self.state_period = 1.0 / state_hz
         self.atlas = atlas
+        self.atlas_image: bytes | None = None
         self.stats = {"pages": 0, "connections": 0, "messages": 0, "refused": 0, "bad_messages": 0,
                       "events": 0, "frames_encoded": 0, "frames_sent": 0, "frames_dropped": 0}
         self._specs: dict[str, ParamSpec] = {}
@@ -135,9 +138,13 @@ class ControlRoom:
         self._clients: set[_Client] = set()
         self._state: dict | None = None
         self._keyframes: dict | None = None
+        self._kf_labels: list[str] = []
+        self._kf_current: int | None = None
+        self._thumbs: dict[int, str | None] = {}
         self._last_state_t = -1e9
-        self._last_frame_t = -1e9
+        self._next_frame_t = -1e9   # when the next preview is due (a grid: the rate holds on average)
         self._encoding = False
+        self._thumb_encoding = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner = None
@@ -184,25 +191,61 @@ class ControlRoom:
 
     def wants_frame(self, now: float) -> bool:
         """True when a page is open, the preview is due and the encoder is free."""
-        return bool(self._clients) and not self._encoding and now - self._last_frame_t >= self.preview_period
+        return bool(self._clients) and not self._encoding and now >= self._next_frame_t
 
     def publish_frame(self, pixels: np.ndarray, now: float | None = None) -> bool:
-        """Offer one output picture (H, W, 3 or 4) uint8, top row first.  Taken only when
-        `wants_frame`; returns whether it was.  The encoding happens elsewhere."""
+        """Offer one output picture (H, W, 3 or 4) uint8, top row first: a fresh array the
+        caller does not change afterwards (the engine reads back a new one every frame), so
+        nothing is copied here.  Taken only when `wants_frame`; returns whether it was."""
+        return self.claim_frame(now) and self.send_frame(pixels)
+
+    def claim_frame(self, now: float | None = None) -> bool:
+        """For a picture that takes a tick or two to arrive (a GPU read-back): when a preview
+        is due, claim it (no other is wanted until `send_frame`) and return True."""
         now = self.clock.now() if now is None else now
         if not self.wants_frame(now) or self._loop is None:
             return False
-        step = max(1, pixels.shape[1] // self.preview_width)
-        small = np.ascontiguousarray(pixels[::step, ::step, :3])
-        self._last_frame_t = now
+        # the next one is due one period after this one was, not after now: a show whose ticks
+        # do not divide the period still gets the rate (but never a burst after a stall)
+        self._next_frame_t = max(self._next_frame_t + self.preview_period, now + 0.5 * self.preview_period)
         self._encoding = True
-        self._call(self._encode_and_send, small)
         return True
 
-    def publish_keyframes(self, items: list[dict], current: int | None = None) -> None:
-        """The keyframes as the pages show them: [{"thumb": data URL or None, "label": str}];
-        sent when they change (not every tick)."""
-        self._keyframes = {"t": "keyframes", "items": list(items), "current": current}
+    def send_frame(self, pixels: np.ndarray | None) -> bool:
+        """The claimed picture (None: give the claim up); encoded and sent off the caller's thread."""
+        if pixels is None:
+            self._encoding = False
+            return False
+        self._call(self._encode_and_send, pixels)
+        return True
+
+    def set_keyframes(self, labels: list[str], current: int | None = None) -> None:
+        """The show's keyframes (one label each) and the one it is at.  A changed list drops
+        the thumbnails (they come back as the show passes each keyframe, `offer_thumbnail`)."""
+        labels = [str(x) for x in labels]
+        if labels == self._kf_labels and current == self._kf_current:
+            return
+        if labels != self._kf_labels:
+            self._thumbs = {}
+        self._kf_labels, self._kf_current = labels, current
+        self._send_keyframes()
+
+    def wants_thumbnail(self, index: int) -> bool:
+        return bool(self._clients) and 0 <= index < len(self._kf_labels) and index not in self._thumbs \
+            and not self._thumb_encoding
+
+    def offer_thumbnail(self, index: int, pixels: np.ndarray) -> bool:
+        """The picture at keyframe `index`, for its thumbnail (encoded off the tick)."""
+        if not self.wants_thumbnail(index) or self._loop is None:
+            return False
+        self._thumbs[index] = None  # taken: one encode per keyframe
+        self._thumb_encoding = True
+        self._call(self._encode_thumb, index, list(self._kf_labels), pixels)
+        return True
+
+    def _send_keyframes(self) -> None:
+        items = [{"label": lab, "thumb": self._thumbs.get(i)} for i, lab in enumerate(self._kf_labels)]
+        self._keyframes = {"t": "keyframes", "items": items, "current": self._kf_current}
         self._call(self._broadcast_text, protocol.dumps(self._keyframes))
 
     def pop_commands(self) -> list[Command]:
@@ -285,6 +328,7 @@ class ControlRoom:
             for path in _STATIC:
                 app.router.add_get(path, self._static)
             app.router.add_get("/ws", self._websocket)
+            app.router.add_get("/atlas.png", self._atlas_image)
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
             loop.run_until_complete(self._runner.setup())
             site = web.SockSite(self._runner, self._sock)
@@ -348,6 +392,18 @@ class ControlRoom:
         if self.token and request.query.get("token"):
             resp.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
         return resp
+
+    async def _atlas_image(self, request):
+        from aiohttp import web
+        if self.atlas_image is None:
+            return web.Response(status=404, text="this show has no atlas picture\n")
+        return web.Response(body=self.atlas_image, content_type="image/png", headers={"Cache-Control": "no-store"})
+
+    def set_atlas_image(self, png: bytes | None) -> None:
+        """The atlas's map picture (PNG) for the page's map panel; None: a plain grid."""
+        self.atlas_image = png
+        self.atlas = png is not None
+        self._call(self._broadcast_hello)
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -416,18 +472,30 @@ class ControlRoom:
         self.stats["events"] += 1
 
     def _scene_edit(self, client: _Client, cmd: Command) -> None:
-        try:
-            name = check_scene_name(cmd.args[0])
-            if cmd.kind == "scene/save":
-                values = (self._state or {}).get("values") or {}
-                self.scenes.save(name, scene_values(values, self._specs))
+        """Save or delete a scene: the file is written (and fsynced) on a worker thread, so
+        neither the show nor the other pages wait for the disk."""
+        values = dict((self._state or {}).get("values") or {})
+        specs = self._specs
+
+        def edit() -> str | None:
+            try:
+                name = check_scene_name(cmd.args[0])
+                if cmd.kind == "scene/save":
+                    self.scenes.save(name, scene_values(values, specs))
+                else:
+                    self.scenes.delete(name)
+            except UserError as e:
+                return str(e)
+            return None
+
+        def done(fut) -> None:
+            problem = fut.result()
+            if problem:
+                client.messages.append(protocol.dumps({"t": "error", "text": problem}))
+                client.wake.set()
             else:
-                self.scenes.delete(name)
-        except UserError as e:
-            client.messages.append(protocol.dumps({"t": "error", "text": str(e)}))
-            client.wake.set()
-            return
-        self._broadcast_text(protocol.dumps({"t": "scenes", "scenes": self.scenes.names()}))
+                self._broadcast_text(protocol.dumps({"t": "scenes", "scenes": self.scenes.names()}))
+        self._loop.run_in_executor(None, edit).add_done_callback(done)
 
     def _hello(self) -> str:
         return protocol.dumps({"t": "hello", "version": protocol.VERSION, "specs": self._specs_json,
@@ -450,21 +518,39 @@ class ControlRoom:
             c.state = text
             c.wake.set()
 
-    def _encode_and_send(self, small: np.ndarray) -> None:
-        fut = self._loop.run_in_executor(self._encoder, self._encode, small)
+    def _encode_and_send(self, pixels: np.ndarray) -> None:
+        fut = self._loop.run_in_executor(self._encoder, self._encode, pixels)
         fut.add_done_callback(self._encoded)
 
-    def _encode(self, small: np.ndarray) -> bytes:
+    def _encode(self, pixels: np.ndarray, width: int | None = None, quality: int | None = None) -> bytes:
+        """JPEG of the picture scaled to `width` (the encoder thread; Pillow lets go of the GIL)."""
         import io
 
         from PIL import Image
-        img = Image.fromarray(small)
-        if img.width > self.preview_width:
-            img = img.resize((self.preview_width, max(1, round(img.height * self.preview_width / img.width))),
-                             Image.BILINEAR)
+        width = width or self.preview_width
+        step = max(1, pixels.shape[1] // width)
+        img = Image.fromarray(np.ascontiguousarray(pixels[::step, ::step, :3]))
+        if img.width > width:
+            img = img.resize((width, max(1, round(img.height * width / img.width))), Image.BILINEAR)
         buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=self.preview_quality)
+        img.save(buf, "JPEG", quality=quality or self.preview_quality)
         return buf.getvalue()
+
+    def _encode_thumb(self, index: int, labels: list[str], pixels: np.ndarray) -> None:
+        import base64
+
+        def done(fut) -> None:
+            self._thumb_encoding = False
+            try:
+                data = fut.result()
+            except Exception as e:
+                log.debug("thumbnail encode: %r", e)
+                return
+            if labels == self._kf_labels:  # still the same keyframes
+                self._thumbs[index] = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+                self._send_keyframes()
+        fut = self._loop.run_in_executor(self._encoder, self._encode, pixels, THUMB_WIDTH, 75)
+        fut.add_done_callback(done)
 
     def _encoded(self, fut) -> None:
         self._encoding = False

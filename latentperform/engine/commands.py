@@ -77,7 +77,8 @@ def run_live(args) -> int:
                     outputs=outputs, preview=preview,
                     preview_monitor=_pick(getattr(args, "preview_monitor", None),
                                           getattr(out, "preview_monitor", None)),
-                    service_name=getattr(args, "name", None))
+                    service_name=getattr(args, "name", None),
+                    control=getattr(args, "control", None), patch_file=args.patch)
         from ..patch.check import patch_problems
         for line in patch_problems(patch):  # what `check` fails on: the show says it and goes on
             engine.report(line)
@@ -288,9 +289,13 @@ def all_param_specs(patch=None) -> list[ParamSpec]:
     patch = patch or load_patch_file(str(DEFAULT_PATCH))
     traj = Trajectory(patch.trajectory, patch.keyframes, space=LatentSpace(z_dim=512, w_dim=512, num_ws=16),
                       directions=None, seed=0)
+    from ..latent.atlas_mode import atlas_param_specs
     from ..patch.params import show_param_specs
-    groups = core_param_groups(traj.param_specs(), shader_param_specs())
+    traj_specs = traj.param_specs() + (atlas_param_specs() if traj.atlas is None else [])  # documented always
+    groups = core_param_groups(traj_specs, shader_param_specs())
     groups["part:StagePart"] = show_param_specs()      # what a live show's StagePart adds
+    from ..patch.params import CONTROL_SPECS
+    groups["part:ControlRoomPart"] = list(CONTROL_SPECS)  # a show with the control room open
     registry = ParamRegistry(groups)
     return sorted(registry.specs.values(), key=lambda s: s.name)
 

@@ -25,6 +25,7 @@ Pressing learn again while armed (key `l`, `/lp/learn` without a name) cancels.
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 from dataclasses import replace
@@ -277,6 +278,7 @@ class ControlSurfaces(EnginePart):
         self._notice: str | None = None
         self._targets: dict[str, str | None] = {}
         self._targets_patch = None
+        self.other_commands: collections.deque = collections.deque(maxlen=64)  # for other parts (take_commands)
 
     def add_queue(self) -> EventQueue:
         q = EventQueue()
@@ -403,6 +405,13 @@ class ControlSurfaces(EnginePart):
         self.learn.history.append(undo)
         self._say(engine, status)
 
+    def take_commands(self, prefix: str) -> list:
+        """The OSC commands under `prefix` this part does not run itself (another part's)."""
+        mine = [c for c in self.other_commands if c.address.startswith(prefix)]
+        for c in mine:
+            self.other_commands.remove(c)
+        return mine
+
     def _command(self, engine, cmd, now: float) -> None:
         if cmd.address == "/lp/learn/cancel":
             self.cancel_learn(engine)
@@ -416,6 +425,8 @@ class ControlSurfaces(EnginePart):
                 self.learn_param(engine, cmd.args[0], now)
             else:
                 self.press_learn(engine, now)
+        else:  # another part's command (/lp/scene/recall: the control room): it takes it this tick
+            self.other_commands.append(cmd)
 
     def _say(self, engine, status: str, problem: bool = False) -> None:
         """Learn's state on the overlay (shown even when it is off: the performer asked for it;

@@ -141,6 +141,7 @@ class Engine:
                       set when a part has `wants_pixels`, a recorder runs, or offline (else None)
       output_texture  the chain's final picture as a moderngl texture in `surface.ctx`, the size
                       of the surface; set when a part has `wants_texture` (else None)
+      tick_events     this tick's control events, drained and coalesced (what the mapper got)
       stats           figures (Stats); `hud_visible` whether the overlay is drawn
 
     interpolation   "crossfade" | "latent" | "hold" (default: the patch's [output]): what fills
@@ -177,6 +178,8 @@ class Engine:
         self.inputs: list = []  # objects with close()
         self.parts: list[EnginePart] = []
         self.filters: list = []  # fn(engine, events, t) -> events, before the mapper (the door's add_filter, to come)
+        self.tick_events: list[ControlEvent] = []   # this tick's drained events (after coalescing)
+        self.last_request = None                    # this tick's LatentRequest
         self.feedback = None
         self.frame_index = -1
         self.last_pixels: np.ndarray | None = None
@@ -241,9 +244,14 @@ class Engine:
 
     def _make_trajectory(self, patch):
         from ..latent import Trajectory
+        atlas = getattr(patch.trajectory, "atlas", None)
+        data = None
+        if atlas is not None:  # the atlas mode (latent/atlas_mode.py): checked against this model
+            from ..atlas.travel import travel_data
+            data = {"atlas": travel_data(atlas, self.generator, str(patch.model.kind))}
         return Trajectory(patch.trajectory, patch.keyframes, space=self.space,
                           directions=_directions_for(self.generator, patch), seed=patch.model.seed,
-                          cutoff=patch.model.truncation_cutoff)
+                          cutoff=patch.model.truncation_cutoff, data=data)
 
     @property
     def specs(self):
@@ -358,6 +366,7 @@ class Engine:
             self._started_at = t
 
         events = self._drain(t)
+        self.tick_events = events  # what parts may look at in after_frame (meters, activity)
         if self._mapper_version != self.registry.version:
             self._build_mapper()
         newest_before = self.params.newest_input
@@ -380,6 +389,7 @@ class Engine:
                 request = part.shape_request(self, request, params)
             except Exception as e:  # a part's bug must not end the show
                 self.report(f"{type(part).__name__}: {e!r}")
+        self.last_request = request  # the point this tick asked for (the control room adds it as a keyframe)
         frozen = params.get("engine/freeze") >= 0.5
         latent = self.interpolation == "latent" and not self.offline
         if not frozen:
@@ -590,6 +600,11 @@ class Engine:
         self._notices.append((text, now + seconds, urgent))
         self._mark_dirty()
 
+    def notices(self) -> list[str]:
+        """The notices showing now (the control room lists them)."""
+        now = time.monotonic()
+        return [text for text, until, _ in self._notices if until >= now]
+
     def clear_notice(self, text: str) -> None:
         self._notices = [n for n in self._notices if n[0] != text]
         self._mark_dirty()
@@ -669,6 +684,8 @@ class Engine:
             state.append(f"BLACKOUT {self._blackout:.0%}")
         if state:
             lines.append("  ".join(state))
+        if getattr(self.trajectory, "atlas", None) is not None:  # the atlas minimap: place and trail
+            lines.extend(self.trajectory.atlas.status_lines())
         for part in self.parts:
             try:
                 lines.extend(part.status_lines(self))
@@ -868,7 +885,11 @@ class Engine:
 
     def _unknown_targets(self) -> Iterable[str]:
         from ..patch import unknown_targets
-        return unknown_targets(self.patch, self.specs)
+        from ..patch.params import show_param_specs
+        specs = self.specs
+        if not self.offline:   # a live show's stage part registers the show commands a moment later
+            specs = {**{s.name: s for s in show_param_specs()}, **specs}
+        return unknown_targets(self.patch, specs)
 
     def close(self) -> None:
         for inp in [*self.parts, *self.inputs]:

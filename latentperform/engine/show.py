@@ -15,6 +15,7 @@ A new part is one `engine.add_part(...)` line in `open_live_inputs` or `attach_l
 from __future__ import annotations
 
 from .bend import attach_bends
+from .control_room import open_control_room
 from .controllers import open_controllers
 from .core import Engine
 from .installation import attach_installation, unattended
@@ -111,10 +112,13 @@ def open_live_inputs(engine: Engine, *, osc_host: str | None = None, osc_port: i
 
 
 def attach_live(engine: Engine, *, patch_path=None, osc_host=None, osc_port=None, audio: bool = True,
-                outputs=(), preview: bool = False, preview_monitor=None, service_name: str | None = None) -> None:
-    """Everything a live show attaches besides the stage: hot reload, inputs, video outputs."""
+                outputs=(), preview: bool = False, preview_monitor=None, service_name: str | None = None,
+                control: str | None = None, patch_file=None) -> None:
+    """Everything a live show attaches besides the stage: hot reload, inputs, video outputs, the
+    control room (`control`: "[HOST:]PORT", "" for the default, None: as the patch says)."""
     attach_installation(engine, name=service_name)  # watchdog, state file, opening hours
     if patch_path is not None:
         engine.add_part(PatchWatcher(patch_path))
     open_live_inputs(engine, osc_host=osc_host, osc_port=osc_port, audio=audio)
     attach_outputs(engine, outputs=outputs, preview=preview, preview_monitor=preview_monitor)
+    open_control_room(engine, listen=control, patch_path=patch_file or patch_path)

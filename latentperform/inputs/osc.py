@@ -14,7 +14,9 @@ Address conventions (what the mapping layer sees):
 - An address under `/lp/` that names no parameter is counted as `unknown` and dropped (a typo in
   the engine's own namespace should be visible, not silently mapped).
 - Incoming address patterns (`/lp/direction/*`, `/lp/{freeze,blackout}`, `[0-3]`, `?`) are
-  matched against the parameter addresses; every match gets the arguments.
+  matched against the parameter addresses; every match gets the arguments.  The show's own
+  commands (`stage/` parameters: `/lp/record`, `/lp/screenshot`, `/lp/quit`) answer only to their
+  exact address: `/lp/*` must not start a recording or quit the show.
 - Bundles: every message in order, nested bundles depth first; time tags are ignored (immediate).
 - Commands (`COMMANDS`: `/lp/learn <name>`, `/lp/learn/cancel`) are not control events: they
   take string arguments, which a ControlEvent cannot carry, and they act on the show, not on a
@@ -167,6 +169,7 @@ def parse_packet(data: bytes, _depth: int = 0) -> list[tuple[str, list]]:
 _PATTERN_CHARS = set("*?[]{}")
 MAX_PATTERN_LEN = 256
 MAX_PATTERN_CHOICES = 32
+EXACT_ONLY = ("stage/",)  # show commands (record, screenshot, quit): their exact address only, never a pattern
 PATTERN_BUDGET_S = 0.05  # seconds a second the router may spend matching patterns it has not cached
 
 
@@ -292,7 +295,8 @@ class AddressPattern:
 @dataclass(frozen=True)
 class OscCommand:
     """An address that is a command rather than a parameter.  args: "s" one string (optional
-    when `optional`), "" none (numbers are tolerated: a TouchOSC button sends 1 then 0)."""
+    when `optional`), "sf" one string and an optional number, "" none (numbers are tolerated:
+    a TouchOSC button sends 1 then 0)."""
 
     address: str
     args: str
@@ -310,6 +314,8 @@ COMMANDS = (
                "`/lp/learn/status` says what it replaced",
                optional=True),
     OscCommand("/lp/learn/cancel", "", "leave learn mode without mapping anything"),
+    OscCommand("/lp/scene/recall", "sf", "recall a scene of the control room by name, a cut, or a morph over the "
+               "seconds given (shows with the control room; scenes are saved on its page)"),
     OscCommand("/lp/learn/undo", "", "undo the last learn: the patch file and the live show go back to "
                "before it (refused when the file was edited since)"),
     OscCommand("/lp/state", "", "send the full state to the feedback targets now: every /lp/param/, "
@@ -472,6 +478,12 @@ class OscRouter:
                 want = "one string" + (" or nothing" if command.optional else "")
                 return self._bad(command.address, args, want)
             args = tuple(a.strip() for a in args)
+        elif command.args == "sf":
+            ok = (1 <= len(args) <= 2 and isinstance(args[0], str) and args[0].strip()
+                  and (len(args) == 1 or _number(args[1]) is not None))
+            if not ok:
+                return self._bad(command.address, args, "a string and an optional number")
+            args = (args[0].strip(), *(float(_number(a)) for a in args[1:]))
         else:  # buttons send numbers: accepted, not passed on
             if any(_number(a) is None for a in args):
                 return self._bad(command.address, args, "no arguments")
@@ -497,7 +509,8 @@ class OscRouter:
                 self.stats["malformed"] += 1
                 self._report("malformed", f"{_short(pattern)}: {e}")
                 return None
-            hit = [a for a in self._by_address if compiled.match(a)]
+            hit = [a for a, specs in self._by_address.items()
+                   if not all(sp.name.startswith(EXACT_ONLY) for sp in specs) and compiled.match(a)]
             self._budget_spent += time.monotonic() - now
             if len(self._pattern_cache) < 1024:
                 self._pattern_cache[pattern] = hit

@@ -14,6 +14,9 @@ It knows nothing about the model beyond its latent sizes.  Per tick:
     w_offset Σ latent/direction/<k> · direction_k · direction_scale
              + (latent/pulse + decaying latent/pulse/hit) · direction[pulse_direction] · pulse_strength
     psi      latent/truncation; style mix toward a second latent on mix_layers; rotate/translate
+    atlas    with [trajectory] atlas = "NAME.atlas": the place on the map (atlas/x, atlas/y,
+             atlas/zoom, atlas/step, atlas/tour) gives W directly (latent/atlas_mode.py); the
+             directions and pulses still add to it, the z above is then unused
 
 Everything moves continuously unless a parameter itself jumps.  The state (loop position, glide,
 walk phase, hit envelope) changes only in `step`, so the same sequence of (params, dt) gives the
@@ -95,8 +98,14 @@ class Trajectory:
     """
 
     def __init__(self, settings: Any, keyframes: Sequence[Any], space: LatentSpace,
-                 directions: np.ndarray | None = None, seed: int = 0, cutoff: int | None = None) -> None:
+                 directions: np.ndarray | None = None, seed: int = 0, cutoff: int | None = None,
+                 data: dict | None = None) -> None:
         self.space = space
+        # the atlas mode (latent/atlas_mode.py), when the patch names an atlas: it gives W directly
+        self.atlas = None
+        if data and data.get("atlas") is not None:
+            from .atlas_mode import AtlasMode
+            self.atlas = AtlasMode(data["atlas"], settings)
         self.seed = int(seed)
         self.cutoff = cutoff
         z_dim, w_dim, num_ws = int(space.z_dim), int(space.w_dim), int(space.num_ws)
@@ -243,6 +252,8 @@ class Trajectory:
             specs.append(ParamSpec(f"latent/direction/{k}", 0.0, -1.0, 1.0,
                                    f"move along direction {k} of W (1 = direction_scale)",
                                    osc=f"/lp/direction/{k}"))
+        if self.atlas is not None:
+            specs += self.atlas.param_specs()
         return specs
 
     def _get(self, params: ParamState, name: str, default: float = 0.0) -> float:
@@ -283,7 +294,9 @@ class Trajectory:
 
         w_offset = self._w_offset(params, dt)
         mix = min(max(self._get(params, "latent/mix/amount"), 0.0), 1.0)
+        ws = self.atlas.apply(params, dt, self.space.num_ws) if self.atlas is not None else None
         return LatentRequest(
+            ws=ws,
             z=z.astype(np.float32),
             time=float(params.time),
             stamp=params.newest_input,
@@ -356,6 +369,8 @@ class Trajectory:
         self.beat_offset = float(old.beat_offset) % self.loop_total
         self.pos = self._loop_pos_now = float(old.pos) % self.num_keyframes
         self._last_base = self.keyframe_blend(self.pos)  # a glide triggered next starts here
+        if self.atlas is not None and getattr(old, "atlas", None) is not None:
+            self.atlas.carry_from(old.atlas)
 
     def keyframe_blend(self, pos: float) -> np.ndarray:
         """z at loop position `pos` (e.g. 2.5: half way from keyframe 2 to keyframe 3)."""

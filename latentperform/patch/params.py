@@ -50,6 +50,10 @@ LATENT_CONTINUOUS = (
 LATENT_TRIGGERS = ("latent/keyframe", "latent/keyframe/next", "latent/keyframe/prev", "latent/pulse/hit")
 # ... and the one two-argument address (/lp/xy x y sets latent/xy/x and latent/xy/y).
 LATENT_VECTORS = ("latent/xy",)
+# The atlas mode's (latent/atlas_mode.py; "atlas" is its XY pad: /lp/atlas/xy x y).
+ATLAS_CONTINUOUS = ("atlas/x", "atlas/y", "atlas/zoom", "atlas/tour")
+ATLAS_TRIGGERS = ("atlas/step",)
+ATLAS_VECTORS = ("atlas",)
 LATENT_DIRECTION = re.compile(r"^latent/direction/(\d+)$")
 LATENT_CHROMA = re.compile(r"^latent/chroma/(\d+)$")  # pitch-class weights, 0..11
 
@@ -57,8 +61,9 @@ LATENT_CHROMA = re.compile(r"^latent/chroma/(\d+)$")  # pitch-class weights, 0..
 ENGINE_CONTINUOUS = tuple(s.name for s in engine_param_specs() if s.kind != "trigger")
 ENGINE_TRIGGERS = tuple(s.name for s in engine_param_specs() if s.kind == "trigger")
 
-TRIGGER_NAMES = frozenset(LATENT_TRIGGERS + ENGINE_TRIGGERS)
-KNOWN_NAMES = frozenset(LATENT_CONTINUOUS + LATENT_TRIGGERS + LATENT_VECTORS + ENGINE_CONTINUOUS + ENGINE_TRIGGERS)
+TRIGGER_NAMES = frozenset(LATENT_TRIGGERS + ENGINE_TRIGGERS + ATLAS_TRIGGERS)
+KNOWN_NAMES = frozenset(LATENT_CONTINUOUS + LATENT_TRIGGERS + LATENT_VECTORS + ENGINE_CONTINUOUS + ENGINE_TRIGGERS
+                        + ATLAS_CONTINUOUS + ATLAS_TRIGGERS + ATLAS_VECTORS)
 
 # -- show commands ---------------------------------------------------------------------------------
 
@@ -89,6 +94,16 @@ def show_param_specs() -> list[ParamSpec]:
 _SHOW_SPECS = show_param_specs()
 TRIGGER_NAMES = TRIGGER_NAMES | {s.name for s in _SHOW_SPECS if s.kind == "trigger"}
 KNOWN_NAMES = KNOWN_NAMES | {s.name for s in _SHOW_SPECS}
+
+# The control room's own parameter (engine/control_room.py registers it while a room is open):
+# a MIDI pad mapped to it recalls the n-th scene of the scenes file.
+CONTROL_SPECS = (
+    ParamSpec("control/scene/recall", 0.0, 0.0, 999.0,
+              'recall the n-th scene of the control room\'s scenes file (from 1), a cut; /lp/scene/recall "name" '
+              "[seconds] recalls one by name", kind="trigger", osc="/lp/scene/recall/index", args="i"),
+)
+TRIGGER_NAMES = TRIGGER_NAMES | {s.name for s in CONTROL_SPECS}
+KNOWN_NAMES = KNOWN_NAMES | {s.name for s in CONTROL_SPECS}
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.\-]+$")
 

@@ -451,6 +451,16 @@ class InputsSection(_Section):
         return {"audio": self.audio.to_dict(), "osc": self.osc.to_dict(), "midi": self.midi.to_dict()}
 
 
+def _atlas_file(r: Reader, ctx: Context) -> Path | None:
+    text = r.string("atlas", None)
+    if text is None:
+        return None
+    path = _resolve(ctx, text)
+    if not path.is_file():
+        r.error("atlas", f"atlas file not found: {path} (make one with `latentperform atlas MODEL --out NAME.atlas`)")
+    return path
+
+
 def _directions_file(r: Reader, ctx: Context) -> Path | None:
     text = r.string("directions_file", None)
     if text is None:
@@ -487,6 +497,8 @@ class TrajectorySection(_Section):
     mix_layers: tuple[int, int] | None = None  # [first, end) layers replaced by style mixing
     mix_keyframe: int | None = None       # keyframe whose latent the mix uses
     mix_seed: int | None = None           # ... or a seed for it
+    atlas: Path | None = None             # an atlas (`latentperform atlas`): its map gives W (atlas/x, atlas/y ...)
+    atlas_glide: float | None = None      # seconds the map position takes to follow the pad (to 1/e)
 
     PATH = ("trajectory",)
 
@@ -531,6 +543,8 @@ class TrajectorySection(_Section):
             mix_layers=mix,
             mix_keyframe=r.integer("mix_keyframe", None, lo=0),
             mix_seed=r.integer("mix_seed", None, lo=0, hi=2**32 - 1),
+            atlas=_atlas_file(r, ctx),
+            atlas_glide=r.number("atlas_glide", None, lo=0.0, hi=30.0),
         )
         if out.mix_keyframe is not None and out.mix_seed is not None:
             r.error("mix_seed", "give mix_keyframe or mix_seed, not both")

@@ -15,7 +15,6 @@ import torch
 from PIL import Image
 
 from latentperform.atlas import read_atlas
-from latentperform.atlas.build import build_atlas
 from latentperform.atlas.find import _mapping, find_image
 from latentperform.atlas.sample import render_w, to_uint8
 from latentperform.models.loader import load_generator
@@ -24,21 +23,19 @@ from latentperform.patch import load_patch
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("find")
-    G = load_generator("builtin:32")
-    atlas = build_atlas(G, "builtin:32", folder / "small.atlas", samples=256, size=32, stream=io.StringIO())
-    return G, atlas, folder
+@pytest.fixture
+def small(builtin_atlas):
+    G, atlas = builtin_atlas
+    return G, atlas, atlas.path.parent
 
 
-@pytest.mark.parametrize("j", [40, 200])
+@pytest.mark.parametrize("j", [40, 150])
 def test_find_recovers_a_latent_near_a_sample(small, j):
     G, atlas, _ = small
     z_true = atlas.z_of(j) + 0.25 * np.random.default_rng(j).standard_normal(G.z_dim)
     w_true = _mapping(G, z_true[None]).astype(np.float32)
     picture = ((render_w(G, w_true, 32) + 1) / 2).clamp(0, 1)
-    found = find_image(atlas, G, picture, iterations=16, population=12)
+    found = find_image(atlas, G, picture, iterations=12, population=12)
     d_found = np.linalg.norm(found.w - w_true[0])
     d_sample = np.linalg.norm(atlas.w[j] - w_true[0])
     d_typical = np.median(np.linalg.norm(atlas.w - w_true[0], axis=1))

@@ -1,9 +1,9 @@
 """A small show of our own for the control room's tests: real sockets, no engine.
 
-It does what the engine's control part does, in 80 lines: drains one EventQueue (the control
+It does what the engine's control part does, in a few lines: drains one EventQueue (the control
 room's pages and a real OSC listener put events on it), applies `param/` and `trigger/` events
-to its parameters (clipped to their specs, like the mapper), runs scene recalls with
-`SceneMorph`, and publishes state and a preview picture whose colour follows one parameter.
+to its parameters (clipped to their specs, like the mapper), runs scene recalls through
+`ControlSession`, and publishes state and a preview picture whose colour follows one parameter.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from latentperform.clock import WallClock
-from latentperform.control import ControlRoom, SceneBook, SceneMorph
+from latentperform.control import ControlRoom, ControlSession, SceneBook
 from latentperform.events import EventQueue, ParamSpec
 from latentperform.inputs.osc import OscInput
 
@@ -51,7 +51,9 @@ class Publisher:
                                 scenes=SceneBook(scenes_path), preview_fps=preview_fps, **room_options)
         self.room.set_specs(SPECS)
         self.osc = OscInput(self.queue, self.clock, port=0, specs=SPECS)
-        self.morph: SceneMorph | None = None
+        self.session = ControlSession(self.room)
+        self.commands = []          # what the session handed back (learn, keyframe edits ...)
+        self.takeover = {}          # what the state says about soft takeover (a test sets it)
         self.period = 1.0 / fps
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="test-show", daemon=True)
@@ -76,33 +78,23 @@ class Publisher:
             now = self.clock.now()
             for e in self.queue.iter_pending():
                 self._apply(e)
-            for cmd in self.room.pop_commands():
-                if cmd.kind == "scene/recall":
-                    target = self.room.scenes.get(cmd.args[0])
-                    if target is None:
-                        self.room.send_error(f'no scene "{cmd.args[0]}"')
-                    else:
-                        self.morph = SceneMorph(dict(self.values), target, now, cmd.args[1])
-            if self.morph is not None:
-                for e in self.morph.events(now):
-                    self._apply(e)
-                if self.morph.done:
-                    self.morph = None
-            if self.room.wants_state(now):
-                beat = now * 2.0
-                self.room.publish_state({
+            events, commands = self.session.tick(now, self.values)
+            for e in events:
+                self._apply(e)
+            self.commands.extend(commands)
+            self.session.publish(now, lambda: {
                     "values": dict(self.values),
-                    "clock": {"tempo": 120.0, "beat": beat, "beats_per_bar": 4},
+                    "clock": {"tempo": 120.0, "beat": now * 2.0, "beats_per_bar": 4},
                     "stats": {"fps": 1.0 / self.period, "frame_ms_p99": 34.0, "stutter": 0.01, "gen_ms": 12.0,
                               "latency_ms": 40.0},
                     "audio": {"level": 0.5 + 0.4 * np.sin(now), "bass": 0.7, "onset": 0.0},
                     "mappings": [{"source": "osc/fader/1", "target": "latent/speed", "mode": "value",
                                   "activity": 0.5}],
-                    "takeover": {},
+                    "takeover": dict(self.takeover),
                     "notices": [], "errors": [],
-                }, now)
+                })
             if self.room.wants_frame(now):
-                self.room.publish_frame(picture(self.values["shader/color/hue"]), now)
+                self.session.offer_frame(now, picture(self.values["shader/color/hue"]))
             self._stop.wait(self.period)
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
+from latentperform.events import ControlEvent, ParamSpec
 from latentperform.inputs.osc import encode_message
 from tests.control.publisher import SPECS, Publisher
 
@@ -182,3 +183,77 @@ def test_a_screenshot_of_the_page_is_not_blank(browser, show, tmp_path):
     # many colours and real contrast: text, sliders, the preview; a blank or error page has neither
     assert img.std() > 20
     assert len(np.unique(img.reshape(-1, 3)[::7], axis=0)) > 200
+
+
+def test_takeover_learn_and_keyframes_on_the_page(browser, show):
+    """A control waiting for pickup is marked; MIDI learn and the keyframe strip send what the
+    show's part carries out (commands, and the keyframe trigger as a control event)."""
+    show.takeover = {"latent/truncation": {"mode": "pickup", "engaged": False, "control": 0.3,
+                                           "source": "midi/cc/0/7"}}
+    from tests.control.publisher import picture
+    show.room.set_keyframes(["a", "b", "c"], current=1)
+    open_page(browser, show.room.url)
+    wait_for(lambda: show.room.offer_thumbnail(0, picture(0.0)), what="the room to take a thumbnail")  # a page is open
+    wait_for(lambda: "url(" in browser.find_element(By.CSS_SELECTOR, '.kf[data-index="0"] .thumb')
+             .get_attribute("style"), what="the thumbnail")
+    assert not show.room.wants_thumbnail(0) and show.room.wants_thumbnail(1)
+    row = '.param[data-name="latent/truncation"]'
+    wait_for(lambda: "waiting" in browser.find_element(By.CSS_SELECTOR, row).get_attribute("class"),
+             what="the pickup mark")
+    assert "midi/cc/0/7" in browser.find_element(By.CSS_SELECTOR, row).get_attribute("title")
+    show.takeover = {}
+    wait_for(lambda: "waiting" not in browser.find_element(By.CSS_SELECTOR, row).get_attribute("class"),
+             what="the pickup mark to go")
+
+    kfs = browser.find_elements(By.CSS_SELECTOR, ".kf")
+    assert len(kfs) == 3 and "current" in kfs[1].get_attribute("class")
+    kfs[2].find_element(By.CSS_SELECTOR, ".thumb").click()
+    wait_for(lambda: ("latent/keyframe", 2.0) in show.fired, what="glide to keyframe 2")
+    kfs[0].find_element(By.CSS_SELECTOR, 'button[title="delete"]').click()
+    browser.find_element(By.ID, "kf-add").click()
+    wait_for(lambda: [c.kind for c in show.commands][-2:] == ["keyframe/delete", "keyframe/add"],
+             what="the keyframe commands")
+    assert show.commands[-2].args == (0,)
+
+    browser.find_element(By.ID, "btn-learn").click()
+    browser.find_element(By.CSS_SELECTOR, '.param[data-name="latent/speed"] label').click()
+    wait_for(lambda: show.commands and show.commands[-1].kind == "learn", what="the learn command")
+    assert show.commands[-1].args == ("latent/speed",)
+    browser.find_element(By.ID, "btn-learn").click()
+    wait_for(lambda: show.commands[-1].kind == "learn/cancel", what="learn cancelled")
+
+
+def test_a_timed_recall_morphs_smoothly(browser, show):
+    show.room.scenes.save("calm", {"latent/speed": 4.0})
+    show.room.set_specs(SPECS)   # a page opened now lists it
+    open_page(browser, show.room.url)
+    browser.find_element(By.ID, "morph-seconds").clear()
+    browser.find_element(By.ID, "morph-seconds").send_keys("1")
+    browser.find_element(By.CSS_SELECTOR, '#scenes li[data-scene="calm"] button').click()
+    wait_for(lambda: show.values["latent/speed"] == 4.0, what="the morph to end on the scene")
+    seen = [e.value for e in show.events if e.address == "param/latent/speed" and e.source == "control"]
+    # many steps between, rising: a morph, not a cut
+    assert len(seen) >= 10 and all(b >= a for a, b in zip(seen, seen[1:])) and 0.25 < seen[len(seen) // 2] < 4.0
+    assert show.session.recalled == ["calm"]
+
+
+def test_the_atlas_map_appears_with_map_parameters_and_travels_on_click(browser, show):
+    atlas = [ParamSpec("latent/atlas/x", 0.5, 0.0, 1.0, "map position x"),
+             ParamSpec("latent/atlas/y", 0.5, 0.0, 1.0, "map position y")]
+    show.specs.update({s.name: s for s in atlas})
+    show.values.update({s.name: s.default for s in atlas})
+    show.room.set_specs(SPECS + atlas)
+    open_page(browser, show.room.url)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#atlas .placeholder")
+    m = browser.find_element(By.ID, "atlas-map")
+    w, h = m.size["width"], m.size["height"]
+    # a click at 3/4 across, 1/4 down: x = 0.75, y = 0.75 (y grows upwards on the map)
+    ActionChains(browser).move_to_element_with_offset(m, int(w * 0.25), -int(h * 0.25)).click().perform()
+    wait_for(lambda: abs(show.values["latent/atlas/x"] - 0.75) < 0.03 and abs(show.values["latent/atlas/y"] - 0.75) < 0.03,
+             what="the show to travel on the map")
+    # the dot follows the show (OSC would move it the same way)
+    time.sleep(0.7)
+    show.queue.put(ControlEvent("osc", "param/latent/atlas/x", 0.1, show.clock.now()))
+    wait_for(lambda: browser.find_element(By.ID, "atlas-dot").value_of_css_property("left").endswith("px")
+             and abs(float(browser.find_element(By.ID, "atlas-dot").value_of_css_property("left")[:-2]) - 0.1 * w) < 3,
+             what="the dot to follow")

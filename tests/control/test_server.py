@@ -157,10 +157,12 @@ def test_a_bad_message_is_answered_and_the_room_goes_on(tmp_path):
     pub = Publisher(tmp_path / "s.toml").start()
     try:
         msgs, _ = asyncio.run(_collect(ws_url(pub.room), 1.0, send=[
-            {"t": "set", "name": "nope", "value": 1}, {"t": "set", "name": "latent/speed", "value": 2.0}]))
+            {"t": "set", "name": "nope", "value": 1}, {"t": "set", "name": "latent/speed", "value": 2.0},
+            {"t": "scene/save", "name": 'with "quotes"'}]))
         assert msgs[0]["t"] == "hello" and [s["name"] for s in msgs[0]["specs"]] == [s.name for s in SPECS]
         errors = [m["text"] for m in msgs if m["t"] == "error"]
-        assert errors == ['refused: no parameter "nope"']
+        assert errors[0] == 'refused: no parameter "nope"' and "a scene name is" in errors[1] and len(errors) == 2
+        assert not (tmp_path / "s.toml").exists()
         wait_for(lambda: pub.values["latent/speed"] == 2.0, what="the good message to arrive")
         assert pub.room.stats["bad_messages"] == 1
     finally:
@@ -254,3 +256,34 @@ def test_close_frees_the_port_and_stops_the_thread():
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
+
+
+def test_activity_lights_the_matching_rows_and_fades():
+    from latentperform.control import Activity
+    from latentperform.events import ControlEvent
+    rows = [("midi/cc/0/7", "latent/speed", "value"), ("osc/fader/*", "latent/walk", "value")]
+    act = Activity(rows, match=lambda pat, addr: pat == addr or (pat.endswith("*") and addr.startswith(pat[:-1])))
+    act.see([ControlEvent("osc", "osc/fader/3", 0.4, 10.0)])
+    t = act.table(10.0)
+    assert t[0]["activity"] == 0.0 and t[1]["activity"] == 1.0 and t[1]["input"] == 0.4
+    assert 0.1 < act.table(11.0)[1]["activity"] < 0.3   # exp(-1 / 0.6)
+
+
+def test_the_osc_scene_recall_command_takes_a_name_and_optional_seconds():
+    from latentperform.inputs.osc import COMMANDS, OscRouter
+    router = OscRouter(SPECS, commands=COMMANDS)
+    router.route_message("/lp/scene/recall", ["big drop", 2], 1.0)
+    router.route_message("/lp/scene/recall", ["intro"], 1.5)
+    assert [(c.address, c.args) for c in router.commands] == [("/lp/scene/recall", ("big drop", 2.0)),
+                                                              ("/lp/scene/recall", ("intro",))]
+    for bad in ([], [3.0], ["a", "b"], ["a", 1.0, 2.0], [" "]):
+        router.route_message("/lp/scene/recall", bad, 2.0)
+    assert len(router.commands) == 2 and router.stats["bad_args"] == 5
+
+
+def test_a_parameter_moved_during_a_morph_is_let_go():
+    m = SceneMorph({"a": 0.0, "b": 0.0}, {"a": 1.0, "b": 1.0}, t0=0.0, seconds=2.0)
+    first = {e.address: e.value for e in m.events(1.0, {"a": 0.0, "b": 0.0})}
+    # the show applied those; then a fader moved "b"
+    later = {e.address: e.value for e in m.events(1.5, {"a": first["param/a"], "b": 0.9})}
+    assert "param/b" not in later and 0.5 < later["param/a"] < 1.0

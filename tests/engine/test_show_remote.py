@@ -372,3 +372,9 @@ def test_learn_prompt_is_numbered_and_asks_again_on_a_partial_name(jack_server, 
     assert f"mapped midi/cc/2/21 -> latent/truncation (replaces midi/cc/0/7) in {path}" in printed
     m = next(m for m in load_patch(path).mappings if m.target == "latent/truncation")
     assert m.source == "midi/cc/2/21" and m.range == (0.0, 2.0)
+
+
+def test_a_mapping_to_a_show_command_is_not_called_ignored_at_start(touch_show):
+    eng, _ = touch_show(midi=False)
+    assert not [e for e in eng.stats.errors if "stage/screenshot" in e], list(eng.stats.errors)
+    assert any(r.m.target == "stage/screenshot" for r in eng.mapper.rules)

@@ -287,8 +287,9 @@ def test_stage_keys_in_a_window(xvfb_display, tmp_path, monkeypatch):
             time.sleep(0.01)
         assert eng.recorder is not None
         assert any(line.startswith("REC") for line in eng.overlay_lines(fresh=True))
-        for _ in range(10):
+        for _ in range(10):  # at the show's pace: a live recording keeps the show's time
             eng.step()
+            time.sleep(1.0 / eng.fps)
         _press(eng, "r")
         assert eng.recorder is None
         eng.stage.wait()

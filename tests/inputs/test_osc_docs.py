@@ -31,6 +31,7 @@ def test_table_lists_every_address_once_sorted():
     assert "/lp/param/<name>" in text  # the feedback section
     commands = text.split("## Commands")[1].split("## Feedback")[0]
     assert [l.split("`")[1] for l in commands.splitlines() if l.startswith("| `")] == sorted(c.address for c in COMMANDS)
+    assert "| `/lp/scene/recall` | string float |" in commands
     assert "| `/lp/learn` | string (optional) |" in commands and "| `/lp/learn/cancel` | none |" in commands
     assert {c.address for c in COMMANDS} <= set(text.split("`"))
     feedback = text.split("## Feedback")[1]

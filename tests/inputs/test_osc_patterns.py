@@ -118,3 +118,13 @@ def test_log_lines_never_carry_a_huge_address(caplog):
     lines = [l for l in caplog.text.splitlines() if "OSC" in l]
     assert len(lines) == 2 and all(len(l) < 400 for l in lines), [len(l) for l in lines]
     assert "60004 characters" in caplog.text
+
+
+def test_a_pattern_never_reaches_the_shows_own_commands():
+    specs = SPECS + [ParamSpec("stage/quit", kind="trigger", osc="/lp/quit", args=""),
+                     ParamSpec("stage/record", 0.0, 0.0, 1.0, "rec", osc="/lp/record")]
+    r = OscRouter(specs)
+    got = {e.address for e in r.route_datagram(msg("/lp/*", 1.0), 0.0)}
+    assert "param/latent/truncation" in got and not any(a.startswith(("trigger/stage", "param/stage")) for a in got)
+    assert not r.route_datagram(msg("/lp/q?it"), 0.0) and not r.route_datagram(msg("/lp/{quit,record}", 1.0), 0.0)
+    assert [e.address for e in r.route_datagram(msg("/lp/quit"), 0.0)] == ["trigger/stage/quit"]  # exact: yes

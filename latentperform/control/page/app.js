@@ -77,7 +77,47 @@ function hello(msg) {
   buildButtons();
   scenes(msg.scenes || []);
   $("scenes-problem").textContent = msg.scenes_problem || "";
-  if (msg.atlas) $("atlas").querySelector(".placeholder").textContent = "atlas: waiting for the map";
+  buildAtlas(msg.atlas);
+}
+
+// -- atlas ---------------------------------------------------------------------------------
+// The map appears when the show registers a pair of parameters ".../atlas/x" and ".../atlas/y"
+// (0..1 on the map); the show's poster of the map, when it has one, is /atlas.png.
+let atlasNames = null;
+function buildAtlas(hasImage) {
+  const xs = [...specs.keys()].filter((n) => n.endsWith("atlas/x"));
+  const x = xs.find((n) => specs.has(n.slice(0, -1) + "y"));
+  const box = $("atlas");
+  if (!x) { atlasNames = null; return; }   // the placeholder stays
+  atlasNames = [x, x.slice(0, -1) + "y"];
+  const map = el("div", { class: "atlas-map", id: "atlas-map", title: "click or drag to travel" }, el("i", { class: "atlas-dot", id: "atlas-dot" }));
+  if (hasImage) Object.assign(map.style, { backgroundImage: "url(atlas.png" + (token ? "?token=" + encodeURIComponent(token) : "") + ")", backgroundSize: "cover" });
+  box.replaceChildren(map);
+  const go = (e) => {
+    const r = map.getBoundingClientRect();
+    const fx = Math.max(0, Math.min(1, (e.clientX - r.left) / r.width));
+    const fy = Math.max(0, Math.min(1, 1 - (e.clientY - r.top) / r.height));
+    const [nx, ny] = atlasNames;
+    const sx = specs.get(nx), sy = specs.get(ny);
+    queueSet(nx, sx.min + fx * (sx.max - sx.min));
+    queueSet(ny, sy.min + fy * (sy.max - sy.min));
+    placeDot(fx, fy);
+  };
+  let down = false;
+  map.addEventListener("pointerdown", (e) => { down = true; map.setPointerCapture(e.pointerId); go(e); });
+  map.addEventListener("pointermove", (e) => { if (down) go(e); });
+  map.addEventListener("pointerup", () => { down = false; });
+}
+function placeDot(fx, fy) {
+  const dot = $("atlas-dot");
+  if (dot) { dot.style.left = fx * 100 + "%"; dot.style.top = (1 - fy) * 100 + "%"; }
+}
+function atlasState(vals) {
+  if (!atlasNames) return;
+  const [nx, ny] = atlasNames;
+  const sx = specs.get(nx), sy = specs.get(ny);
+  if (vals[nx] === undefined || vals[ny] === undefined) return;
+  placeDot((vals[nx] - sx.min) / ((sx.max - sx.min) || 1), (vals[ny] - sy.min) / ((sy.max - sy.min) || 1));
 }
 
 function buildParams() {
@@ -85,7 +125,9 @@ function buildParams() {
   box.replaceChildren();
   controls = new Map();
   let group = null;
-  const names = [...specs.keys()].sort();
+  // a two-value parameter (latent/xy: "ff") has its parts as controls of their own
+  const names = [...specs.keys()].filter((n) => !((specs.get(n).args || "").length > 1))
+    .sort(new Intl.Collator(undefined, { numeric: true }).compare);
   for (const name of names) {
     const spec = specs.get(name);
     const g = name.split("/")[0];
@@ -95,17 +137,20 @@ function buildParams() {
     label.addEventListener("click", () => { if (learning) send({ t: "learn", name }); });
     const c = { row, spec, touched: 0 };
     if (spec.kind === "trigger") {
-      const b = el("button", { text: spec.max > 1 ? "fire (arg 0)" : "fire" });
+      // a trigger with an argument range (a keyframe index, a scene number) gets a number beside it
+      const arg = spec.max > 1 ? el("input", { type: "number", min: spec.min, max: spec.max, step: 1,
+        value: Math.max(spec.min, Math.min(spec.max, spec.name === "control/scene/recall" ? 1 : 0)), class: "arg", "aria-label": name + " argument" }) : null;
+      const b = el("button", { text: "fire" });
       b.addEventListener("click", () => {
         if (learning) { send({ t: "learn", name }); return; }
-        send({ t: "fire", name, arg: spec.max > 1 ? 0 : 1 });
+        send({ t: "fire", name, arg: arg ? +arg.value : 1 });
       });
-      row.append(b);
+      row.append(arg ? el("div", { class: "trig" }, b, arg) : b);
       c.button = b;
     } else {
       const out = el("output", { text: fmt(spec.default) });
       const input = el("input", { type: "range", min: spec.min, max: spec.max,
-        step: (spec.max - spec.min) / 1000 || 0.001, value: spec.default, "aria-label": name });
+        step: "any", value: spec.default, "aria-label": name });
       const pick = el("i", { class: "pick" });
       input.addEventListener("input", () => {
         c.touched = performance.now();
@@ -204,6 +249,7 @@ function state(msg) {
   values = msg.values || {};
   applyValues(values, msg.takeover);
   updateButtons();
+  atlasState(values);
   if (msg.clock) clock(msg.clock);
   if (msg.stats) stats(msg.stats, msg.pages);
   if (msg.audio) audio(msg.audio);

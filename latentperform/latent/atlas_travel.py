@@ -1,0 +1,128 @@
+"""Travelling the atlas map: the state behind the `atlas` trajectory mode (model-free, numpy).
+
+    travel = AtlasTravel(positions, w, labels, centres)
+    w = travel.step(x, y, zoom, dt, beat=..., beats_per_bar=4, tour=False, steps=0)   # (w_dim,)
+    travel.position, travel.trail
+
+Where the map position comes from, each tick:
+  the pad       atlas/x, atlas/y (OSC /lp/atlas/xy x y, two MIDI CCs, a joystick): when the
+                performer moves them, the position glides there (one-pole, `glide` seconds)
+  a step        each atlas/step firing (map audio/onset to it) sends the position to the next
+                neighbouring region: the nearest region centre not yet visited in this run of
+                steps (so a run of onsets wanders, never ping-pongs between two regions)
+  the tour      while atlas/tour is on, one region per bar locked to the beat: in bar b the
+                position glides from region b's centre to region b + 1's over the bar (eased),
+                arriving on the downbeat; the regions in the atlas's reading order
+
+then latent.maplookup gives W there: continuous in the position, so every glide is continuous
+in W too.  All state changes in `step`, from (inputs, dt, beat) only: a replayed show (same
+events, same clock) travels the same path, frame for frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from .interp import smoothstep
+from .maplookup import MapLookup
+
+TRAIL = 96  # positions kept for the minimap's trail (a few seconds at show frame rates)
+
+
+class AtlasTravel:
+    def __init__(self, positions: np.ndarray, w: np.ndarray, labels: np.ndarray | None = None,
+                 centres: np.ndarray | None = None, glide: float = 0.15) -> None:
+        self.lookup = MapLookup(positions, w)
+        pos = self.lookup.positions
+        if centres is None or len(centres) == 0:
+            centres = pos.mean(0, keepdims=True)
+        self.centres = np.asarray(centres, np.float64).reshape(-1, 2)
+        self.labels = None if labels is None else np.asarray(labels)
+        self.glide = max(float(glide), 0.0)
+        self.position = np.array([0.5, 0.5])
+        self.target = self.position.copy()
+        self._last_xy: tuple[float, float] | None = None
+        self._visited: list[int] = []
+        self.trail: deque[tuple[float, float]] = deque(maxlen=TRAIL)
+        self.region = self.region_at(*self.position)
+
+    def region_at(self, x: float, y: float) -> int:
+        if self.labels is not None and len(self.labels):
+            return int(self.labels[self.lookup.nearest(x, y)])
+        return int(np.argmin(((self.centres - (x, y)) ** 2).sum(1)))
+
+    def neighbour(self) -> int:
+        """The region a step goes to: the nearest centre not visited in this run of steps."""
+        here = self.region_at(*self.position)
+        if not self._visited or self._visited[-1] != here:
+            self._visited = [here]
+        d = ((self.centres - self.position) ** 2).sum(1)
+        d[self._visited] = np.inf
+        if not np.isfinite(d).any():  # every region visited: start a new run from here
+            self._visited = [here]
+            d = ((self.centres - self.position) ** 2).sum(1)
+            d[here] = np.inf
+            if not np.isfinite(d).any():
+                return here
+        nxt = int(np.argmin(d))
+        self._visited.append(nxt)
+        return nxt
+
+    def tour_position(self, beat: float, beats_per_bar: int) -> np.ndarray:
+        n = len(self.centres)
+        bar = beat / max(int(beats_per_bar), 1)
+        k = int(math.floor(bar))
+        frac = smoothstep(bar - k)
+        a, b = self.centres[k % n], self.centres[(k + 1) % n]
+        return a + frac * (b - a)
+
+    def step(self, x: float, y: float, zoom: float, dt: float, *, beat: float = 0.0, beats_per_bar: int = 4,
+             tour: bool = False, steps: int = 0) -> np.ndarray:
+        """Advance by dt seconds; (w_dim,) float32 W at the new position."""
+        xy = (min(max(float(x), 0.0), 1.0), min(max(float(y), 0.0), 1.0))
+        if self._last_xy is None:
+            self.position = np.array(xy, np.float64)  # the first tick starts where the pad is
+            self.target = self.position.copy()
+        elif xy != self._last_xy:
+            self.target = np.array(xy, np.float64)
+        self._last_xy = xy
+        for _ in range(int(steps)):
+            self.target = self.centres[self.neighbour()].copy()
+        if tour:
+            self.position = self.tour_position(beat, beats_per_bar)
+            self.target = self.position.copy()
+        elif self.glide > 0 and dt > 0:
+            self.position = self.position + (self.target - self.position) * (1.0 - math.exp(-dt / self.glide))
+        else:
+            self.position = self.target.copy()
+        self.trail.append((float(self.position[0]), float(self.position[1])))
+        self.region = self.region_at(*self.position)
+        return self.lookup(self.position[0], self.position[1], zoom)
+
+    def minimap(self, cols: int = 24, rows: int = 10) -> list[str]:
+        """Text minimap for the overlay: region numbers (as letters) of the map, the trail as '·',
+        the position as '@'."""
+        grid = []
+        for r in range(rows):
+            line = []
+            for c in range(cols):
+                x, y = (c + 0.5) / cols, (r + 0.5) / rows
+                reg = self.region_at(x, y)
+                line.append(chr(ord("a") + reg % 26))
+            grid.append(line)
+        for tx, ty in self.trail:
+            c, r = min(int(tx * cols), cols - 1), min(int(ty * rows), rows - 1)
+            grid[r][c] = "·"
+        c = min(int(self.position[0] * cols), cols - 1)
+        r = min(int(self.position[1] * rows), rows - 1)
+        grid[r][c] = "@"
+        return ["".join(line) for line in grid]
+
+    def carry_from(self, old: "AtlasTravel") -> None:
+        """A reloaded patch keeps the place on the map and the trail."""
+        self.position, self.target = old.position.copy(), old.target.copy()
+        self._last_xy = old._last_xy
+        self.trail = deque(old.trail, maxlen=TRAIL)

@@ -1,0 +1,110 @@
+"""The atlas in a running show: a patch names an atlas; an XY message over real UDP moves the
+place on the map and the picture; offline, the same clock gives the same path and frames."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from pythonosc.udp_client import SimpleUDPClient
+
+from latentperform.atlas import AtlasError
+from latentperform.clock import FixedStepClock, WallClock
+from latentperform.config import DEFAULT_PATCH
+from latentperform.engine import EnginePart, open_live_inputs, open_show
+from latentperform.models import BuiltinGenerator
+from latentperform.patch import load_patch
+from latentperform.render import HeadlessSurface
+
+
+class PixelReader(EnginePart):
+    wants_pixels = True
+
+
+@pytest.fixture
+def atlas_path(builtin_atlas):
+    return builtin_atlas[1].path
+
+
+def _patch(atlas_path, extra=""):
+    text = DEFAULT_PATCH.read_text().replace("[trajectory]", f'[trajectory]\natlas = "{atlas_path.name}"\n' + extra)
+    path = atlas_path.parent / "show.toml"
+    path.write_text(text)
+    return load_patch(path)
+
+
+def _show(patch, clock, offline):
+    return open_show(patch, surface=HeadlessSurface((64, 48)), clock=clock, fps=10, offline=offline,
+                     generator=BuiltinGenerator(resolution=48))
+
+
+def test_an_xy_message_over_udp_moves_the_map_and_the_picture(atlas_path):
+    eng = _show(_patch(atlas_path, "atlas_glide = 0.0\n"), WallClock(), offline=False)
+    try:
+        open_live_inputs(eng, osc_host="127.0.0.1", osc_port=0, audio=False)
+        eng.add_part(PixelReader())  # a live show reads its pixels back only when a part asks
+        port = eng.inputs[0].port
+        client = SimpleUDPClient("127.0.0.1", port)
+        travel = eng.trajectory.atlas.travel
+
+        def go(x, y):
+            client.send_message("/lp/atlas/xy", [x, y])
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not np.allclose(travel.position, (x, y), atol=1e-6):
+                eng.step()
+                time.sleep(0.02)
+            frame, got = None, 0
+            while time.monotonic() < deadline and got < 3:  # frames rendered from the new place
+                time.sleep(0.05)
+                out = eng.step()
+                if out is not None:
+                    frame, got = out, got + 1
+            if frame is not None and np.allclose(travel.position, (x, y), atol=1e-6):
+                return frame
+            raise AssertionError(f"the map did not move to ({x}, {y}): at {travel.position}")
+
+        a = go(0.1, 0.15).astype(float)
+        assert eng.params.get("atlas/x") == pytest.approx(0.1) and eng.params.get("atlas/y") == pytest.approx(0.15)
+        b = go(0.9, 0.85).astype(float)
+        assert np.abs(a - b).mean() > 3, "the picture did not change"
+        lines = eng.overlay_lines(fresh=True)  # the overlay (and the preview, which shows it): the minimap
+        at = next(i for i, line in enumerate(lines) if line.startswith("atlas map.atlas: (0.90, 0.85)"))
+        minimap = lines[at + 1:at + 11]
+        assert sum(line.count("@") for line in minimap) == 1 and any("·" in line for line in minimap)
+    finally:
+        eng.close()
+        eng.surface.close()
+
+
+def test_offline_the_same_clock_travels_the_same_path(atlas_path):
+    patch = _patch(atlas_path, "")
+    text = patch.source_path.read_text() + ('\n[[mapping]]\nsource = "clock/beat"\ntarget = "atlas/step"\n')
+    patch.source_path.write_text(text)
+    runs = []
+    for _ in range(2):
+        eng = _show(load_patch(patch.source_path), FixedStepClock(10), offline=True)
+        try:
+            frames, regions = [], []
+            for _ in range(25):
+                frames.append(eng.step())
+                regions.append(eng.trajectory.atlas.travel.region)
+            runs.append((np.stack(frames), regions))
+        finally:
+            eng.close()
+            eng.surface.close()
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1] and len(set(runs[0][1])) >= 2  # the beats stepped between regions
+
+
+def test_a_wrong_model_or_a_damaged_atlas_refuses_the_show_in_one_line(atlas_path, tmp_path):
+    patch = _patch(atlas_path)
+    with pytest.raises(AtlasError, match="was made from model"):
+        open_show(patch, surface=None, clock=FixedStepClock(10), fps=10, offline=True,
+                  generator=BuiltinGenerator(resolution=48, seed=5))
+    bad = atlas_path.parent / "bad.atlas"
+    bad.write_bytes(atlas_path.read_bytes()[:3000])
+    patch = _patch(bad)
+    with pytest.raises(AtlasError, match="truncated"):
+        open_show(patch, surface=None, clock=FixedStepClock(10), fps=10, offline=True,
+                  generator=BuiltinGenerator(resolution=48))
