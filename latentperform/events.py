@@ -11,7 +11,7 @@ import collections
 import threading
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 # A value is a float for continuous controls (normalised or not: the source decides and the
 # patch maps it), or a tuple of floats for multi-argument messages (OSC `/lp/xy 0.2 0.7`).
@@ -174,3 +174,35 @@ class LatentRequest:
     c: "object | None" = None
     noise_mode: str = "const"
     bends: "tuple | None" = None  # per [[bend]], its settings as ((name, value), ...); see models.bend
+
+
+# -- coalescing: latest wins per continuous address, within one tick --------------------------------
+
+_ALWAYS_CONTINUOUS = ("param/", "midi/pitchbend/", "midi/aftertouch/", "midi/polytouch/")
+
+
+def is_continuous_address(address: str) -> bool:
+    """Addresses whose events are absolute levels, so only the latest in a tick matters.
+
+    `param/` (continuous parameters set over OSC), pitch bend and aftertouch.  `trigger/`,
+    notes, clock events and the generic `midi/cc/...` and `osc/...` are NOT: a button sending
+    CC 127 then 0 within one frame, or a relative encoder's deltas, must all reach the mapping.
+    The mapping layer, which knows which generic addresses are absolute faders, can pass its
+    own predicate to `coalesce`.
+    """
+    return address.startswith(_ALWAYS_CONTINUOUS)
+
+
+def coalesce(events: Iterable[ControlEvent],
+             continuous: Callable[[str], bool] = is_continuous_address) -> list[ControlEvent]:
+    """Latest wins per continuous address; every other event kept; order preserved.
+
+    The surviving event of an address stays at the position of its last occurrence, so a
+    trigger that came before the final fader value still comes before it.
+    """
+    events = list(events)
+    last: dict[str, int] = {}
+    for i, e in enumerate(events):
+        if continuous(e.address):
+            last[e.address] = i
+    return [e for i, e in enumerate(events) if last.get(e.address, i) == i]

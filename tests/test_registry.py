@@ -30,7 +30,7 @@ def test_groups_merge_first_owner_wins_and_the_version_moves_only_on_change():
 
 def test_the_osc_router_follows_the_registry():
     reg = ParamRegistry({"core": [ParamSpec("latent/speed", 1.0, -4, 8, osc="/lp/speed")]})
-    router = OscRouter(reg, report=lambda kind, msg: None)
+    router = OscRouter(reg, report=lambda *args, **kw: None)
     assert [e.address for e in router.route_message("/lp/speed", [2.0], 0.0)] == ["param/latent/speed"]
     assert router.route_message("/lp/shader/tint/red", [0.5], 0.0) == []
     assert router.stats["unknown"] == 1

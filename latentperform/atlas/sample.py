@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..latent.keyframes import z_from_seed
+from ..models.base import to_uint8 as _to_uint8
 from ..models.loader import describe
 from .atlasfile import AtlasError
 
@@ -109,7 +110,7 @@ def render_w(G, w: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) nominal [-1, 1] -> (N, H, W, 3) uint8."""
-    return (img.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return _to_uint8(img).cpu().numpy()
 
 
 def model_identity(G, spec: str) -> dict:

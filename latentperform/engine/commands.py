@@ -12,7 +12,8 @@ from ..config import UserError
 from ..events import EventQueue, ParamSpec
 from ..registry import ParamRegistry
 from .controllers import learn_plans, learnable_names, resolve_param
-from .core import STALL_S, core_param_groups
+from .params import core_param_groups
+from .stats import STALL_S
 from .show import attach_live, open_show
 from .stage import recording_figures
 
@@ -240,26 +241,8 @@ def _soundtrack(args, replay):
 
 def list_devices() -> str:
     """What `latentperform devices` prints: everything a show could open, and why not."""
-    lines = ["MIDI ports:"]
-    try:
-        from ..inputs.midi import list_midi_ports
-        ports = list_midi_ports()
-        lines += [f"  in:  {n}" for n in ports.get("inputs", [])] or ["  (no MIDI inputs)"]
-        lines += [f"  out: {n}" for n in ports.get("outputs", [])]
-    except Exception as e:
-        lines.append(f"  unavailable: {e}")
-    lines.append("Audio inputs:")
-    try:
-        import sounddevice as sd
-        found = False
-        for i, d in enumerate(sd.query_devices()):
-            if d.get("max_input_channels", 0) > 0:
-                found = True
-                lines.append(f"  [{i}] {d['name']} ({d['max_input_channels']} ch, {d['default_samplerate']:.0f} Hz)")
-        if not found:
-            lines.append("  (no audio inputs)")
-    except Exception as e:
-        lines.append(f"  unavailable: {e}")
+    from ..inputs.kinds import device_lines
+    lines = device_lines()   # every registered input kind: MIDI, OSC, audio
     lines.append("Monitors:")
     try:
         from ..render import list_monitors

@@ -32,7 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import UserError
-from ..events import ControlEvent, EventQueue, ParamSpec, ParamState
+from ..events import ControlEvent, ParamSpec, ParamState
 from .part import EnginePart
 
 log = logging.getLogger("latentperform.engine")
@@ -269,7 +269,6 @@ class ControlSurfaces(EnginePart):
     for the feedback's echo hold-off)."""
 
     def __init__(self, *, learn_timeout: float = LEARN_TIMEOUT) -> None:
-        self.queues: list[EventQueue] = []
         self.osc = None
         self.learn = LearnMode(learn_timeout)
         self.touched: dict[str, float] = {}   # control address -> engine time it last sent
@@ -280,21 +279,11 @@ class ControlSurfaces(EnginePart):
         self._targets_patch = None
         self.other_commands: collections.deque = collections.deque(maxlen=64)  # for other parts (take_commands)
 
-    def add_queue(self) -> EventQueue:
-        q = EventQueue()
-        self.queues.append(q)
-        return q
-
     # -- the tick ------------------------------------------------------------------------------
 
     def poll(self, engine, t: float) -> list[ControlEvent]:
-        events: list[ControlEvent] = []
-        for q in self.queues:
-            events.extend(q.iter_pending())
-        if len(self.queues) > 1:
-            events.sort(key=lambda e: e.time)
-        # (a MIDI clock's beats and tempo reach the musical time with the rest of the tick's
-        # events: Engine.step hands them to MusicalTime.update)
+        """The OSC commands (/lp/learn ...) and learn's time-out; the controllers' events come in
+        through the engine's input door (their queues are the door's) and meet `filter`."""
         if self.osc is not None:
             for cmd in self.osc.pop_commands():
                 self._command(engine, cmd, t)
@@ -305,6 +294,12 @@ class ControlSurfaces(EnginePart):
             self.learn.disarm()
             self._say(engine, f"learn timed out ({target}: no control moved in {self.learn.timeout:g} s)",
                       problem=True)
+        return []
+
+    def filter(self, engine, events: list[ControlEvent], t: float) -> list[ControlEvent]:
+        """The input door's filter: while learn is armed, a control that could be learned is
+        held back from the mapper (and fed to the learner); every control's time is noted (for
+        key `l` and the feedback's echo hold-off)."""
         out: list[ControlEvent] = []
         for e in events:
             if self.learn.armed and LearnMode.candidate(e):
@@ -467,17 +462,18 @@ class ControlSurfaces(EnginePart):
 def open_controllers(engine, *, osc_host: str | None = None, osc_port: int | None = None) -> None:
     """Open the OSC server and MIDI ports the patch names, with their feedback.  A port that is
     missing is reported (and, for MIDI, waited for), not fatal."""
-    from ..inputs.osc import COMMANDS
+    from ..inputs.kinds import input_kind
     inputs = engine.patch.inputs
     surfaces = ControlSurfaces()
+    engine.door.add_filter(surfaces.filter)
     osc = inputs.osc
     if osc.enabled:
-        from ..inputs.osc import OscFeedback, OscInput
+        from ..inputs.osc import OscFeedback
         host = osc_host or osc.host
         port = osc.port if osc_port is None else osc_port
         try:
-            osc_in = OscInput(surfaces.add_queue(), engine.clock, host=host, port=port,
-                              specs=engine.registry, commands=COMMANDS)
+            osc_in, = input_kind("osc").open_inputs(osc, engine.door.add_queue("osc"), engine.clock,
+                                                    host=host, port=port, specs=engine.registry)
             surfaces.osc = osc_in
             engine.inputs.append(osc_in)
             log.info("OSC: listening on %s:%d", host, osc_in.port)
@@ -490,14 +486,11 @@ def open_controllers(engine, *, osc_host: str | None = None, osc_port: int | Non
             engine.add_part(OscStateFeedback(engine.feedback, touched=surfaces.touched))
     midi = inputs.midi
     if midi.enabled:
-        from ..inputs.midi import MidiFeedback, MidiInput
-        for pattern in midi.inputs:
-            try:
-                inp = MidiInput(surfaces.add_queue(), engine.clock, pattern, cc14=midi.cc14, poll=HOTPLUG_POLL)
-                engine.inputs.append(inp)
-                surfaces.ports.append(inp)
-            except Exception as e:  # a MIDI backend that cannot start is not fatal
-                engine.report(f"MIDI: cannot open {pattern!r}: {e}")
+        from ..inputs.midi import MidiFeedback
+        for inp in input_kind("midi").open_inputs(midi, engine.door.add_queue("midi"), engine.clock,
+                                                  report=engine.report, poll=HOTPLUG_POLL):
+            engine.inputs.append(inp)
+            surfaces.ports.append(inp)
         outs = []
         if midi.feedback:
             for pattern in midi.outputs:

@@ -35,8 +35,8 @@ and `audio/beat_phase`.  The chroma of the sound also reaches the trajectory: wh
 `latent/chroma` (the amount of the chroma -> keyframes mode) is above 0, the newest
 `audio/chroma/<i>` sets the weight `latent/chroma/<i>` each tick.
 
-Where the sources' events come from: every tick the engine passes its drained events (the sound
-card's queue, which the music part serves, the offline FeatureTrack, the MIDI clock, a replay) to
+Where the sources' events come from: every tick the engine passes the events of its input door
+(the sound card's queue, the offline FeatureTrack, the MIDI clock, a replay) to
 `update(..., events)`; `observe` keeps only the newest word of each, so seeing an event twice
 changes nothing.
 """
@@ -47,7 +47,7 @@ import logging
 import math
 
 from ..clock import Tempo
-from ..events import ControlEvent, EventQueue, ParamState
+from ..events import ControlEvent, ParamState
 from .part import EnginePart
 
 log = logging.getLogger("latentperform.engine")
@@ -285,12 +285,11 @@ class MusicalTime:
 
 
 class MusicPart(EnginePart):
-    """The show's musical-time events, and the queue the sound-card input fills (its events
-    reach `MusicalTime` with the rest of the tick's, through `Engine.step`)."""
+    """The show's musical-time events (the sound card's reach `MusicalTime` with the rest of
+    the tick's, through the input door)."""
 
     def __init__(self, music: MusicalTime) -> None:
         self.music = music
-        self.queue = EventQueue()          # the sound-card input puts its events here
         self._next_beat: int | None = None
         self._last_bpm: float | None = None
 
@@ -311,7 +310,7 @@ class MusicPart(EnginePart):
         return [self.music.status()]
 
     def poll(self, engine, t: float) -> list[ControlEvent]:
-        return list(self.queue.iter_pending()) + self._clock_events(t)
+        return self._clock_events(t)
 
     def _clock_events(self, t: float) -> list[ControlEvent]:
         music = self.music
@@ -344,7 +343,7 @@ class MusicPart(EnginePart):
 def open_music_inputs(engine, *, audio: bool = True) -> None:
     """The show's musical time (clock events, Link) and the sound-card input the patch names
     (skipped with a message when there is none)."""
-    part = engine.music.attach(engine)
+    engine.music.attach(engine)
     aud = engine.patch.inputs.audio
     if not (audio and aud.enabled):
         return
@@ -362,9 +361,7 @@ def open_music_inputs(engine, *, audio: bool = True) -> None:
 
         record = {"record_to": sound, "on_record": noted, "on_record_error": engine.report}
     try:
-        from ..inputs.audio import AudioInput
-        engine.inputs.append(AudioInput(part.queue, clock=engine.clock, device=aud.device,
-                                        sample_rate=aud.samplerate, channel=aud.channel,
-                                        blocksize=aud.blocksize, **record))
+        from ..inputs.kinds import input_kind
+        engine.inputs += input_kind("audio").open_inputs(aud, engine.door.add_queue("audio"), engine.clock, **record)
     except Exception as e:
         engine.report(f"audio: {e}; carrying on without sound input")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 
-import moderngl
 import numpy as np
 
 from .part import EnginePart
@@ -53,25 +52,6 @@ class VideoOutputPart(EnginePart):
 
 # -- the preview window ---------------------------------------------------------------------------
 
-_PREVIEW_FRAGMENT = """#version 330 core
-in vec2 v_uv;
-out vec4 f_color;
-uniform sampler2D u_image;
-void main() {
-    f_color = vec4(texture(u_image, v_uv).rgb, 1.0);
-}
-"""
-
-
-def _fit(src: tuple[int, int], dst: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The largest viewport with the aspect of `src` centred in `dst` (letterbox/pillarbox)."""
-    sw, sh = max(src[0], 1), max(src[1], 1)
-    dw, dh = dst
-    scale = min(dw / sw, dh / sh)
-    w, h = max(1, round(sw * scale)), max(1, round(sh * scale))
-    return ((dw - w) // 2, (dh - h) // 2, w, h)
-
-
 class PreviewPart(EnginePart):
     """A windowed preview of the output, with the status overlay, on `monitor` (index or name).
 
@@ -85,7 +65,7 @@ class PreviewPart(EnginePart):
     def __init__(self, engine, monitor=None, size: tuple[int, int] | None = None, overlay: bool = True,
                  keep_pixels: bool = False, position: tuple[int, int] | None = None) -> None:
         from ..render import Hud, WindowSurface
-        from ..render.shaders import VERTEX_SHADER
+        from ..render.shaders import TextureBlit
 
         self.engine = engine
         main = engine.surface
@@ -99,19 +79,18 @@ class PreviewPart(EnginePart):
         self.wants_texture = self.shared
         self.wants_pixels = not self.shared
         ctx = self.window.ctx
-        self.program = ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=_PREVIEW_FRAGMENT)
-        self.vao = ctx.vertex_array(self.program, [])
+        self.blit = TextureBlit(ctx)
         self.hud = Hud(ctx) if overlay else None
         self.keep_pixels = keep_pixels
         self.last_pixels: np.ndarray | None = None  # what the preview showed (keep_pixels only)
         self.source = "none"  # which picture the preview shows: "output" (shared) or "pixels"
-        self._external: tuple[tuple, moderngl.Texture] | None = None
+        self._external: tuple | None = None  # (key, the output's texture as an object of our context)
         self._uploaded = None  # a FrameTexture in the preview's context (headless output only)
         self._restore_main()
 
     # -- where the picture comes from -----------------------------------------------------------
 
-    def _shared_texture(self, tex) -> moderngl.Texture:
+    def _shared_texture(self, tex):
         """The output context's texture `tex` as an object of the preview's context (no copy)."""
         key = (tex.glo, tuple(tex.size), tex.components, tex.dtype)
         if self._external is None or self._external[0] != key:
@@ -120,7 +99,7 @@ class PreviewPart(EnginePart):
                                                                     tex.components, 0, tex.dtype))
         return self._external[1]
 
-    def _picture(self, engine) -> moderngl.Texture | None:
+    def _picture(self, engine):
         if self.shared and engine.output_texture is not None:
             self.source = "output"
             return self._shared_texture(engine.output_texture)
@@ -153,17 +132,8 @@ class PreviewPart(EnginePart):
             engine.handle_key(key)
 
     def draw(self, engine) -> None:
-        ctx = self.window.ctx
         target = self.window.target
-        target.use()
-        target.viewport = (0, 0, *self.window.size)
-        ctx.clear(0.0, 0.0, 0.0)
-        tex = self._picture(engine)
-        if tex is not None:
-            target.viewport = _fit(tex.size, self.window.size)
-            tex.use(0)
-            self.vao.render(moderngl.TRIANGLES, vertices=3)
-            target.viewport = (0, 0, *self.window.size)
+        self.blit.draw(self._picture(engine), target, self.window.size)
         if self.hud is not None:  # the engine's status lines (rebuilt a few times a second)
             self.hud.draw(engine.overlay_lines(), target, (0, 0, *self.window.size))
         if self.keep_pixels:
@@ -194,8 +164,7 @@ class PreviewPart(EnginePart):
                 self._uploaded.release()
             if self.hud is not None:
                 self.hud.release()
-            self.vao.release()
-            self.program.release()
+            self.blit.release()
         finally:
             self.window.close()
             if self.engine.surface is not None:

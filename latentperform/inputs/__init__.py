@@ -1,5 +1,7 @@
 """inputs: devices -> ControlEvents on an EventQueue (MIDI, OSC, audio, replayed logs), and the
-feedback that goes back to controllers and hosts.  Input threads never touch shared state."""
+feedback that goes back to controllers and hosts.  Input threads never touch shared state.
+
+kinds.py: the input-kind registry (a kind is a module with LABEL, list_devices(), open_inputs())."""
 
 from .learn import Learned, Learner, write_mapping
 from .midi import MidiFeedback, MidiInput, MidiTranslator, list_midi_ports

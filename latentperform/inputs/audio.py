@@ -625,6 +625,26 @@ def _capture_main(spec: dict) -> None:
                 break
 
 
+
+# -- the input kind's face (inputs/kinds.py) -------------------------------------------------------
+
+LABEL = "Audio inputs"
+
+
+def list_devices() -> list[str]:
+    import sounddevice as sd
+    lines = [f"[{i}] {d['name']} ({d['max_input_channels']} ch, {d['default_samplerate']:.0f} Hz)"
+             for i, d in enumerate(sd.query_devices()) if d.get("max_input_channels", 0) > 0]
+    return lines or ["(no audio inputs)"]
+
+
+def open_inputs(section, queue: EventQueue, clock, **record) -> list:
+    """The sound-card input of the patch's [inputs.audio]; `record`: AudioInput's record_to,
+    on_record, on_record_error (the sound logged beside an event log)."""
+    return [AudioInput(queue, clock=clock, device=section.device, sample_rate=section.samplerate,
+                       channel=section.channel, blocksize=section.blocksize, **record)]
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--capture":
         try:

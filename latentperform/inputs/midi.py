@@ -653,3 +653,26 @@ def midi_control(address: str) -> tuple[str, int, int] | None:
 
 def _to7(value01: float) -> int:
     return int(round(min(max(float(value01), 0.0), 1.0) * 127))
+
+
+# -- the input kind's face (inputs/kinds.py) -------------------------------------------------------
+
+LABEL = "MIDI ports"
+
+
+def list_devices() -> list[str]:
+    ports = list_midi_ports()
+    lines = [f"in:  {n}" for n in ports.get("inputs", [])] or ["(no MIDI inputs)"]
+    return lines + [f"out: {n}" for n in ports.get("outputs", [])]
+
+
+def open_inputs(section, queue: EventQueue, clock, *, report=log.warning, poll: float = 1.0) -> list:
+    """A MidiInput per port pattern of the patch's [inputs.midi] `inputs` (all on `queue`); a
+    port that cannot open is reported, not fatal (a missing one is waited for)."""
+    opened = []
+    for pattern in section.inputs:
+        try:
+            opened.append(MidiInput(queue, clock, pattern, cc14=section.cc14, poll=poll))
+        except Exception as e:  # a MIDI backend that cannot start is not fatal
+            report(f"MIDI: cannot open {pattern!r}: {e}")
+    return opened

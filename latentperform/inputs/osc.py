@@ -45,6 +45,7 @@ from typing import Callable, Iterable, Sequence
 
 from ..config import OSC_HOST, OSC_PORT, UserError
 from ..events import ControlEvent, EventQueue, ParamSpec, ParamState
+from ..events import coalesce, is_continuous_address  # noqa: F401  (re-exported)
 
 log = logging.getLogger("latentperform.inputs.osc")
 
@@ -556,36 +557,8 @@ def _expected(specs: list[ParamSpec]) -> str:
     return f"{n} number{'s' if n > 1 else ''}"
 
 
-# -- coalescing -------------------------------------------------------------------------------
-
-_ALWAYS_CONTINUOUS = ("param/", "midi/pitchbend/", "midi/aftertouch/", "midi/polytouch/")
-
-
-def is_continuous_address(address: str) -> bool:
-    """Addresses whose events are absolute levels, so only the latest in a tick matters.
-
-    `param/` (continuous parameters set over OSC), pitch bend and aftertouch.  `trigger/`,
-    notes, clock events and the generic `midi/cc/...` and `osc/...` are NOT: a button sending
-    CC 127 then 0 within one frame, or a relative encoder's deltas, must all reach the mapping.
-    The mapping layer, which knows which generic addresses are absolute faders, can pass its
-    own predicate to `coalesce`.
-    """
-    return address.startswith(_ALWAYS_CONTINUOUS)
-
-
-def coalesce(events: Iterable[ControlEvent],
-             continuous: Callable[[str], bool] = is_continuous_address) -> list[ControlEvent]:
-    """Latest wins per continuous address; every other event kept; order preserved.
-
-    The surviving event of an address stays at the position of its last occurrence, so a
-    trigger that came before the final fader value still comes before it.
-    """
-    events = list(events)
-    last: dict[str, int] = {}
-    for i, e in enumerate(events):
-        if continuous(e.address):
-            last[e.address] = i
-    return [e for i, e in enumerate(events) if last.get(e.address, i) == i]
+# coalescing (`coalesce`, `is_continuous_address`) lives in events.py: every source's events go
+# through it in the engine's input door; imported here for the callers that knew it here.
 
 
 # -- transport: the UDP server --------------------------------------------------------------------
@@ -906,3 +879,21 @@ class OscFeedback:
     def close(self) -> None:
         self._resolve_closed.set()
         self._sock.close()
+
+
+# -- the input kind's face (inputs/kinds.py) -------------------------------------------------------
+
+LABEL = "OSC"
+
+
+def list_devices() -> list[str]:
+    return [f"UDP, listening on {OSC_HOST}:{OSC_PORT} unless the patch's [inputs.osc] host/port say otherwise"]
+
+
+def open_inputs(section, queue: EventQueue, clock, *, host: str | None = None, port: int | None = None,
+                specs: Iterable[ParamSpec] = (), commands: Iterable[OscCommand] = COMMANDS) -> list:
+    """The OSC server of the patch's [inputs.osc] (host/port override it); raises UserError
+    when the port cannot be bound."""
+    host = host or section.host
+    port = section.port if port is None else port
+    return [OscInput(queue, clock, host=host, port=port, specs=specs, commands=commands)]

@@ -33,12 +33,14 @@ import numpy as np
 
 from ..config import UserError
 from ..events import LatentRequest, ParamSpec, ParamState
-from .interp import ease_hold, slerp
+from .interp import slerp
 from .keyframes import keyframe_z, random_directions, z_from_seed
+from .modes import ModeContext, make_mode
 
 # [trajectory] keys and their defaults: the one home of these numbers (the patch leaves unset
 # keys as None).
 DEFAULTS: dict[str, Any] = {
+    "mode": "keyframes",
     "loop_beats": 16.0,
     "loop_sync": "free",
     "loop_hold": 0.0,
@@ -95,6 +97,10 @@ class Trajectory:
     directions  (k, w_dim) semantic directions, or None for a deterministic random orthonormal set
     seed        the patch's model seed: fallback keyframes, XY grid, walk, random directions
     cutoff      truncation cutoff passed through to the request ([model] truncation_cutoff)
+    data        extra arrays for the mode (modes/base.py: ModeContext.data), by name
+
+    The base point comes from the mode (`[trajectory] mode`, registered in latent/modes/); the
+    layers below (chroma, XY, walk, directions, pulses, mix, truncation, transform) are shared.
     """
 
     def __init__(self, settings: Any, keyframes: Sequence[Any], space: LatentSpace,
@@ -118,10 +124,9 @@ class Trajectory:
         self.keyframe_names = [getattr(k, "name", "") or "" for k in keyframes]
         loop_beats = float(get("loop_beats"))
         self.step_beats = np.array([float(getattr(k, "beats", None) or loop_beats) for k in keyframes])
-        self.loop_total = float(self.step_beats.sum())
-        self.step_starts = np.concatenate([[0.0], np.cumsum(self.step_beats)[:-1]])
-        self.loop_sync = str(get("loop_sync"))
-        self.loop_hold = float(get("loop_hold"))
+        self.mode = make_mode(str(get("mode")), ModeContext(setting=get, keyframes=self.keyframes,
+                                                             step_beats=self.step_beats, space=space,
+                                                             seed=self.seed, data=dict(data or {})))
 
         cols, rows = (int(v) for v in get("xy_grid"))
         xy_seeds = get("xy_seeds")
@@ -175,15 +180,10 @@ class Trajectory:
 
     def reset(self) -> None:
         """Back to the first keyframe, at rest."""
-        self.pos = 0.0              # loop position in keyframes (free mode)
-        self.beat_offset = 0.0      # beats added to the clock's beat (beat-synced mode)
+        if hasattr(self.mode, "reset"):
+            self.mode.reset()
         self.walk_time = 0.0        # walk phase, seconds at speed 1
         self.hit = 0.0              # latent/pulse/hit envelope
-        self._glide_from: np.ndarray | None = None
-        self._glide_to = 0
-        self._glide_t = 1.0
-        self._loop_pos_now = 0.0    # where the loop stood at the last step (for next/prev)
-        self._last_base: np.ndarray = self.keyframes[0].copy()
         self.chroma = np.zeros(PITCH_CLASSES)   # smoothed chroma weights
 
     @property
@@ -192,7 +192,12 @@ class Trajectory:
 
     @property
     def gliding(self) -> bool:
-        return self._glide_from is not None
+        return bool(getattr(self.mode, "gliding", False))
+
+    @property
+    def pos(self) -> float:
+        """The keyframe loop's position (mode "keyframes"; 0 for other modes)."""
+        return float(getattr(self.mode, "pos", 0.0))
 
     # -- parameters ----------------------------------------------------------------------------
 
@@ -252,6 +257,7 @@ class Trajectory:
             specs.append(ParamSpec(f"latent/direction/{k}", 0.0, -1.0, 1.0,
                                    f"move along direction {k} of W (1 = direction_scale)",
                                    osc=f"/lp/direction/{k}"))
+        specs += list(self.mode.param_specs())
         if self.atlas is not None:
             specs += self.atlas.param_specs()
         return specs
@@ -267,14 +273,10 @@ class Trajectory:
 
     def step(self, params: ParamState, dt: float) -> LatentRequest:
         dt = max(float(dt), 0.0)
-        bps = max(float(params.tempo), 1e-6) / 60.0
         speed = self._get(params, "latent/speed")
+        point = self.mode.base(params, dt)
 
-        self._triggers(params)
-        base = self._advance(params, dt, bps, speed)
-        self._last_base = base
-
-        z = base
+        z = point.z
         self._smooth_chroma(params, dt)
         chroma = min(max(self._get(params, "latent/chroma"), 0.0), 1.0)
         if chroma > 0.0:
@@ -295,6 +297,8 @@ class Trajectory:
         w_offset = self._w_offset(params, dt)
         mix = min(max(self._get(params, "latent/mix/amount"), 0.0), 1.0)
         ws = self.atlas.apply(params, dt, self.space.num_ws) if self.atlas is not None else None
+        if ws is None and point.ws is not None:   # a mode that gives W directly
+            ws = np.asarray(point.ws, dtype=np.float32)
         return LatentRequest(
             ws=ws,
             z=z.astype(np.float32),
@@ -309,75 +313,17 @@ class Trajectory:
             transform=self._transform(params),
         )
 
-    def _triggers(self, params: ParamState) -> None:
-        n = self.num_keyframes
-        for name, arg in params.triggers:
-            if name == "latent/keyframe":
-                target = int(round(arg)) % n
-            elif name == "latent/keyframe/next":
-                target = (self.current_keyframe() + 1) % n
-            elif name == "latent/keyframe/prev":
-                target = (self.current_keyframe() - 1) % n
-            else:
-                continue
-            self._glide_from = self._last_base.copy()
-            self._glide_to = target
-            self._glide_t = 0.0
-
     def current_keyframe(self) -> int:
-        """The keyframe being glided to, or the nearest one on the loop."""
-        if self._glide_from is not None:
-            return self._glide_to
-        return int(math.floor(self._loop_pos_now + 0.5)) % self.num_keyframes
-
-    def _loop_pos(self, params: ParamState, dt: float, bps: float, speed: float) -> float:
-        """Loop position in keyframes (integer part: the step; fraction: how far along it)."""
-        if self.loop_sync == "beat":
-            b = (float(params.beat) + self.beat_offset) % self.loop_total
-            i = int(np.searchsorted(self.step_starts, b, side="right") - 1)
-            i = min(max(i, 0), self.num_keyframes - 1)
-            return i + (b - self.step_starts[i]) / self.step_beats[i]
-        i = int(math.floor(self.pos)) % self.num_keyframes
-        self.pos += dt * bps * speed / self.step_beats[i]
-        self.pos %= self.num_keyframes
-        return self.pos
-
-    def _set_loop_pos(self, params: ParamState, index: int) -> None:
-        if self.loop_sync == "beat":
-            self.beat_offset = (self.step_starts[index] - float(params.beat)) % self.loop_total
-        else:
-            self.pos = float(index)
-
-    def _advance(self, params: ParamState, dt: float, bps: float, speed: float) -> np.ndarray:
-        if self._glide_from is not None:
-            glide = self._get(params, "latent/glide")
-            self._glide_t = 1.0 if glide <= 0.0 else min(self._glide_t + dt * bps / glide, 1.0)
-            if self._glide_t < 1.0:
-                return slerp(self._glide_from, self.keyframes[self._glide_to], _smooth(self._glide_t))
-            self._glide_from = None
-            self._set_loop_pos(params, self._glide_to)
-            self._loop_pos_now = float(self._glide_to)
-            return self.keyframes[self._glide_to].copy()
-        pos = self._loop_pos(params, dt, bps, speed)
-        self._loop_pos_now = pos
-        return self.keyframe_blend(pos)
+        """The keyframe being glided to, or the nearest one on the loop (the mode's)."""
+        return self.mode.current_keyframe()
 
     def carry_from(self, old: "Trajectory") -> None:
         """Take over the loop's place, walk phase and pulse of the trajectory this one replaces
         (a hot-reloaded patch), so a reload does not jump the picture."""
         self.walk_time, self.hit = old.walk_time, old.hit
-        self.beat_offset = float(old.beat_offset) % self.loop_total
-        self.pos = self._loop_pos_now = float(old.pos) % self.num_keyframes
-        self._last_base = self.keyframe_blend(self.pos)  # a glide triggered next starts here
+        self.mode.carry_from(old.mode)
         if self.atlas is not None and getattr(old, "atlas", None) is not None:
             self.atlas.carry_from(old.atlas)
-
-    def keyframe_blend(self, pos: float) -> np.ndarray:
-        """z at loop position `pos` (e.g. 2.5: half way from keyframe 2 to keyframe 3)."""
-        n = self.num_keyframes
-        i = int(math.floor(pos))
-        frac = ease_hold(pos - i, self.loop_hold)
-        return slerp(self.keyframes[i % n], self.keyframes[(i + 1) % n], frac)
 
     def _smooth_chroma(self, params: ParamState, dt: float) -> None:
         w = np.array([self._get(params, f"latent/chroma/{k}") for k in range(PITCH_CLASSES)])
@@ -458,7 +404,3 @@ class Trajectory:
                          [-s, c, ty],
                          [0.0, 0.0, 1.0]], dtype=np.float32)
 
-
-def _smooth(t: float) -> float:
-    t = min(max(t, 0.0), 1.0)
-    return t * t * (3.0 - 2.0 * t)

@@ -44,6 +44,12 @@ class Generator(Protocol):
                  noise_mode: str = "const") -> torch.Tensor: ...
 
 
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Generator output (N, C, H, W), nominally in [-1, 1] -> (N, H, W, C) uint8 on the same
+    device: the one place that knows the Generator's value range (-1 -> 0, 1 -> 255)."""
+    return (images.detach().float() * 127.5 + 128.0).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
 def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
     """ws (N, num_ws, w_dim) pulled toward w_avg by psi on layers [0, cutoff)."""
     if psi == 1.0:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..config import UserError
-from .base import Generator, ModelError
+from .base import Generator, ModelError, to_uint8
 from .safe_pickle import load_network_pickle
 
 _cache: dict[tuple, Generator] = {}
@@ -195,9 +195,9 @@ def describe(G: Generator) -> dict:
     }
 
 
-def _to_uint8(img: torch.Tensor) -> np.ndarray:
+def _tile_pixels(img: torch.Tensor) -> np.ndarray:
     """(C, H, W) nominal [-1, 1] -> (H, W, 3) uint8 (grey and extra channels handled)."""
-    x = (img.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
+    x = to_uint8(img[None])[0].permute(2, 0, 1).cpu()   # (C, H, W) uint8
     if x.shape[0] == 1:
         x = x.expand(3, -1, -1)
     elif x.shape[0] == 2:
@@ -240,7 +240,7 @@ def contact_sheet(G: Generator, seeds, path_png: str | Path, psi: float = 0.7,
         try:
             with torch.no_grad():
                 img = G(z, c, truncation_psi=psi)
-            tile = Image.fromarray(_to_uint8(img[0])).resize((cell, cell), Image.LANCZOS)
+            tile = Image.fromarray(_tile_pixels(img[0])).resize((cell, cell), Image.LANCZOS)
         except (Exception, SystemExit) as e:  # noqa: BLE001 - a network may fail any way it likes
             text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
             raise ModelError(f"the network failed to render seed {seed} for the contact sheet "

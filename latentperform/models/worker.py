@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..events import LatentRequest
-from .base import Generator, truncate
+from .base import Generator, to_uint8, truncate
 
 HANG_S = 10.0  # a generator call longer than this is reported as hung (once per call)
 MAX_BATCH = 8  # latents interpolated in one synthesis call, at most (InferenceWorker.max_batch)
@@ -522,7 +522,7 @@ class InferenceWorker:
             raise ValueError("generator returned 2 channels; expected 1 (grey), 3 (RGB) or more")
         else:
             images = images[:, :3]
-        return (images.float() * 127.5 + 128.0).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        return to_uint8(images)
 
     def _pinned_buffer(self, shape: torch.Size) -> torch.Tensor:
         """A pinned host buffer of `shape` holding none of the frames someone may still read."""

@@ -477,6 +477,7 @@ def _directions_file(r: Reader, ctx: Context) -> Path | None:
 class TrajectorySection(_Section):
     """How the latent point moves.  None = the trajectory's default (latent/trajectory.py)."""
 
+    mode: str | None = None               # where the base point comes from: a mode registered in latent/modes/
     loop_beats: float | None = None       # beats per keyframe step of the loop
     loop_sync: str | None = None          # "free": integrates speed; "beat": locked to the beat grid
     loop_hold: float | None = None        # fraction of each step spent resting on the keyframe
@@ -524,6 +525,7 @@ class TrajectorySection(_Section):
             r.error("mix_layers", f"expected [first, end] with first < end, got {list(mix)}")
             mix = None
         out = cls(
+            mode=r.string("mode", None),
             loop_beats=r.number("loop_beats", None, lo=0.0, hi=4096.0, lo_open=True),
             loop_sync=r.string("loop_sync", None, choices=LOOP_SYNC),
             loop_hold=r.number("loop_hold", None, lo=0.0, hi=0.95),

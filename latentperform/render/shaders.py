@@ -491,3 +491,48 @@ def _mtimes(files: Iterable[Path]) -> dict[Path, float]:
         except OSError:
             out[Path(f)] = -1
     return out
+
+
+# -- drawing one texture, letterboxed (the preview window) ------------------------------------------
+
+_BLIT_FRAGMENT = """#version 330 core
+in vec2 v_uv;
+out vec4 f_color;
+uniform sampler2D u_image;
+void main() {
+    f_color = vec4(texture(u_image, v_uv).rgb, 1.0);
+}
+"""
+
+
+def fit_viewport(src: tuple[int, int], dst: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The largest viewport with the aspect of `src` centred in `dst` (letterbox/pillarbox)."""
+    sw, sh = max(src[0], 1), max(src[1], 1)
+    dw, dh = dst
+    scale = min(dw / sw, dh / sh)
+    w, h = max(1, round(sw * scale)), max(1, round(sh * scale))
+    return ((dw - w) // 2, (dh - h) // 2, w, h)
+
+
+class TextureBlit:
+    """Draws a texture into a framebuffer, aspect kept (the rest black), in context `ctx`."""
+
+    def __init__(self, ctx: moderngl.Context) -> None:
+        self.ctx = ctx
+        self.program = ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=_BLIT_FRAGMENT)
+        self.vao = ctx.vertex_array(self.program, [])
+
+    def draw(self, texture, target, size: tuple[int, int]) -> None:
+        target.use()
+        target.viewport = (0, 0, *size)
+        self.ctx.clear(0.0, 0.0, 0.0)
+        if texture is not None:
+            target.viewport = fit_viewport(texture.size, size)
+            texture.use(0)
+            self.vao.render(moderngl.TRIANGLES, vertices=3)
+            target.viewport = (0, 0, *size)
+
+    def release(self) -> None:
+        self.vao.release()
+        self.program.release()
+

@@ -74,6 +74,15 @@ class Surface:
         self.close()
 
 
+SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software")
+
+
+def software_renderer(ctx) -> bool:
+    """True when `ctx` rasterises on the CPU (Mesa's llvmpipe and friends), not on a GPU."""
+    renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
+    return any(s in renderer for s in SOFTWARE_GL)
+
+
 def create_egl_context() -> moderngl.Context:
     """A standalone (offscreen) GL 3.3+ context through EGL: needs no display."""
     try:

@@ -208,7 +208,7 @@ def test_switching_interpolation_on_a_running_show_empties_the_queue():
         assert G.batches[-1] > 1
         patch = eng.patch
         eng.apply_patch(replace(patch, output=replace(patch.output, interpolation="hold")))
-        assert eng.interpolation == "hold" and not eng._playback
+        assert eng.interpolation == "hold" and not eng.playback
         eng.run(seconds=0.3)
     finally:
         eng.close()

@@ -206,7 +206,7 @@ def test_learn_an_xy_pad_in_one_message_and_pressing_learn_again_cancels(touch_s
     assert step_until(eng, lambda: (eng.params.get("latent/xy/x"), eng.params.get("latent/xy/y"))
                       == pytest.approx((0.9, 0.1)))
     step_for(eng, 0.6)                    # the watcher sees the file the learn wrote ...
-    assert not [text for text, _, _ in eng._notices if "patch reloaded" in text]   # ... and stays quiet
+    assert not [text for text, _, _ in eng.overlay.notices if "patch reloaded" in text]   # ... and stays quiet
 
 
 def test_other_controls_keep_working_while_learn_is_armed(touch_show, devices):

@@ -173,8 +173,8 @@ def test_overlay_is_drawn_but_never_in_the_recorded_pixels():
 def test_overlay_text_is_rebuilt_a_few_times_a_second_not_every_frame():
     eng = live_engine(FlatGenerator(), overlay=True)
     built = []
-    real = eng._build_overlay_lines
-    eng._build_overlay_lines = lambda: built.append(1) or real()
+    real = eng.overlay.build
+    eng.overlay.build = lambda engine: built.append(1) or real(engine)
     try:
         eng.step()
         built.clear()
@@ -309,7 +309,7 @@ def test_stage_keys_in_a_window(xvfb_display, tmp_path, monkeypatch):
         _press(eng, "q")
         assert not window.should_close()
         assert QUIT_PROMPT in eng.overlay_lines(fresh=True)
-        assert eng._hud_wanted()  # drawn although the overlay is off
+        assert eng.overlay.wanted(eng)  # drawn although the overlay is off
         time.sleep(0.4)
         _press(eng, "q")
         assert not window.should_close()

@@ -364,4 +364,4 @@ def test_carry_from_keeps_the_loops_place_when_a_patch_is_reloaded():
     new.carry_from(old)
     assert new.pos == pytest.approx(old.pos % 3) and new.current_keyframe() == int(old.pos % 3 + 0.5) % 3
     assert (new.walk_time, new.hit) == (old.walk_time, 0.7)
-    np.testing.assert_allclose(new._last_base, new.keyframe_blend(new.pos))
+    np.testing.assert_allclose(new.mode.last_base, new.mode.keyframe_blend(new.pos))
