@@ -90,6 +90,9 @@ class Recorder:
     wants_pixels = False
     wants_texture = False
 
+    def shape_request(self, engine, request, params):
+        return request
+
     def __init__(self) -> None:
         self.ends: list[float] = []
         self.tick_cpu: list[float] = []     # the tick thread's CPU seconds at each frame's end
@@ -124,14 +127,14 @@ class Recorder:
 
 
 def run_show(args, with_room: bool, tmp: Path) -> dict:
-    from latentperform.engine.core import Engine
+    from latentperform.engine.show import open_show
     from latentperform.patch import load_patch
     from latentperform.render import HeadlessSurface
 
     patch = load_patch(args.patch)
     surface = HeadlessSurface(args.size)
     clock = WallClock()
-    engine = Engine(patch, surface=surface, clock=clock, fps=args.fps)
+    engine = open_show(patch, surface=surface, clock=clock, fps=args.fps)
     rec = Recorder()
     engine.add_part(rec)
     result: dict = {}

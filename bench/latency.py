@@ -1,8 +1,8 @@
 """Control-to-photon latency and frame pacing of a headless engine, driven over OSC from another process.
 
-    python bench/latency.py [--sizes 256 512] [--seconds 10] [--rate 20] [--fps 60] [--patch FILE]
+    python bench/latency.py [--sizes 256 512 1920x1080] [--seconds 10] [--rate 20] [--fps 60] [--patch FILE]
 
-For each output size N, this starts `latentperform run PATCH --headless --seconds S --size NxN`
+For each output size (N for N x N, or WxH), this starts `latentperform run PATCH --headless --seconds S --size WxH`
 in a subprocess, with a copy of the patch whose OSC input listens on a free port and whose OSC
 feedback targets point back at this process.  While it runs, this process sends a parameter
 change (`/lp/truncation`, a new value each time) at a steady `--rate` per second, and listens to
@@ -103,7 +103,7 @@ class Feedback:
 
 
 SUMMARY_PATTERNS = {
-    "frames": r"(\d+) frames",
+    "frames": r"(?m)^(\d+) frames,",
     "fps": r"frames, ([\d.]+) fps",
     "frame_ms_median": r"frame time median ([\d.]+) ms",
     "frame_ms_p99": r"frame time median [\d.]+ ms,? p99 ([\d.]+) ms",
@@ -118,6 +118,12 @@ SUMMARY_PATTERNS = {
 
 def parse_summary(text: str) -> dict:
     out = {}
+    upload = re.search(r"^upload: (.+)$", text, re.M)  # which path frames took into GL, and its cost
+    if upload:
+        out["upload"] = upload.group(1).strip()
+    model = re.search(r"^model: (.+)$", text, re.M)  # where the network runs, as the show loaded it
+    if model:
+        out["model"] = model.group(1).strip()
     for key, pattern in SUMMARY_PATTERNS.items():
         m = re.search(pattern, text)
         if m:
@@ -125,7 +131,7 @@ def parse_summary(text: str) -> dict:
     return out
 
 
-def run_once(size: int, seconds: float, rate: float, fps: float, patch: Path, extra: list[str]) -> dict:
+def run_once(size: str, seconds: float, rate: float, fps: float, patch: Path, extra: list[str]) -> dict:
     from pythonosc.udp_client import SimpleUDPClient
 
     osc_port, fb_port = free_udp_port(), free_udp_port()
@@ -134,7 +140,7 @@ def run_once(size: int, seconds: float, rate: float, fps: float, patch: Path, ex
         patch_file = Path(tmp) / "bench.toml"
         patch_file.write_text(patch_for_bench(patch, osc_port, fb_port))
         cmd = [sys.executable, "-c", "import sys; from latentperform.cli import main; sys.exit(main())",
-               "run", str(patch_file), "--headless", "--seconds", f"{seconds:g}", "--size", f"{size}x{size}",
+               "run", str(patch_file), "--headless", "--seconds", f"{seconds:g}", "--size", _wxh(size),
                "--fps", f"{fps:g}", "--no-audio", "--osc-port", str(osc_port), *extra]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -183,13 +189,17 @@ def run_once(size: int, seconds: float, rate: float, fps: float, patch: Path, ex
     return result
 
 
+def _wxh(size) -> str:
+    return str(size) if "x" in str(size) else f"{size}x{size}"
+
+
 def fmt(v, unit="ms") -> str:
     return "--" if v is None or v != v else f"{v:.1f}{(' ' + unit) if unit else ''}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--sizes", nargs="+", default=["256", "512"], help="N (N x N) or WxH")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rate", type=float, default=20.0, help="parameter changes sent per second")
     ap.add_argument("--fps", type=float, default=60.0, help="the engine's display rate")
@@ -201,15 +211,16 @@ def main() -> None:
     for size in args.sizes:
         r = run_once(size, args.seconds, args.rate, args.fps, args.patch, args.extra)
         if r["returncode"] != 0:
-            print(f"{size}x{size}: the engine failed (exit {r['returncode']}):\n{r.get('output_tail', '')}")
+            print(f"{_wxh(size)}: the engine failed (exit {r['returncode']}):\n{r.get('output_tail', '')}")
             continue
-        print(f"{size}x{size}: control-to-photon median {fmt(r.get('latency_ms_median'))} "
+        print(f"{_wxh(size)}: control-to-photon median {fmt(r.get('latency_ms_median'))} "
               f"p99 {fmt(r.get('latency_ms_p99'))} ({r.get('latency_source', 'not reported')}, "
               f"{int(r.get('latency_samples', 0))} samples); "
               f"frame time median {fmt(r.get('frame_ms_median'))} p99 {fmt(r.get('frame_ms_p99'))}, "
               f"stutter {fmt(r.get('stutter'), '')}; {fmt(r.get('fps'), 'fps')}; "
               f"generator {fmt(r.get('gen_ms'))}; control->state echo median {fmt(r.get('echo_ms_median'))} "
-              f"p99 {fmt(r.get('echo_ms_p99'))} ({r.get('echoes', 0)} of {r['sent']} sent)")
+              f"p99 {fmt(r.get('echo_ms_p99'))} ({r.get('echoes', 0)} of {r['sent']} sent); "
+              f"upload path: {r.get('upload', 'not reported')}; model: {r.get('model', 'not reported')}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .config import DEFAULT_PATCH, UserError, parse_size
+from .kinds import PRECISIONS
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -151,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="describe a model file and render a contact sheet of seeds")
     inspect.add_argument("model")
     inspect.add_argument("--sheet", default=None, metavar="FILE.png", help="contact sheet output")
+    inspect.add_argument("--device", default="cpu", help='"auto", "cpu", "cuda", "cuda:<n>" (default cpu)')
+    inspect.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                         help="auto, fp32, fp16 or reference (the pickle's own arithmetic); default fp32")
     inspect.add_argument("--layers", action="store_true",
                          help="list the layers [[bend]] can bend (name, channels, size) and the bend ops")
 
@@ -263,7 +267,7 @@ def cmd_analyze(args) -> int:
 
 def cmd_inspect(args) -> int:
     from .models.loader import inspect_model
-    print(inspect_model(args.model, out_png=args.sheet))
+    print(inspect_model(args.model, out_png=args.sheet, device=args.device, precision=args.precision))
     if args.layers:
         from .models import load_generator
         from .models.bend import OPS, bend_layers

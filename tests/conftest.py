@@ -14,12 +14,25 @@ from tests.procs import stop
 
 
 def pytest_collection_modifyitems(config, items):
+    cuda = [item for item in items if item.get_closest_marker("cuda") is not None]
+    if cuda and not _cuda_available():
+        skip_cuda = pytest.mark.skip(reason="needs an NVIDIA GPU with CUDA (none here); bench/gpu.sh runs these")
+        for item in cuda:
+            item.add_marker(skip_cuda)
     if os.environ.get("LP_SLOW") == "1":
         return
     skip = pytest.mark.skip(reason="long run: set LP_SLOW=1 (or run bench/) for the full version")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ FORBIDDEN = {
     "events": {"*"},
     "clock": {"*"},
     "config": {"*"},
+    "kinds": {"*"},  # the [model] vocabulary: read by patch (pure) and models alike
     "registry": {"clock", "config", "inputs", "features", "patch", "latent", "models", "render", "engine", "cli"},
     "inputs": {"patch", "latent", "models", "render", "engine", "cli"},
     "features": {"inputs", "patch", "latent", "models", "render", "engine", "cli"},
@@ -35,6 +36,7 @@ FORBIDDEN = {
 }
 # third-party packages a pure layer must not pull in
 FORBIDDEN_EXTERNAL = {
+    "kinds": {"torch", "numpy", "moderngl", "glfw"},
     "patch": {"torch", "moderngl", "glfw"},
     "features": {"torch", "moderngl", "glfw", "librosa"},
     "latent": {"moderngl", "glfw"},

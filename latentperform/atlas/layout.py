@@ -7,11 +7,13 @@ a k-nearest-neighbour graph with UMAP's fuzzy weights (per-point bandwidth so ea
 log2(k) total membership), symmetrised; PCA initialisation; then a force layout with UMAP's
 low-dimensional kernel 1 / (1 + a d^2b), attraction along edges sampled by weight and
 repulsion from random negative samples, all edges of an epoch updated at once (as GPU UMAPs do),
-learning rate decaying to zero.  Why not umap-learn: on this 2-core machine its numba JIT costs
-about a minute in every new process before the first layout (measured: 61 s cold vs 8 s warm for
-4,096 × 64 points; bench/atlas.py repeats it), which alone is a third of the 3-minute atlas
-budget; the torch version lays out 4,096 points in a few seconds with a trustworthiness within
-a few thousandths of umap-learn's (bench/atlas.py prints both).  "umap" uses umap-learn when it
+learning rate decaying to zero.  Why not umap-learn by default: on this 2-core machine its numba
+JIT costs about a minute or more in every new process before the first layout (measured for
+4,096 points: 61 s cold vs 8 s warm on a quieter moment; 117 s cold vs 11 s warm under load 11),
+which alone would be a third or more of the 3-minute atlas budget; the torch version lays out
+4,096 points in 2-7 s.  It is somewhat less faithful: trustworthiness (k = 10) 0.784 against
+umap-learn's 0.816 and PCA's 0.724 on the same 4,096 built-in samples (bench/atlas.py prints all
+three).  "umap" uses umap-learn when it
 is installed (`pip install latentperform[atlas]`); "pca" is the instant, lower-quality fallback.
 """
 

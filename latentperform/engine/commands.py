@@ -113,6 +113,9 @@ def run_live(args) -> int:
               f"({s['latency_samples']} inputs)")
     else:
         print("control-to-photon latency: no control input during the show")
+    from ..models.device import device_of, run_dtype_of
+    print(f"model: {device_of(engine.generator)}, {str(run_dtype_of(engine.generator)).replace('torch.', '')}")
+    print(f"upload: {engine.texture.path_summary()}")  # CUDA-GL interop or the host path, and its cost
     if engine.stage is not None:
         for path in engine.stage.saved:
             print(f"screenshot {path}")

@@ -164,12 +164,11 @@ def directions_for(generator, patch):
     if path is not None:
         from ..latent.directions import load_directions
         return load_directions(path, generator.w_dim)
-    kind = str(patch.model.kind)
-    if kind == "builtin":
+    if not getattr(generator, "semantic_w", True):  # the built-in network's W has no meaning
         return None
     try:
         from ..latent.directions import directions_for as pca_directions
-        return pca_directions(generator, kind, count=8)
+        return pca_directions(generator, str(patch.model.kind), count=8)
     except Exception as e:
         log.warning("directions: %s; using random directions", e)
         return None

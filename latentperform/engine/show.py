@@ -24,42 +24,16 @@ from .outputs import attach_outputs
 from .stage import PatchWatcher, StagePart
 
 
-def model_spec(patch, output_size: tuple[int, int] | None = None) -> str:
-    """The loader's spec for the patch's model.  The built-in network has no native shape: it
-    renders about `resolution`² pixels (what it costs), shaped like the output (no bars), with
-    the patch's seed as its weights."""
-    model = patch.model
-    kind = str(model.kind)
-    if kind == "builtin":
-        side = int(getattr(model, "resolution", 256) or 256)
-        width = height = side
-        if output_size is not None and output_size[0] > 0 and output_size[1] > 0:
-            aspect = output_size[0] / output_size[1]
-            width = max(1, int(round(side * aspect ** 0.5)))
-            height = max(1, int(round(side / aspect ** 0.5)))
-        return f"builtin:{width}x{height},seed={int(model.seed)}"
-    return kind
-
-
-def _dtype_for(precision: str, device: str):
-    """[model] precision: "auto" is half precision where it is fast (CUDA), float32 elsewhere."""
-    import torch
-    if precision == "fp16" or (precision == "auto" and device.startswith("cuda")):
-        return torch.float16
-    return torch.float32
-
-
 def load_model(patch, output_size: tuple[int, int] | None = None):
-    """The generator the patch's [model] names.  The device and precision policy is this one
-    function's (models/ is to own it: it then takes the patch's strings as they are)."""
-    import torch
-
+    """The generator the patch's [model] names, loaded where and how it says.  The device and
+    precision words go to the loader as they are: models/device.py resolves them ("auto"
+    included) once, and nothing after it moves the network.  The built-in network takes the
+    patch's resolution and seed and the output's shape."""
     from ..models import load_generator
-    device = str(getattr(patch.model, "device", "auto") or "auto")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = _dtype_for(str(getattr(patch.model, "precision", "auto")), device)
-    return load_generator(model_spec(patch, output_size), device=device, dtype=dtype)
+
+    m = patch.model
+    return load_generator(m.kind, device=m.device, precision=m.precision, resolution=m.resolution,
+                          seed=m.seed, output_size=output_size)
 
 
 def open_show(patch, *, surface, clock, fps: float, generator=None, offline: bool = False,

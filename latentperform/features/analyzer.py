@@ -26,7 +26,8 @@ DEFAULT_BANDS: dict[str, tuple[float, float]] = {
 }
 ACCENT_MAX_HZ = 1500.0   # flux below this (kick, snare body, bass): the beat tracker's octave check
 BEAT_HIGH_HZ = 1500.0    # the beat strength counts the percussive flux above this twice (see _hpss)
-BEAT_LEAD_S = 0.0        # the beats are emitted this much before the strength's peaks (see beat.py)
+BEAT_LEAD_S = 0.012      # the beats are emitted this much before the strength's peaks (see beat.py):
+                         # bench/beats.py measured them +17 ms late against the score without it
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 

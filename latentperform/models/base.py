@@ -3,6 +3,7 @@ plugin), and the error type for models."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -42,6 +43,19 @@ class Generator(Protocol):
 
     def __call__(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                  noise_mode: str = "const") -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class LoadHints:
+    """What a patch says beyond the spec, for the kinds that use it (the built-in network has
+    no native size or weights: it takes resolution, seed and the output's shape from here).
+    accelerate: "eager", "graphs" (CUDA graphs of the batch-1 synthesis) or "compile", for the
+    kinds that can (StyleGAN)."""
+
+    resolution: int | None = None
+    seed: int | None = None
+    output_size: tuple[int, int] | None = None  # (width, height) of the show's output
+    accelerate: str = "eager"
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

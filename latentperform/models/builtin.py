@@ -25,11 +25,13 @@ Cost is a few (C x C) matmuls and sin/tanh over the pixel grid: cheap enough for
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 from torch import nn
 
-from .base import truncate
+from .base import ModelError, truncate
+from .device import apply_precision
 
 # Coordinates: the picture's height spans [-0.5, 0.5] (its width is scaled by the aspect ratio),
 # the same units as StyleGAN3's input grid, so a translate of 1.0 moves the picture by its height.
@@ -87,6 +89,8 @@ class BuiltinGenerator(nn.Module):
     """
 
     batched_transform = True  # synthesis takes one transform per picture, (N, 3, 3)
+    kind = "builtin"
+    semantic_w = False  # W has no learned meaning: no PCA directions (latent/directions.py)
 
     def __init__(self, resolution: int = 256, seed: int = 0, z_dim: int = 64, w_dim: int = 64,
                  device: str | torch.device = "cpu", *, width: int | None = None, channels: int = 16,
@@ -360,3 +364,42 @@ class BuiltinGenerator(nn.Module):
     def extra_repr(self) -> str:
         return (f"seed={self.seed}, resolution={self.resolution}, width={self.width}, z_dim={self.z_dim}, w_dim={self.w_dim}, "
                 f"channels={self.channels}, depth={self.depth}, num_ws={self.num_ws}")
+
+
+# -- the "builtin" generator kind (registered in latentperform/kinds.py) ----------------------
+
+_SPEC = re.compile(r"^builtin(?::(?:(\d+)x)?(\d+))?(?:,seed=(\d+))?$")
+
+
+def parse_spec(spec: str) -> tuple[int, int | None, int] | None:
+    """"builtin:<size>" or "builtin:<width>x<height>", each with an optional ",seed=<n>" ->
+    (height, width or None for square, seed); plain "builtin" -> None (the hints decide)."""
+    m = _SPEC.match(spec)
+    if m is None:
+        raise ModelError(f'expected "builtin", "builtin:<size>" or "builtin:<width>x<height>" '
+                         f'(optionally ",seed=<n>"), got {spec!r}')
+    width, height, seed = m.groups()
+    if height is None:
+        return None if seed is None else (256, None, int(seed))
+    return int(height), None if width is None else int(width), int(seed or 0)
+
+
+def load(spec: str, placement, hints) -> BuiltinGenerator:
+    """The built-in network.  It has no native shape: plain "builtin" renders about
+    hints.resolution² pixels (what it costs), shaped like hints.output_size (no bars), with
+    hints.seed as its weights; a spec with a size or seed says so itself.  Not cached: it is
+    cheap to build and its resolution is a mutable attribute."""
+    shape = parse_spec(spec)
+    if shape is None:
+        side = int(hints.resolution or 256)
+        height, width = side, None
+        out = hints.output_size
+        if out is not None and out[0] > 0 and out[1] > 0 and out[0] != out[1]:
+            aspect = out[0] / out[1]
+            width = max(1, int(round(side * aspect ** 0.5)))
+            height = max(1, int(round(side / aspect ** 0.5)))
+        shape = (height, width, int(hints.seed or 0))
+    height, width, seed = shape
+    G = BuiltinGenerator(resolution=height, width=width, seed=seed, device=placement.device)
+    apply_precision(G, placement)  # fp16 on CUDA: the whole module in half
+    return G.eval()

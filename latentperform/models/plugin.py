@@ -88,3 +88,11 @@ def _one_line(e: BaseException) -> str:
         return f"it called sys.exit({e.code!r})"
     text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def load(spec: str, placement, hints) -> Generator:
+    """The "plugin" generator kind (registered in latentperform/kinds.py): the factory gets the
+    resolved device and dtype and builds the network there; nothing moves it afterwards."""
+    if placement.reference:
+        raise ModelError(f"{spec}: precision \"reference\" is for StyleGAN pickles")
+    return load_plugin(spec, placement.device, placement.dtype)

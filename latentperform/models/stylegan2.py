@@ -448,6 +448,11 @@ class StyleGAN2Generator(nn.Module):
     kind = "stylegan2"
     source_code: str | None = None  # the NVlabs module a pickle came from (set by from_persistent)
 
+    @property
+    def kind_label(self) -> str:
+        """What `inspect` calls it: stylegan2-skip, stylegan2-resnet or stylegan2-orig."""
+        return f"stylegan2-{self.config.architecture}"
+
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
         cfg = self.config = config

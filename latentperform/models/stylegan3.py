@@ -187,6 +187,11 @@ class StyleGAN3Generator(nn.Module):
 
     kind = "stylegan3"
 
+    @property
+    def kind_label(self) -> str:
+        """What `inspect` calls it: stylegan3-t or stylegan3-r."""
+        return "stylegan3-r" if getattr(self, "radial", False) else "stylegan3-t"
+
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping: MappingNetwork, synthesis: SynthesisNetwork) -> None:
         super().__init__()

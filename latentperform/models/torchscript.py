@@ -104,6 +104,14 @@ class TorchScriptGenerator:
         return self.synthesis(self.mapping(z, c, truncation_psi), noise_mode)
 
 
+def load(spec: str, placement, hints) -> TorchScriptGenerator:
+    """The "torchscript" generator kind (registered in latentperform/kinds.py), loaded straight
+    onto placement.device; it runs in the precision it was exported in."""
+    if placement.reference:
+        raise ModelError(f"{Path(spec).name}: precision \"reference\" is for StyleGAN pickles")
+    return load_torchscript(spec, placement.device, placement.dtype)
+
+
 def load_torchscript(path: str | Path, device: str | torch.device = "cpu",
                      dtype: torch.dtype = torch.float32) -> TorchScriptGenerator:
     path = Path(path)

@@ -235,3 +235,18 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu",
     G.eval().requires_grad_(False)
     # float32: half precision only pays on CUDA, where these small convs gain little
     return G.to(device=device, dtype=dtype if torch.device(device).type == "cuda" else torch.float32)
+
+
+# -- the "trained" generator kind (registered in latentperform/kinds.py) -----------------------
+
+def claims(path) -> bool:
+    """A `.pt` is this kind when it is a tensor archive `latentperform train` wrote (else the
+    TorchScript kind, registered after it, reads it)."""
+    return read_trained(path) is not None
+
+
+def load(spec: str, placement, hints) -> "TrainedGenerator":
+    """A network `latentperform train` made, on placement.device (half on CUDA for fp16)."""
+    if placement.reference:
+        raise ModelError(f"{Path(spec).name}: precision \"reference\" is for StyleGAN pickles")
+    return load_trained(spec, placement.device, placement.dtype)

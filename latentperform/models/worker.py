@@ -34,6 +34,7 @@ import torch
 
 from ..events import LatentRequest
 from .base import Generator, to_uint8, truncate
+from .device import device_of, dtype_of
 
 HANG_S = 10.0  # a generator call longer than this is reported as hung (once per call)
 MAX_BATCH = 8  # latents interpolated in one synthesis call, at most (InferenceWorker.max_batch)
@@ -90,10 +91,10 @@ def describe_error(exc: BaseException) -> str:
 class InferenceWorker:
     """Runs a generator on a background thread; the newest request wins.
 
-    generator  any `Generator`; an nn.Module is moved to `device` (and cast to `dtype` when that
-               is not float32) in place
-    device     "cpu", "cuda", "cuda:1", ...
-    dtype      torch.float32 or torch.float16 (fp16 is for CUDA; on CPU it is very slow)
+    generator  any `Generator`, already on its device in its precision (the loader put it
+               there: models/device.py).  The worker never moves or casts it; `device` and
+               `dtype` are read from it (where its w_avg lives, and its dtype), and the
+               latents, transforms and pinned host buffers follow them
     size       (height, width) to pass to synthesis(size=...) when the generator takes it
                (the built-in generator does); None renders at the generator's resolution
     synchronous  offline rendering: no thread; `submit` renders the request at once, on the
@@ -117,18 +118,14 @@ class InferenceWorker:
     the worker never changes them.
     """
 
-    def __init__(self, generator: Generator, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, *, size: tuple[int, int] | None = None,
+    def __init__(self, generator: Generator, *, size: tuple[int, int] | None = None,
                  synchronous: bool = False, retain_memory: bool = True) -> None:
-        self.device = torch.device(device)
-        self.dtype = dtype
+        self.device = device_of(generator)  # the generator's, never changed here
+        self.dtype = dtype_of(generator)
         if retain_memory:
             retain_freed_memory()
         if isinstance(generator, torch.nn.Module):
-            generator = generator.to(self.device)
-            if dtype != torch.float32:
-                generator = generator.to(dtype)
-            generator.eval()
+            generator.eval()  # inference mode of its layers; where it lives is untouched
         self.generator = generator
         self.bender = None  # a models.bend.Bender on this generator, set by the show
         self.size = size
@@ -409,8 +406,8 @@ class InferenceWorker:
             raise ValueError(f"generator returned shape {tuple(image.shape)} for a batch of {k}, "
                              f"expected ({k}, C, H, W)")
         u8 = self._to_u8(image)
-        if u8.device.type == "cpu":
-            host = u8.numpy()  # a fresh tensor: the arrays own their memory
+        if u8.device.type != "cuda":  # pinned buffers and GL upload: CUDA only
+            host = u8.cpu().numpy()  # a fresh tensor: the arrays own their memory
             return [(host[i], None) for i in range(k)], None
         host, claim = self._batch_host(u8)
         gl_rows = u8.flip(1).contiguous()  # each picture bottom row first, as OpenGL stores it
@@ -424,7 +421,7 @@ class InferenceWorker:
         Frame registered on it (`claim.slot[1]`, weak references) is gone; until the caller
         registers its Frames, the claim itself keeps the buffer taken."""
         k, frame_shape = int(u8.shape[0]), tuple(u8.shape[1:])
-        pin = torch.cuda.is_available() if pin is None else pin
+        pin = u8.device.type == "cuda" if pin is None else pin
         ring = self._batch_pinned
         ring[:] = [slot for slot in ring if tuple(slot[0].shape[1:]) == frame_shape
                    and slot[0].shape[0] >= k]  # a new picture size: a new ring
@@ -485,7 +482,7 @@ class InferenceWorker:
         u8 = self._to_u8(image[:1])[0]
         if u8.device.type == "cpu":
             return u8.numpy(), None  # a fresh tensor each frame: the array owns its memory
-        if not live:
+        if not live or u8.device.type != "cuda":  # pinned buffers and GL upload: CUDA only
             return u8.cpu().numpy(), None
         host = self._pinned_buffer(u8.shape)
         host.copy_(u8, non_blocking=True)

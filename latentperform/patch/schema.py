@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..kinds import DEVICE_PATTERN, DEVICE_WORDS, PRECISIONS, expected_kinds, kind_for
 from .params import MAX_BPM, MIN_BPM, is_trigger, target_problem
 from .reader import Context, PatchError, Reader
 
@@ -28,15 +29,11 @@ ENCODINGS = ("twos", "offset")
 CLOCK_SOURCES = ("internal", "audio", "tap", "midi", "link")
 INTERPOLATION = ("crossfade", "latent", "hold")
 VIDEO_OUTPUTS = ("ndi", "virtualcam", "spout", "syphon")
-PRECISIONS = ("auto", "fp32", "fp16")
 LOOP_SYNC = ("free", "beat")
-MODEL_SUFFIXES = (".pkl", ".pt", ".pth", ".ts")
 
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _SOURCE_SEGMENT = re.compile(r"^(\*|[A-Za-z0-9_.\-]+)$")
 _SHADER_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$")
-_PY_FACTORY = re.compile(r"^python:[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 def _plain(value: Any) -> Any:
@@ -118,8 +115,10 @@ class PatchInfo(_Section):
 
 @dataclass(frozen=True)
 class ModelSection(_Section):
-    """kind: "builtin", a network file (.pkl StyleGAN pickle, .pt/.ts TorchScript; resolved
-    against the patch's folder), or "python:package.module:factory"."""
+    """kind: one of the generator kinds registered in latentperform/kinds.py: "builtin", a
+    network file (.pkl StyleGAN pickle, .pt/.ts TorchScript; resolved against the patch's folder),
+    or "python:package.module:factory".  device and precision: the vocabulary there too; the
+    models loader resolves "auto" once."""
 
     kind: str = "builtin"
     resolution: int = 256
@@ -133,22 +132,21 @@ class ModelSection(_Section):
     @classmethod
     def _read(cls, r: Reader, ctx: Context) -> "ModelSection":
         kind = r.string("kind", "builtin")
-        if kind != "builtin" and not kind.startswith("python:"):
-            if not kind.lower().endswith(MODEL_SUFFIXES):
-                r.error("kind", 'expected "builtin", a network file ending in '
-                        + ", ".join(MODEL_SUFFIXES) + f' or "python:module:factory", got "{kind}"')
-                kind = "builtin"
-            else:
-                p = _resolve(ctx, kind)
-                if ctx.base_dir is not None and not p.is_file():
-                    r.error("kind", f"network file not found: {p}")
-                kind = str(p)
-        elif kind.startswith("python:") and not _PY_FACTORY.match(kind):
-            r.error("kind", f'expected "python:package.module:factory", got "{kind}"')
+        registered = kind_for(kind)  # the kind table: latentperform/kinds.py
+        if registered is None:
+            r.error("kind", f'expected {expected_kinds()}, got "{kind}"')
             kind = "builtin"
+        elif registered.syntax_error(kind) is not None:
+            r.error("kind", registered.syntax_error(kind))
+            kind = "builtin"
+        elif registered.is_file:
+            p = _resolve(ctx, kind)
+            if ctx.base_dir is not None and not p.is_file():
+                r.error("kind", f"network file not found: {p}")
+            kind = str(p)
         device = r.string("device", "auto")
-        if not _DEVICE.match(device):
-            r.error("device", f'expected "auto", "cpu", "cuda", "cuda:<n>" or "mps", got "{device}"')
+        if not DEVICE_PATTERN.match(device):
+            r.error("device", f'expected {DEVICE_WORDS}, got "{device}"')
             device = "auto"
         out = cls(kind=kind, resolution=r.integer("resolution", 256, lo=16, hi=4096),
                   seed=r.integer("seed", 0, lo=0, hi=2**32 - 1), device=device,

@@ -85,11 +85,12 @@ def test_osc_over_udp_changes_the_picture():
 
 
 def test_model_precision_from_the_patch():
-    from latentperform.engine.show import _dtype_for
-    assert _dtype_for("auto", "cpu") is torch.float32
-    assert _dtype_for("auto", "cuda:0") is torch.float16  # half where it is fast
-    assert _dtype_for("fp16", "cpu") is torch.float16     # asked for: given (slow on a CPU)
-    assert _dtype_for("fp32", "cuda") is torch.float32
+    """[model] precision words reach models/device.py as they are and are resolved there, once
+    (tests/engine/test_engine_device.py follows them through a show; "auto" on a GPU: test_cuda)."""
+    from latentperform.models.device import resolve
+    assert resolve("cpu", "auto").dtype is torch.float32
+    assert resolve("cpu", "fp16").dtype is torch.float16     # asked for: given (StyleGAN keeps fp32 off CUDA)
+    assert resolve("cpu", "fp32").dtype is torch.float32
 
 
 def test_directions_file_from_the_patch_drives_latent_direction(tmp_path):

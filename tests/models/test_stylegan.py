@@ -292,7 +292,7 @@ def test_fp16_path_close_to_fp32_on_tiny_net():
 
 @needs_fixtures
 def test_fp16_path_stylegan3_on_cpu(generators):
-    G = load_generator(FIXTURES / "sg3-t-64.pkl", dtype=torch.float16)  # CPU: fp32
+    G = load_generator(FIXTURES / "sg3-t-64.pkl", precision="fp16")  # CPU: fp32
     assert G.synthesis.run_dtype == torch.float32
     z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0))
     G2 = generators("sg3-r-64")

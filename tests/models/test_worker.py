@@ -282,7 +282,9 @@ def test_size_is_passed_to_generators_that_take_it(fake):
 
 
 def test_half_precision_path_on_a_tiny_picture():
-    worker = InferenceWorker(BuiltinGenerator(resolution=8), dtype=torch.float16)
+    """A generator its maker put in half runs in half: the worker takes the dtype from it."""
+    worker = InferenceWorker(BuiltinGenerator(resolution=8).half())
+    assert worker.dtype == torch.float16 and worker.generator.w_avg.dtype == torch.float16
     frame = worker.render_now(_request(z=np.ones(64, np.float32), psi=0.5, w_offset=np.full(64, 0.1, np.float32)))
     assert frame.ok, frame.error
     assert frame.pixels.shape == (8, 8, 3) and frame.pixels.dtype == np.uint8

@@ -302,3 +302,18 @@ def test_frame_texture_uses_the_uploader_when_there_is_one(gl, uploader_on_host)
     finally:
         tex._cuda = None  # the fixture releases the uploader
         tex.release()
+
+
+def test_the_texture_counts_which_upload_path_each_frame_took(gl):
+    """FrameTexture says which path ran and its cost (bench/gpu.sh and the run summary print it):
+    a host frame, and a CPU tensor offered as the CUDA frame, both take the host path."""
+    from latentperform.render.upload import FrameTexture
+
+    tex = FrameTexture(gl)
+    assert tex.path_summary() == "no frames"
+    frame = np.full((6, 8, 3), 7, np.uint8)
+    tex.upload(frame)
+    tex.upload(frame, tensor=None)
+    assert tex.path_counts == {"cuda-gl": 0, "host": 2} and tex.path_seconds["host"] > 0
+    assert tex.path_summary().startswith("host, ") and tex.path_summary().endswith("ms/frame (2 frames)")
+    tex.release()

@@ -289,7 +289,7 @@ function audio(a) {
   const box = $("audio");
   const names = Object.keys(a).sort((x, y) => {
     const i = AUDIO_ORDER.indexOf(x), j = AUDIO_ORDER.indexOf(y);
-    return (i < 0 ? 99 : i) - (j < 0 ? 99 : j) || x.localeCompare(y);
+    return (i < 0 ? 99 : i) - (j < 0 ? 99 : j) || x.localeCompare(y, undefined, { numeric: true });
   });
   if (box.dataset.names !== names.join(",")) {
     box.dataset.names = names.join(",");

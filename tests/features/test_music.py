@@ -1,0 +1,68 @@
+"""The beat tracker on real music: short fluidsynth renders of bench/music_set.py tracks (a GM
+soundfont, truth from the score), scored with mir_eval.  The floors are what the tracker reaches
+on these renders with a margin (bench/beats.py prints the full set); the old tracker failed the
+house groove outright (F 0.00: it locked to the off-beat hats and bass).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import music_set
+from latentperform.features import analyze_frames
+
+pytestmark = pytest.mark.skipif(not music_set.can_render(),
+                                reason="needs fluidsynth and fluid-soundfont-gm")
+mir_eval = pytest.importorskip("mir_eval")
+
+
+def _run(name: str, seconds: float):
+    track = music_set.build(name, seconds)
+    x = music_set.render(track, seconds)
+    frames = analyze_frames(x, music_set.SR)
+    t = np.array([f.time for f in frames])
+    beats = t[np.array([f.beat for f in frames], bool)]
+    tempo = np.array([f.tempo for f in frames])
+    return track, t, beats, tempo
+
+
+@pytest.fixture(scope="module")
+def house():
+    return _run("house120", 14.0)
+
+
+def test_house_groove_beats_on_the_kick_not_the_off_beat(house):
+    track, t, beats, tempo = house
+    ref = mir_eval.beat.trim_beats(track.beats, 5.0)
+    est = mir_eval.beat.trim_beats(beats, 5.0)
+    assert mir_eval.beat.f_measure(ref, est) >= 0.9
+    assert mir_eval.beat.continuity(ref, est)[1] >= 0.85   # CMLt: the right phase and tempo
+    assert np.all(np.abs(tempo[t >= 5.0] - 120.0) <= 0.04 * 120.0)
+    # on time: the matched beats within 30 ms of the kicks on average, neither side
+    d = np.array([b - ref[np.argmin(np.abs(ref - b))] for b in est])
+    assert abs(np.mean(d[np.abs(d) < 0.07])) < 0.03
+
+
+def test_waltz_in_three_four_counts_quarter_notes():
+    track, t, beats, tempo = _run("waltz108", 12.0)
+    ref = mir_eval.beat.trim_beats(track.beats, 5.0)
+    est = mir_eval.beat.trim_beats(beats, 5.0)
+    assert mir_eval.beat.f_measure(ref, est) >= 0.9
+    assert mir_eval.beat.continuity(ref, est)[1] >= 0.85
+    # no 3/2 or 2/3 reading of the bar: the tempo stays at 108
+    assert np.all(np.abs(tempo[t >= 5.0] - 108.0) <= 0.04 * 108.0)
+
+
+def test_tempo_change_is_followed_within_seven_seconds():
+    # rock, 100 bpm for 12 s, then 130 bpm
+    track, t, beats, tempo = _run("change_rock", 22.0)
+    change = track.changes[0]
+    assert abs(change - 12.5) < 0.01   # (the groove starts at 0.5 s)
+    before = tempo[(t >= 6.0) & (t < change)]
+    after = tempo[t >= change + 6.5]
+    assert np.all(np.abs(before - 100.0) <= 4.0)
+    assert np.all(np.abs(after - 130.0) <= 0.04 * 130.0)
+    ref = track.beats[track.beats >= change + 6.5]
+    est = beats[beats >= change + 6.5]
+    assert mir_eval.beat.f_measure(ref, est) >= 0.85
