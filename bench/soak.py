@@ -120,8 +120,11 @@ def main() -> int:
             sup.wait(30)
         except subprocess.TimeoutExpired:
             sup.kill()
+    for line in events:
+        print(line)
     if len(samples) < 3:
-        print("too few memory samples after warm-up; run longer", file=sys.stderr)
+        print("too few memory samples after warm-up (a restart starts the warm-up again); run longer",
+              file=sys.stderr)
         return 2
     xs, ys = [x for x, _ in samples], [y for _, y in samples]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
@@ -133,9 +136,8 @@ def main() -> int:
     print(f"RSS after warm-up {ys[0] / 1024:.1f} MiB, at the end {ys[-1] / 1024:.1f} MiB, "
           f"fitted growth {growth:+.2f} % over {span:.0f} s ({slope * 3600 / 1024:+.2f} MiB/h)")
     print(f"frames {show.get('frames')}, fps {show.get('fps')}, frame time p99 {show.get('frame_ms_p99')} ms, "
-          f"errors {show.get('errors')}, restarts {s.get('restarts')}")
-    for line in events:
-        print(line)
+          f"errors {show.get('errors')}, restarts {s.get('restarts')} (of the last show; the kill and "
+          f"the stall above were restarted)")
     return 1 if growth >= 1.0 else 0
 
 

@@ -88,14 +88,19 @@ def compare(leader: dict[int, tuple[float, int]], follower: dict[int, tuple[floa
     if not common:
         return {"common": 0}
     dt = sorted(abs(follower[k][0] - leader[k][0]) for k in common)
-    # the frame each shows at a moment: at every leader present, the follower's newest frame by then
-    f_times = sorted((t, k) for k, (t, _) in follower.items())
-    times = [t for t, _ in f_times]
+    # the frame each shows at the same moments: a grid of times, a quarter frame apart, over the
+    # time both were presenting; at each, the newest frame each had presented by then
+    def shown(frames):
+        seq = sorted((t, k) for k, (t, _) in frames.items())
+        return [t for t, _ in seq], [k for _, k in seq]
+    lt, lk = shown({k: leader[k] for k in common})
+    ft, fk = shown({k: follower[k] for k in common})
     didx = []
-    for k in common:  # half a frame after the leader showed k, what does the follower show?
-        i = bisect.bisect_right(times, leader[k][0] + 0.5 / fps) - 1
-        if i >= 0:
-            didx.append(abs(f_times[i][1] - k))
+    tau, step = max(lt[0], ft[0]), 0.25 / fps
+    while tau <= min(lt[-1], ft[-1]):
+        i, j = bisect.bisect_right(lt, tau) - 1, bisect.bisect_right(ft, tau) - 1
+        didx.append(abs(lk[i] - fk[j]))
+        tau += step
     warm = [abs(follower[k][0] - leader[k][0]) for k in common if k >= fps]  # after the first second
     warm.sort()
     didx.sort()
@@ -103,7 +108,8 @@ def compare(leader: dict[int, tuple[float, int]], follower: dict[int, tuple[floa
     return {"common": len(common), "identical": sum(leader[k][1] == follower[k][1] for k in common),
             "dt_median_ms": p(dt, 0.5) * 1e3, "dt_p99_ms": p(dt, 0.99) * 1e3, "dt_max_ms": dt[-1] * 1e3,
             "dt_p99_warm_ms": p(warm, 0.99) * 1e3 if warm else None,
-            "frame_diff_p99": p(didx, 0.99) if didx else None, "period_ms": 1e3 / fps}
+            "frame_diff_p99": p(didx, 0.99) if didx else None,
+            "same_frame": sum(d == 0 for d in didx) / len(didx) if didx else None, "period_ms": 1e3 / fps}
 
 
 def run(folder: Path, *, followers: int = 2, seconds: float = 20.0, fps: float = 10.0, restart: bool = True) -> dict:
@@ -192,7 +198,8 @@ def main() -> int:
             print(f"follower {i}, leader {name}: {c['common']} frames in common, {c['identical']} identical; "
                   f"presented {c['dt_median_ms']:.1f} ms apart (median), p99 {c['dt_p99_ms']:.1f} ms "
                   f"(after the first second: {c['dt_p99_warm_ms']:.1f} ms), max {c['dt_max_ms']:.1f} ms; "
-                  f"frame index difference half a frame after the leader's present, p99 {c['frame_diff_p99']}")
+                  f"frame index difference at the same moments p99 {c['frame_diff_p99']}, the same frame "
+                  f"{c['same_frame']:.1%} of the time")
         if f["held_s"] is not None:
             print(f"follower {i}: held {f['held_s']:.1f} s from the kill -9 of the leader to the new leader's "
                   f"first frame (that leader's start included)")

@@ -108,9 +108,7 @@ class InStep:
         """A show that has not stepped yet, with this instance's door filter."""
         engine = self.open_engine(self.surface, self.generator)
         self.generator = engine.generator
-        fn = self._lead if self.role == "leader" else self._follow
-        door = getattr(engine, "door", None)  # the input door (issue 11) once it is there
-        door.add_filter(fn) if door is not None else engine.filters.append(fn)
+        engine.door.add_filter(self._lead if self.role == "leader" else self._follow)
         return engine
 
     def _build(self) -> None:

@@ -62,6 +62,10 @@ def _load_or_fallback(patch, size):
     """(generator, message): the patch's model; for an unattended show ([installation] fallback,
     run by systemd or --supervise) a model that fails to load is replaced by the built-in
     generator, and the message says so.  Attended, the failure is the user's error as before."""
+    tile = getattr(patch.output, "tile", None)
+    if tile is not None:  # the network renders the whole wall; each screen keeps its tile
+        from ..service.tile import canvas_size
+        size = canvas_size(tile, size)
     try:
         return load_model(patch, size), None
     except Exception as e:

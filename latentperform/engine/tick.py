@@ -125,11 +125,11 @@ class Tick:
                 self._count_arrival(engine, frame, t, frozen)
                 if engine.interpolation == "crossfade" and not engine.offline:
                     engine.blend.arrived(engine.texture.texture)
-                engine.texture.upload(frame.pixels, tensor=frame.tensor)
+                _upload(engine, frame)
         if latent and not frozen:
             shown = engine.playback.next_frame(t)
             if shown is not None:
-                engine.texture.upload(shown.pixels, tensor=shown.tensor)
+                _upload(engine, shown)
         return shown
 
     def _count_arrival(self, engine, frame, t: float, frozen: bool) -> None:
@@ -174,3 +174,15 @@ class Tick:
             # the first frame shaped by a new input reaches the screen: one latency sample
             self._measured_stamp = shown.stamp
             stats.latencies.append(max(photon - shown.stamp, 0.0))
+
+
+def _upload(engine, frame) -> None:
+    """The generator's picture into the frame texture; with [output] tile, only this screen's
+    tile of the canvas (service/tile.py) goes on."""
+    tile = getattr(engine.patch.output, "tile", None)
+    if tile is None:
+        engine.texture.upload(frame.pixels, tensor=frame.tensor)
+        return
+    from ..service.tile import tile_rect
+    y0, y1, x0, x1 = tile_rect(tile, frame.pixels.shape[0], frame.pixels.shape[1])
+    engine.texture.upload(frame.pixels[y0:y1, x0:x1])

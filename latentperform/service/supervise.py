@@ -117,7 +117,9 @@ class Supervisor:
             now = time.monotonic()
             for fields in self._receive(timeout=0.1):
                 if fields.get("READY") == "1":
-                    self.ready = True
+                    if not self.ready:
+                        self.ready = True
+                        self._write_state()  # `status` (and bench/soak.py) see it presenting
                     last_ping = time.monotonic()
                 if fields.get("WATCHDOG") == "1":
                     last_ping = time.monotonic()

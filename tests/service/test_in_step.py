@@ -21,7 +21,8 @@ def _check(c: dict, min_frames: int) -> None:
     # p99 within one display frame once warmed up (the first frames compile shaders and warm the
     # generator, on a machine shared with other work)
     assert c["dt_p99_warm_ms"] < period_ms, c
-    assert c["frame_diff_p99"] == 0, c              # at any moment they show the same frame index
+    # at the same moments they show the same frame index, give or take one while one is late
+    assert c["frame_diff_p99"] <= 1 and c["same_frame"] > 0.8, c
 
 
 @pytest.mark.slow

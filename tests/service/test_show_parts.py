@@ -5,7 +5,6 @@ import socket
 import time
 from datetime import datetime, timedelta
 
-import numpy as np
 import pytest
 
 from latentperform.clock import FixedStepClock

@@ -44,6 +44,7 @@ def test_kill_9_and_a_stall_are_restarted_in_time(tmp_path):
     try:
         assert _wait_for(lambda: len(_pids(pidfile)) == 1 and sup.ready, 20)
         first, _ = _pids(pidfile)[0]
+        assert _wait_for(lambda: (read_json(tmp_path / "t.supervise.json") or {}).get("ready"), 5)
         killed = time.time()
         os.kill(first, signal.SIGKILL)
         # restarted within the back-off (0.2 s) plus a Python start (generous on a loaded machine)
