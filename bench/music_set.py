@@ -5,7 +5,7 @@ with fluidsynth and a General MIDI soundfont, with the true beats taken from the
 
 writes DIR/NAME.mid, DIR/NAME.wav and DIR/NAME.beats.txt (one true beat time a line) for each
 track and prints the list.  The audio is never kept in the repository: bench/beats.py and
-tests/features/test_music.py render what they need (a few seconds per track) into a temporary
+tests/features/test_real_music.py render what they need (a few seconds per track) into a temporary
 folder.  Needs the `fluidsynth` program and a GM soundfont (Debian: fluidsynth fluid-soundfont-gm);
 music21 only for the corpus pieces.
 

@@ -11,7 +11,7 @@ A generator kind is one file plus one line: a module in models/ with
 and one `GeneratorKind(...)` line in `GENERATOR_KINDS` below.  Two kinds may share a suffix (a
 `.pt` is a trained network or TorchScript): the module of the earlier one then also has
 `claims(path) -> bool`, and the loader takes the first kind that claims the file.  Every registered kind runs the
-shared contract test (tests/models/test_kinds.py asks each for a sample spec).
+shared contract test (tests/models/test_generator_kinds.py asks each for a sample spec).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ apt_pkgs="libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libportaudio2"
 [ $want_test = 1 ] && apt_pkgs="$apt_pkgs systemd"
 # liblo-tools: oscsend/oscdump, a real OSC client nobody here wrote (tests/inputs, tests/engine)
 [ $want_test = 1 ] && apt_pkgs="$apt_pkgs xvfb xauth x11-utils imagemagick jackd2 xserver-xorg-core xserver-xorg-video-dummy x11-xserver-utils xdotool chromium chromium-driver liblo-tools"
-# the beat tracker's real-music tests render General MIDI with fluidsynth (tests/features/test_music.py)
+# the beat tracker's real-music tests render General MIDI with fluidsynth (tests/features/test_real_music.py)
 [ $want_test = 1 ] && apt_pkgs="$apt_pkgs fluidsynth fluid-soundfont-gm"
 
 if command -v apt-get >/dev/null 2>&1; then
