@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -45,3 +46,45 @@ def parse_size(text: str) -> tuple[int, int]:
     if not (16 <= size[0] <= 16384 and 16 <= size[1] <= 16384):
         raise UserError(f"size {text!r} is out of range (16..16384 per side)")
     return size
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes, mode: int | None = None,
+                 parents: bool = False) -> Path:
+    """Replace `path` by `data` in one step: a temporary file beside it, flushed to disk, then
+    renamed over it (atomic on POSIX), so a crash or a full disk leaves the old file or the new
+    one, never half of one.  parents: make a missing folder; mode None keeps an existing file's
+    mode (0o644 for a new one).  Raises OSError (the old file is then untouched, and no
+    temporary file is left behind).  The one writer of user files (patches, scenes, service
+    state), so every one of them is written the same safe way."""
+    path = Path(path)
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except OSError:
+            mode = 0o644
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # the rename itself reaches the disk with the folder's entry
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path

@@ -10,14 +10,13 @@ as a patch before it replaces the file (cli.py does), so a bad edit never reache
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from ..config import UserError
+from ..config import UserError, write_atomic
 from .atlasfile import Atlas
 
 
@@ -63,19 +62,8 @@ def save_z(z: np.ndarray, path: str | os.PathLike) -> Path:
 
 
 def replace_text(path: str | os.PathLike, text: str) -> None:
-    """Write atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write atomically (config.write_atomic: a temporary file in the same folder, then rename)."""
+    write_atomic(path, text)
 
 
 def toml_snippet(keyframes: list[dict]) -> str:

@@ -13,7 +13,6 @@ the first edit writes those four out as `seed = ...` tables, so the loop the aud
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -22,7 +21,7 @@ import numpy as np
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from ..config import UserError
+from ..config import UserError, write_atomic
 
 
 def _load(path: Path):
@@ -49,20 +48,9 @@ def _keyframes(doc, path: Path, implicit_seeds: Sequence[int]):
 
 
 def _save(doc, path: Path) -> None:
-    out = tomlkit.dumps(doc)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(out)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
+        write_atomic(path, tomlkit.dumps(doc))  # the patch's own mode kept
     except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise UserError(f"cannot write the patch {path}: {e.strerror}") from None
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from typing import Iterable, Mapping
 
 import tomlkit
 
-from ..config import UserError
+from ..config import UserError, write_atomic
 from ..events import ControlEvent, ParamSpec
 
 SCENE_NAME = re.compile(r"^[^\x00-\x1f\"\\]{1,64}$")
@@ -137,19 +136,7 @@ class SceneBook:
             if self._broken and self.path.exists():
                 os.replace(self.path, self.path.with_name(self.path.name + ".broken"))
                 self._broken = False
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w") as f:
-                    f.write(text)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            write_atomic(self.path, text)
         except OSError as e:
             raise UserError(f"cannot write the scenes file {self.path}: {e.strerror or e}") from None
 

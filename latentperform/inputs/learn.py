@@ -22,8 +22,6 @@ clock) keeps driving the parameter, and the control is added beside it.  The pla
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -31,7 +29,7 @@ from typing import Iterable, Sequence
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from ..config import UserError
+from ..config import UserError, write_atomic
 from ..events import ControlEvent
 
 # Addresses that are not a performer's hand on a control.
@@ -229,18 +227,10 @@ def _read_doc(path: Path):
 
 
 def _replace_file(path: Path, out: str) -> None:
-    """Write `out` to `path` atomically (a temporary file renamed over it), keeping its mode."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write `out` to `path` atomically (config.write_atomic), keeping its mode."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(out)
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
+        write_atomic(path, out)
     except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise UserError(f"cannot write the patch {path}: {e.strerror}") from None
 
 

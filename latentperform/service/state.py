@@ -10,45 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from ..config import write_atomic
 
 __all__ = ["write_atomic", "write_json", "read_json", "state_dir", "state_path"]
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes, mode: int = 0o644) -> Path:
-    """Replace `path` by `data` in one step; the folder is made if missing.  Raises OSError
-    (the old file is then untouched, and no temporary file is left behind)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # the rename itself reaches the disk with the folder's entry
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
-
-
 def write_json(path: str | os.PathLike, obj) -> Path:
-    return write_atomic(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+    return write_atomic(path, json.dumps(obj, indent=1, sort_keys=True) + "\n", parents=True)
 
 
 def read_json(path: str | os.PathLike) -> dict | None:

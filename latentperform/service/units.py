@@ -181,7 +181,7 @@ def install(opt: UnitOptions, *, folder: Path | None = None, enable: bool = True
         raise ServiceError(f"{opt.patch}: no such patch file")
     target = (folder or unit_dir(opt.user)) / unit_name(opt.name)
     try:
-        write_atomic(target, unit_text(opt))
+        write_atomic(target, unit_text(opt), parents=True)
     except PermissionError:
         raise ServiceError(f"{target}: permission denied (a system unit needs root: sudo, or --user)") from None
     except OSError as e:
