@@ -20,36 +20,27 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import struct
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from latentperform.inputs.osc import AddressPattern, OscParseError, parse_packet  # noqa: E402
 
 try:
     from pythonosc.dispatcher import Dispatcher
-    from pythonosc.osc_message_builder import OscMessageBuilder
     from pythonosc.osc_packet import OscPacket, ParseError
 except ImportError:
     sys.exit("this benchmark compares against python-osc: pip install python-osc (the test extra has it)")
 
-
-def message(address: str, *args) -> bytes:
-    b = OscMessageBuilder(address)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
+from fuzz_show import mutate  # noqa: E402
+from tests.inputs.osc_sender import bundle, dgram  # noqa: E402
 
 
-def bundle(*elements: bytes) -> bytes:
-    out = b"#bundle\x00" + struct.pack(">Q", 1)
-    for e in elements:
-        out += struct.pack(">i", len(e)) + e
-    return out
+message = dgram
 
 
 ADDRESSES = ([f"/lp/direction/{k}" for k in range(16)]
@@ -110,16 +101,7 @@ def mutations(rng: random.Random, n: int):
         if kind == 0:
             yield bytes(rng.randrange(256) for _ in range(rng.randrange(0, 64)))
         else:
-            b = bytearray(rng.choice(seeds))
-            for _ in range(rng.randint(1, 4)):
-                op = rng.randrange(3)
-                if op == 0 and b:
-                    b[rng.randrange(len(b))] = rng.randrange(256)
-                elif op == 1:
-                    b = b[:rng.randrange(len(b) + 1)]
-                else:
-                    b.insert(rng.randrange(len(b) + 1), rng.choice(b"/,#ifsbTFNI[]\x00\xff"))
-            yield bytes(b)
+            yield mutate(rng.choice(seeds), rng, b"/,#ifsbTFNI[]\x00\xff")
 
 
 class _Count(logging.Handler):

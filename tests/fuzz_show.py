@@ -100,7 +100,12 @@ def hostile_datagram(rng: random.Random) -> bytes:
         return osc_message("/lp/" + rng.choice(["{a,b", "[0-", "{" + ",".join("x" * 5 for _ in range(40)) + "}",
                                                 "[!]]", "{}", "[]", "{truncation,speed}"]), 0.5)
     # a valid message, mutated
-    b = bytearray(osc_message(rng.choice(ADDRESSES), rng.choice(numbers)))
+    return mutate(osc_message(rng.choice(ADDRESSES), rng.choice(numbers)), rng, b"/,#ifsbTFNI[]{}*?\x00\xff")
+
+
+def mutate(data: bytes, rng: random.Random, alphabet: bytes) -> bytes:
+    """1-4 random edits of `data`: overwrite a byte, cut the tail, or insert one of `alphabet`."""
+    b = bytearray(data)
     for _ in range(rng.randint(1, 4)):
         op = rng.randrange(3)
         if op == 0 and b:
@@ -108,7 +113,7 @@ def hostile_datagram(rng: random.Random) -> bytes:
         elif op == 1:
             b = b[:rng.randrange(len(b) + 1)]
         else:
-            b.insert(rng.randrange(len(b) + 1), rng.choice(b"/,#ifsbTFNI[]{}*?\x00\xff"))
+            b.insert(rng.randrange(len(b) + 1), rng.choice(alphabet))
     return bytes(b)
 
 

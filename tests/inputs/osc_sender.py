@@ -8,6 +8,7 @@ shares no GIL with the sender.  Usage: python osc_sender.py PORT MODE [COUNT RAT
 
 from __future__ import annotations
 
+import struct
 import sys
 import time
 
@@ -21,6 +22,19 @@ def message(address, *args):
     for a in args:
         b.add_arg(a)
     return b.build()
+
+
+def dgram(address, *args) -> bytes:
+    """The datagram python-osc builds for one message."""
+    return message(address, *args).dgram
+
+
+def bundle(*elements: bytes) -> bytes:
+    """An OSC bundle (timetag 1: immediately) of encoded elements."""
+    out = b"#bundle\x00" + struct.pack(">Q", 1)
+    for e in elements:
+        out += struct.pack(">i", len(e)) + e
+    return out
 
 
 def main() -> None:

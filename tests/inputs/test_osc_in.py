@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from latentperform.clock import WallClock
 from latentperform.config import UserError
 from latentperform.events import ControlEvent, EventQueue, ParamSpec
+from tests.inputs.osc_sender import bundle, dgram
 from latentperform.inputs.osc import OscInput, OscParseError, OscRouter, coalesce, parse_packet
 
 SENDER = Path(__file__).with_name("osc_sender.py")
@@ -34,18 +34,7 @@ SPECS = [
 ]
 
 
-def msg(address, *args) -> bytes:
-    b = OscMessageBuilder(address)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
-
-
-def bundle(*elements: bytes) -> bytes:
-    out = b"#bundle\x00" + struct.pack(">Q", 1)
-    for e in elements:
-        out += struct.pack(">i", len(e)) + e
-    return out
+msg = dgram  # one encoded message (python-osc's builder: an independent client)
 
 
 def wait_for(predicate, timeout=3.0):
