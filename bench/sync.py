@@ -3,6 +3,8 @@ leader killed with kill -9 and started again.
 
     python bench/sync.py                   # 2 followers, a leader for 20 s, kill -9, a new leader for 20 s
     python bench/sync.py --seconds 8 --followers 1
+    python bench/sync.py --late 3              # a follower joins a leader already playing, then is
+                                               # killed -9 and started again (catching up twice)
 
 Each instance is a real `latentperform run --headless --sync ...` process; each writes, per
 presented frame, its index, the wall time of the present, a checksum of the pixels and the
@@ -78,7 +80,7 @@ def read_log(path: Path) -> dict[str, dict[int, tuple[float, int]]]:
     out: dict[str, dict[int, tuple[float, int]]] = {}
     if path.exists():
         for row in csv.reader(path.open()):
-            if len(row) == 4:
+            if len(row) >= 4:
                 out.setdefault(row[3], {})[int(row[0])] = (float(row[1]), int(row[2]))
     return out
 
@@ -179,14 +181,98 @@ def run(folder: Path, *, followers: int = 2, seconds: float = 20.0, fps: float =
     return result
 
 
+def frames_of(path: Path) -> dict[int, tuple[float, int]]:
+    """The frames of the (one) session in a present log."""
+    return next(iter(read_log(path).values()), {})
+
+
+def run_late(folder: Path, *, late: float = 3.0, fps: float = 10.0, frames: int = 30,
+             restart: bool = True) -> dict:
+    """A leader plays alone; OSC moves it (in its first `late` seconds); then a follower starts
+    (and, with `restart`, is killed -9 once in step and started again).  Each follower process
+    catches up from the leader's log.  Returns, per follower run: its start time, its first
+    presented frame and when, and the comparison with the leader over the frames it presented."""
+    patch = folder / "small.toml"
+    patch.write_text(SMALL_PATCH.format(fps=fps))
+    port, osc = free_ports(2)
+    procs = []
+    runs = []
+    sync_follow = ["--sync", "follower", "--sync-listen", f"127.0.0.1:{port}"]
+    try:
+        leader = start(folder, patch, "l1", ["--sync", "leader", "--sync-to", f"127.0.0.1:{port}"], 600, osc_port=osc)
+        procs.append(leader)
+        sent = 0
+        end = time.time() + 120
+        while time.time() < end:      # the leader plays alone; a performer moves it
+            n = len(frames_of(folder / "l1.csv"))
+            if n >= late * fps:
+                break
+            if sent < 2 and n >= (sent + 1) * late * fps / 3:
+                send_osc(osc, [("/lp/chroma", 0.9), ("/lp/blackout", 0.6)][sent])
+                sent += 1
+            time.sleep(0.05)
+        if leader.poll() is not None:
+            raise RuntimeError(f"the leader ended: {(folder / 'l1.out').read_text()[-2000:]}")
+        for r in range(2 if restart else 1):
+            name = f"late{r}"
+            started = time.time()
+            follower = start(folder, patch, name, sync_follow, 600)
+            procs.append(follower)
+            end = time.time() + 120
+            while time.time() < end and len(frames_of(folder / f"{name}.csv")) < frames:
+                if follower.poll() is not None:
+                    raise RuntimeError(f"the follower ended: {(folder / f'{name}.out').read_text()[-2000:]}")
+                time.sleep(0.05)
+            if r == 0 and restart:
+                follower.send_signal(signal.SIGKILL)   # a follower's crash: it starts again alone
+                follower.wait()
+            runs.append((name, started))
+        time.sleep(0.5)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    lead = frames_of(folder / "l1.csv")
+    out = {"osc_sent": sent, "leader_frames": len(lead), "followers": []}
+    for name, started in runs:
+        fr = frames_of(folder / f"{name}.csv")
+        first = min(fr, default=None)
+        text = (folder / f"{name}.out").read_text()
+        out["followers"].append({
+            "name": name, "first_frame": first,
+            "first_at_s": fr[first][0] - started if first is not None else None,
+            "leader_first_at": lead[min(lead)][0] - started if lead else None,
+            "caught_up": "caught up with the leader" in text,
+            "compare": compare(lead, fr, fps)})
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--followers", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=20.0, help="frames of each leader, in seconds")
     ap.add_argument("--fps", type=float, default=10.0)
     ap.add_argument("--no-restart", action="store_true")
+    ap.add_argument("--late", type=float, default=None, metavar="SECONDS",
+                    help="instead: a follower joins after the leader played this long, then restarts")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="lp-sync-"))
+    if args.late is not None:
+        r = run_late(folder, late=args.late, fps=args.fps, frames=int(args.seconds * args.fps))
+        print(f"a follower joining a leader that played {args.late:g} s alone (OSC moved it), 96x64 built-in "
+              f"at {args.fps:g} fps (machine shared with other work); logs in {folder}")
+        for f in r["followers"]:
+            c = f["compare"]
+            print(f"{f['name']}: first presented frame {f['first_frame']}, {f['first_at_s']:.1f} s after its "
+                  f"process started; {c['common']} frames presented, {c['identical']} identical to the "
+                  f"leader's; presented {c['dt_median_ms']:.1f} ms apart (median), p99 {c['dt_p99_ms']:.1f} ms, "
+                  f"max {c['dt_max_ms']:.1f} ms")
+        return 0
     r = run(folder, followers=args.followers, seconds=args.seconds, fps=args.fps, restart=not args.no_restart)
     print(f"{args.followers} followers + a leader on the loopback, 96x64 built-in at {args.fps:g} fps "
           f"(frame {1e3 / args.fps:.0f} ms; machine shared with other work); logs in {folder}")

@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="leader: where to send the frame clock (repeat; a multicast group or addresses)")
     run.add_argument("--sync-listen", default=None, metavar="[HOST:]PORT",
                      help="follower: where to hear the leader (a multicast group joins it)")
+    run.add_argument("--sync-interface", default=None, metavar="ADDRESS",
+                     help="the local IPv4 address multicast goes out of / is joined on (default: the one "
+                          "the system routes the group from, 127.0.0.1 without a network)")
+    run.add_argument("--sync-serve", default=None, metavar="[HOST:]PORT",
+                     help="leader: where late followers fetch the events they missed (default: the "
+                          "address it sends from, any free port, announced in its packets)")
     run.add_argument("--present-log", default=None, metavar="FILE.csv", help=argparse.SUPPRESS)
 
     render = sub.add_parser("render", help="render offline to a video file, deterministic")

@@ -9,6 +9,12 @@ to present frame k until the leader's wall-clock moment for k, so every screen c
 A follower that loses its leader holds its last picture (and keeps the watchdog fed: its loop is
 alive); the same leader back: it goes on; a restarted leader (a new session): it builds its
 show again and follows from the leader's frame 0.
+
+A follower that joins late (started after its leader, restarted alone, back from a long gap)
+gets the frames' events it missed from the leader's log (service/sync.py) and renders every
+frame from the leader's frame 0 as fast as it can WITHOUT presenting the ones already past
+their moment (a frame later than `late_s`), then presents in step: the same pictures, since a
+frame depends on all the frames before it (feedback shaders, the walk, the music clock).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import time
 from ..config import UserError
 from ..events import ControlEvent
 from ..service.notify import Notifier
-from ..service.sync import SyncFollower, SyncLeader, parse_address
+from ..service.sync import SyncFollower, SyncLeader, check_interface, parse_address
 from .installation import ServicePart, add_hours, frame_hash, service_name
 
 log = logging.getLogger("latentperform.engine")
@@ -36,12 +42,16 @@ class PacedSurface:
         self._surface = surface
         self.present_at: float | None = None
         self.presented: float | None = None
+        self.skip = False        # catching up: the frame is rendered, not presented
         self.closing = False
 
     def __getattr__(self, name):
         return getattr(self._surface, name)
 
     def present(self) -> None:
+        if self.skip:
+            self.presented = None
+            return
         at = self.present_at
         if at is not None:
             while True:
@@ -70,7 +80,8 @@ class InStep:
     `service` (an installation ServicePart or None) is fed after every frame."""
 
     def __init__(self, *, role: str, surface, open_engine, fps: float, targets=None, listen=None,
-                 service=None, present_log=None, lost_after: float = 1.0, lead: float = 1.0) -> None:
+                 service=None, present_log=None, lost_after: float = 1.0, lead: float = 1.0,
+                 interface: str | None = None, serve: tuple[str, int] | None = ("", 0)) -> None:
         if role not in ("leader", "follower"):
             raise ValueError(f"role: expected leader or follower, got {role!r}")
         self.role = role
@@ -79,8 +90,13 @@ class InStep:
         self.fps = float(fps)
         self.service = service
         self.lead = lead
-        self.leader = SyncLeader(list(targets)) if role == "leader" else None
-        self.follower = SyncFollower(listen, lost_after=lost_after) if role == "follower" else None
+        self.leader = (SyncLeader(list(targets), interface=interface, serve=serve)
+                       if role == "leader" else None)
+        self.follower = (SyncFollower(listen, lost_after=lost_after, interface=interface)
+                         if role == "follower" else None)
+        self.late_s = 1.0 / self.fps   # a frame this late is rendered, not presented (catching up)
+        self.skipped = 0               # frames rendered without presenting, catching up
+        self._catching_up: tuple[int, float] | None = None   # (first frame, monotonic start)
         self.engine = None
         self.generator = None
         self.frames = 0
@@ -169,12 +185,27 @@ class InStep:
             return
         self._due = plan.events
         self.surface.present_at = plan.at
+        # catching up, every frame already past its moment is passed over; in step, one that is
+        # late by less than a frame is still shown (late) rather than dropped
+        late = time.time() - plan.at > (0.0 if self._catching_up is not None else self.late_s)
+        self.surface.skip = late
+        if late:
+            self.skipped += 1
+            if self._catching_up is None:
+                self._catching_up = (k, time.monotonic())
+            if self.skipped % 32 == 0:
+                self.surface.poll_keys()   # a window stays responsive while it catches up
+        elif self._catching_up is not None:
+            first, since = self._catching_up
+            self._catching_up = None
+            log.info("sync: caught up with the leader at frame %d (frames %d..%d rendered without "
+                     "presenting, %.1f s)", k, first, k - 1, time.monotonic() - since)
         self._step(k)
 
     def _step(self, k: int) -> None:
         self.engine.step()
         self.frames += 1
-        if self._log is not None:
+        if self._log is not None and self.surface.presented is not None:
             session = self.leader.session if self.leader is not None else self.follower.session
             self._log.write(f"{k},{self.surface.presented:.6f},{frame_hash(self.engine.last_pixels)},{session}\n")
         if self.service is not None:
@@ -189,7 +220,8 @@ class InStep:
             return "leader, not started"
         f = self.follower.figures()
         return (f"follower of {f['session']}, {'connected' if f['connected'] else 'leader lost'}, "
-                f"{f['lost_frames']} frames of events lost, {self.resets} resets")
+                f"{f['lost_frames']} frames of events lost, {f['fetched_frames']} fetched from the leader, "
+                f"{self.skipped} rendered without presenting (catching up), {self.resets} resets")
 
     def close(self) -> None:
         for engine in (self.engine, self._spare):
@@ -213,6 +245,11 @@ def run_in_step(args, patch, *, role: str, surface, fps: float) -> int:
     try:
         targets = [parse_address(a) for a in (getattr(args, "sync_to", None) or inst.sync_to)]
         listen = parse_address(getattr(args, "sync_listen", None) or inst.sync_listen, "0.0.0.0")
+        interface = getattr(args, "sync_interface", None) or getattr(inst, "sync_interface", None) or None
+        serve_text = getattr(args, "sync_serve", None) or getattr(inst, "sync_serve", None)
+        serve = ("", 0) if not serve_text else parse_address(serve_text, "", lowest=0)
+        if interface:
+            check_interface(interface)
     except ValueError as e:
         raise UserError(f"sync: {e}") from None
     name = service_name(getattr(args, "name", None))
@@ -229,10 +266,17 @@ def run_in_step(args, patch, *, role: str, surface, fps: float) -> int:
 
     try:
         step = InStep(role=role, surface=surface, open_engine=open_engine, fps=fps, targets=targets,
-                      listen=listen, service=service, present_log=getattr(args, "present_log", None))
+                      listen=listen, service=service, present_log=getattr(args, "present_log", None),
+                      interface=interface, serve=serve)
     except OSError as e:
         raise UserError(f"sync: cannot open the socket ({e.strerror or e})") from None
     where = (", ".join(f"{h}:{p}" for h, p in targets) if role == "leader" else f"{listen[0]}:{listen[1]}")
+    iface = step.leader.multicast_interface if step.leader is not None else (
+        step.follower.interface if step.follower.group else None)
+    if iface:
+        where += f" (multicast on the interface {iface})"
+    if step.leader is not None and step.leader.serve_address is not None:
+        where += "; late followers catch up from %s:%d" % step.leader.serve_address
     log.info("sync: %s, %s", role, ("sending to " if role == "leader" else "listening on ") + where)
     try:
         step.run(seconds=args.seconds)

@@ -296,6 +296,7 @@ class OscSection(_Section):
 
 
 _LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]:|[A-Za-z0-9_.\-]+:)?\d{1,5}$")
+_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
 
 
 @dataclass(frozen=True)
@@ -343,6 +344,8 @@ class InstallationSection(_Section):
     sync: str = "off"                     # "leader" | "follower" | "off"
     sync_to: tuple[str, ...] = ("239.255.76.80:9410",)  # the leader sends here (group or addresses)
     sync_listen: str = "239.255.76.80:9410"             # a follower hears here
+    sync_interface: str | None = None     # multicast's local address (None: the system's route for the group)
+    sync_serve: str | None = None         # the leader's catch-up server "[HOST:]PORT" (None: see service/sync.py)
     fallback: bool = True                 # a model that fails to load or keeps failing: the built-in one
 
     PATH = ("installation",)
@@ -374,9 +377,15 @@ class InstallationSection(_Section):
         listen = r.string("sync_listen", cls.sync_listen)
         if isinstance(listen, str) and (not _LISTEN.match(listen) or not 1 <= int(listen.rsplit(":", 1)[-1]) <= 65535):
             r.error("sync_listen", f'expected "[HOST:]PORT", got "{listen}"')
+        interface = r.string("sync_interface", None)
+        if isinstance(interface, str) and not _IPV4.match(interface):
+            r.error("sync_interface", f'expected the IPv4 address of an interface, got "{interface}"')
+        serve = r.string("sync_serve", None)
+        if isinstance(serve, str) and (not _LISTEN.match(serve) or not 0 <= int(serve.rsplit(":", 1)[-1]) <= 65535):
+            r.error("sync_serve", f'expected "[HOST:]PORT", got "{serve}"')
         return cls(hours=hours, days=days, restart=restart, fade=r.number("fade", 5.0, lo=0.0, hi=600.0),
                    sync=r.string("sync", "off", choices=SYNC_ROLES), sync_to=sync_to, sync_listen=listen,
-                   fallback=r.boolean("fallback", True))
+                   sync_interface=interface, sync_serve=serve, fallback=r.boolean("fallback", True))
 
     def opening_hours(self):
         from ..service.hours import OpeningHours

@@ -39,3 +39,23 @@ def test_a_follower_plays_in_step_with_its_leader(tmp_path):
     r = bench_sync.run(tmp_path, followers=1, seconds=5.0, fps=FPS, restart=False)
     assert r["osc_sent"] == 3                       # the leader's OSC moves reach the follower too
     _check(r["followers"][0]["sessions"]["l1"], 40)
+
+
+JOIN_S = 15.0   # a late follower presents its first frame within this of its process starting
+#                 (about 2 s here: the interpreter and the show's start; the catch-up itself, ~50 frames
+#                 rendered without presenting, takes about 0.1 s; the rest is margin for a loaded machine)
+
+
+def test_a_late_follower_and_a_restarted_one_catch_up_exactly(tmp_path):
+    r = bench_sync.run_late(tmp_path, late=3.0, fps=FPS, frames=25, restart=True)
+    assert r["osc_sent"] == 2                   # the leader was moved before the follower existed
+    assert [f["name"] for f in r["followers"]] == ["late0", "late1"]
+    for f in r["followers"]:
+        c = f["compare"]
+        assert f["caught_up"], f
+        assert f["first_frame"] >= 3.0 * FPS, f        # it joined a leader 3 s into its show
+        assert f["first_at_s"] < JOIN_S, f
+        assert c["common"] >= 25 and c["identical"] == c["common"], f   # the same pictures, every one
+        assert c["dt_median_ms"] < 1e3 / FPS / 4 and c["dt_p99_ms"] < 1e3 / FPS, f   # at the same moments
+    # the restarted follower joined later still, and caught up again from the leader's frame 0
+    assert r["followers"][1]["first_frame"] > r["followers"][0]["first_frame"] + 25

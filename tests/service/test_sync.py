@@ -59,8 +59,9 @@ def test_events_reach_every_follower_at_the_same_frame(pair):
         assert f.plan(13).action == "hold"    # its events are not known yet
 
 
-def test_a_lost_datagram_loses_nothing_and_a_long_gap_is_counted(pair):
-    leader, (a, b) = pair
+def _lose_then_gap(leader, a, b):
+    """b misses ticks 0..3 (the repeats cover them), then ticks 5..29 (frames 8..25 fall out of
+    the repeats); ticks 5..29 carry an event each."""
     leader.begin(30.0)
     leader.targets = [a.address]              # b hears nothing for a few ticks: real loss
     for k in range(4):                        # ticks 0..3 never reach b
@@ -74,11 +75,33 @@ def test_a_lost_datagram_loses_nothing_and_a_long_gap_is_counted(pair):
     assert got[7] == () and b.lost_frames == 0   # the repeats covered the gap
     leader.targets = [a.address]
     for k in range(5, 30):
-        leader.tick(k, [])
+        leader.tick(k, [("osc", "osc/x", float(k))])
     leader.targets = [b.address]
     leader.tick(30, [])                       # covers frames 26..33
+
+
+def test_a_lost_datagram_loses_nothing_and_a_long_gap_is_fetched_from_the_leader(pair):
+    leader, (a, b) = pair
+    _lose_then_gap(leader, a, b)
     assert _until(lambda: b.complete_upto == 33)
-    assert b.lost_frames == 26 - 8            # frames 8..25 fell out of the repeats
+    assert b.lost_frames == 0 and b.fetched_frames == 26 - 8 and leader.served == 1
+    got = {k: b.plan(k).events for k in range(8, 34)}
+    # frame k + 3 has tick k's event: the ones from the log (8..25) and from the repeats alike
+    assert got == {f: ((("osc", "osc/x", float(f - 3)),) if 8 <= f <= 32 else ()) for f in range(8, 34)}
+
+
+def test_without_the_leader_log_a_long_gap_is_counted_and_passed_over():
+    a, b = (SyncFollower(("127.0.0.1", _free_port()), lost_after=0.3) for _ in range(2))
+    leader = SyncLeader([a.address, b.address], delay=3, redundancy=8, serve=None)
+    try:
+        _lose_then_gap(leader, a, b)
+        assert _until(lambda: b.complete_upto == 33)
+        assert b.lost_frames == 26 - 8 and b.fetched_frames == 0   # frames 8..25 fell out of the repeats
+        assert b.plan(8).events == () and b.plan(26).events == (("osc", "osc/x", 23.0),)
+    finally:
+        leader.close()
+        a.close()
+        b.close()
 
 
 def test_hold_when_the_leader_is_lost_go_on_when_it_is_back_reset_on_a_new_one(pair):
@@ -126,3 +149,136 @@ def test_parse_address():
         parse_address("host:99999")
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_address("host:port")
+
+
+def test_a_follower_that_joins_late_gets_every_frame_from_the_leaders_log():
+    leader = SyncLeader([("127.0.0.1", _free_port())], delay=3, redundancy=8)
+    late = None
+    try:
+        leader.begin(30.0)
+        leader.announce()
+        sent = {}
+        for k in range(200):                  # nobody listens yet
+            evs = [("osc", "param/latent/truncation", k / 200)] if k % 7 == 0 else []
+            sent[k + 3] = tuple(evs)
+            leader.tick(k, evs)
+        late = SyncFollower(("127.0.0.1", _free_port()), lost_after=0.5)
+        leader.targets = [late.address]
+        leader.tick(200, [])                  # its first packet covers frames 196..203 only
+        assert _until(lambda: late.complete_upto == 203)
+        assert late.fetched_frames == 196 and late.lost_frames == 0 and leader.served == 1
+        assert late.plan(0).action == "reset"
+        got = {f: late.plan(f).events for f in range(204)}
+        assert got == {f: sent.get(f, ()) for f in range(204)}
+        assert late.figures()["fetched_frames"] == 196
+    finally:
+        leader.close()
+        if late is not None:
+            late.close()
+
+
+def test_a_trimmed_log_or_an_unreachable_leader_loses_frames_and_the_show_goes_on():
+    target = _free_port()
+    leader = SyncLeader([("127.0.0.1", target)], delay=3, redundancy=8, log_limit=10)
+    try:
+        leader.begin(30.0)
+        for k in range(100):
+            leader.tick(k, [("osc", "osc/x", float(k))])   # the log keeps the last 10 events
+        assert leader.reply({"v": 1, "s": leader.session, "from": 0, "to": 50}) == \
+            {"v": 1, "s": leader.session, "gone": 93}
+        f = SyncFollower(("127.0.0.1", _free_port()), lost_after=0.5)
+        try:
+            leader.targets = [f.address]
+            leader.tick(100, [])              # covers 96..103; 0..92 gone, 93..95 still kept
+            assert _until(lambda: f.complete_upto == 103)
+            assert f.lost_frames == 93 and f.fetched_frames == 3 and "no longer has" in f.last_error
+            assert f.plan(0).action == "reset" and f.plan(0).events == ()
+            assert [f.plan(k).events for k in (93, 96)] == [(("osc", "osc/x", 90.0),), (("osc", "osc/x", 93.0),)]
+        finally:
+            f.close()
+    finally:
+        leader.close()
+    # a packet naming a catch-up port nobody serves: the gap is lost, said, and not waited for
+    f = SyncFollower(("127.0.0.1", _free_port()), lost_after=0.5)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.sendto(json.dumps({"v": 1, "s": "x", "k": 50, "lo": 46, "b": [0, time.time(), 30], "d": 3,
+                             "w": time.time(), "e": {}, "c": _free_port()}).encode(), f.address)
+        assert _until(lambda: f.complete_upto == 53)
+        assert f.lost_frames == 46 and "cannot fetch frames 0..45" in f.last_error
+    finally:
+        s.close()
+        f.close()
+
+
+def test_bad_catch_up_requests_get_an_error_and_the_leader_goes_on():
+    leader = SyncLeader([("127.0.0.1", _free_port())])
+    try:
+        leader.begin(30.0)
+        leader.tick(0, [("osc", "osc/x", 1.0)])
+        answers = []
+        for junk in (b"\xff\xfe\n", b"[1, 2]\n", b'{"v": 1, "s": "other", "from": 0, "to": 3}\n',
+                     json.dumps({"v": 1, "s": leader.session, "from": 5, "to": 2}).encode() + b"\n",
+                     json.dumps({"v": 1, "s": leader.session, "from": "0; rm", "to": 2}).encode() + b"\n",
+                     json.dumps({"v": 1, "s": leader.session, "from": 9, "to": 20}).encode() + b"\n",
+                     b"x" * 10000):
+            with socket.create_connection(leader.serve_address, timeout=3) as c:
+                c.sendall(junk)
+                answers.append(json.loads(c.makefile().readline()))
+        assert all("error" in a for a in answers), answers
+        with socket.create_connection(leader.serve_address, timeout=3) as c:   # still serving
+            c.sendall(json.dumps({"v": 1, "s": leader.session, "from": 0, "to": 9}).encode() + b"\n")
+            good = json.loads(c.makefile().readline())
+        assert good == {"v": 1, "s": leader.session, "from": 0, "to": 3, "e": {"3": [["osc", "osc/x", 1.0]]}}
+        assert leader.serve_address[0] == "127.0.0.1"   # followers on the loopback: served there only
+    finally:
+        leader.close()
+
+
+@pytest.mark.parametrize("interface", ["127.0.0.1", None])
+def test_multicast_reaches_two_followers_in_one_group(interface):
+    """Real multicast: a group joined by two followers on one interface (given, or the default
+    one: the interface the system routes the group from), the leader sending from it."""
+    from latentperform.service.sync import default_interface
+    group, port = "239.255.76.99", _free_port()
+    followers = [SyncFollower((group, port), interface=interface, lost_after=0.5) for _ in range(2)]
+    leader = SyncLeader([(group, port)], interface=interface, delay=3, redundancy=8)
+    try:
+        chosen = interface or default_interface(group)
+        assert leader.multicast_interface == chosen and all(f.interface == chosen for f in followers)
+        leader.begin(30.0)
+        leader.announce()
+        for k in range(20):
+            leader.tick(k, [("osc", "osc/x", float(k))] if k % 5 == 0 else [])
+        assert _until(lambda: all(f.complete_upto == 22 for f in followers))
+        for f in followers:
+            assert f.plan(0).action == "reset"
+            got = [f.plan(k).events for k in range(23)]
+            assert got == [(("osc", "osc/x", float(k - 3)),) if k >= 3 and (k - 3) % 5 == 0 else () for k in range(23)]
+            assert f.leader_at == (chosen, leader.serve_address[1]) and f.lost_frames == 0
+        # a datagram to another group on the same port does not reach them
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(chosen))
+        other.sendto(b"not for you", ("239.255.76.98", port))
+        other.close()
+        time.sleep(0.2)
+        assert all(f.bad == 0 for f in followers)
+    finally:
+        leader.close()
+        for f in followers:
+            f.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sync-interface", "eth0"], 'sync: expected the IPv4 address of an interface, got "eth0"'),
+    (["--sync-serve", "nowhere:x"], 'sync: expected "HOST:PORT" or a port number, got "nowhere:x"'),
+    (["--sync-serve", "192.0.2.254:9411"], "sync: cannot open the socket"),
+])
+def test_bad_sync_options_are_one_line_errors(tmp_path, capsys, args, message):
+    from latentperform.cli import main
+    patch = tmp_path / "p.toml"
+    patch.write_text('[model]\nkind = "builtin"\nresolution = 32\n[output]\nsize = [32, 32]\n')
+    rc = main(["run", "--headless", "--no-audio", "--seconds", "1", "--sync", "leader",
+               "--sync-to", f"127.0.0.1:{_free_port()}", *args, str(patch)])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and message in err and len(err.splitlines()) == 1, err
