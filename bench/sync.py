@@ -5,6 +5,7 @@ leader killed with kill -9 and started again.
     python bench/sync.py --seconds 8 --followers 1
     python bench/sync.py --late 3              # a follower joins a leader already playing, then is
                                                # killed -9 and started again (catching up twice)
+    python bench/sync.py --link                # the leader follows an Ableton Link peer (this process)
 
 Each instance is a real `latentperform run --headless --sync ...` process; each writes, per
 presented frame, its index, the wall time of the present, a checksum of the pixels and the
@@ -28,6 +29,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))   # this checkout's latentperform (the Link peer of --link)
 
 SMALL_PATCH = """[model]
 kind = "builtin"
@@ -252,6 +255,108 @@ def run_late(folder: Path, *, late: float = 3.0, fps: float = 10.0, frames: int 
     return out
 
 
+LINK_PATCH_CLOCK = """[clock]
+source = "link"
+bpm = 120
+beats_per_bar = 4
+"""
+
+
+def wrap(x: float, modulo: float = 4.0) -> float:
+    return (x + modulo / 2) % modulo - modulo / 2
+
+
+def run_link(folder: Path, *, fps: float = 10.0, tempos=((1.0, 100.0), (4.0, 140.0)), seconds: float = 7.0) -> dict:
+    """A leader with `[clock] source = "link"` and a follower; this process is another Link peer
+    (other music software) that sets the tempo at the leader's times given (seconds of its
+    show).  Returns per leader frame: presented time, beat (leader, follower), and the peer's
+    beat at that moment."""
+    import threading
+    from latentperform.inputs.link import open_link
+
+    patch = folder / "link.toml"
+    patch.write_text(SMALL_PATCH.format(fps=fps) + LINK_PATCH_CLOCK)
+    port, = free_ports(1)
+    peer = open_link(tempos[0][1], quantum=4.0)
+    samples: list[tuple[float, float, float]] = []   # (wall time, bpm, beat) of the peer
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            bpm, beat = peer.state()
+            samples.append((time.time(), bpm, beat))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    procs = []
+    peers_seen = 0
+    try:
+        f = start(folder, patch, "f0", ["--sync", "follower", "--sync-listen", f"127.0.0.1:{port}"], 600)
+        procs.append(f)
+        if not wait_for_line(folder / "f0.out", "waiting for the leader", 120):
+            raise RuntimeError(f"the follower did not start: {(folder / 'f0.out').read_text()[-2000:]}")
+        leader = start(folder, patch, "l1", ["--sync", "leader", "--sync-to", f"127.0.0.1:{port}"], 600)
+        procs.append(leader)
+        pending = list(tempos)
+        end = time.time() + 120
+        while time.time() < end:
+            n = len(frames_of(folder / "l1.csv"))
+            peers_seen = max(peers_seen, peer.peers)
+            if pending and n >= pending[0][0] * fps:
+                peer.set_tempo(pending.pop(0)[1])
+            if n >= seconds * fps or leader.poll() is not None:
+                break
+            time.sleep(0.02)
+        time.sleep(0.5)
+    finally:
+        done.set()
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sampler.join(1)
+        peer.close()
+
+    def beats(path):
+        out = {}
+        if path.exists():
+            for row in csv.reader(path.open()):
+                if len(row) >= 5:
+                    out[int(row[0])] = (float(row[1]), int(row[2]), float(row[4]))
+        return out
+
+    lead, fol = beats(folder / "l1.csv"), beats(folder / "f0.csv")
+    times = [t for t, _, _ in samples]
+    rows = []
+    for k in sorted(lead):
+        t, h, b = lead[k]
+        i = bisect.bisect_right(times, t) - 1
+        if i < 0:
+            continue
+        st, bpm, pb = samples[i]
+        rows.append({"frame": k, "t": t, "beat": b, "peer_beat": pb + (t - st) * bpm / 60.0, "peer_bpm": bpm,
+                     "follower": fol.get(k), "hash": h})
+    return {"rows": rows, "peers_seen": peers_seen, "fps": fps,
+            "leader_text": (folder / "l1.out").read_text()}
+
+
+def link_summary(r: dict, window: tuple[float, float], fps: float) -> dict:
+    """Over the leader's frames `window` (seconds of its show): the beat error to the peer
+    (wrapped to the bar), and the beat rate (beats a second) against the peer's tempo."""
+    rows = [x for x in r["rows"] if window[0] * fps <= x["frame"] < window[1] * fps]
+    errs = sorted(abs(wrap(x["beat"] - x["peer_beat"])) for x in rows)
+    rate = (rows[-1]["beat"] - rows[0]["beat"]) / (rows[-1]["t"] - rows[0]["t"]) if len(rows) > 1 else None
+    return {"frames": len(rows), "err_max": errs[-1] if errs else None,
+            "err_median": errs[len(errs) // 2] if errs else None,
+            "rate_bpm": rate * 60 if rate is not None else None,
+            "peer_bpm": rows[-1]["peer_bpm"] if rows else None}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--followers", type=int, default=2)
@@ -260,8 +365,25 @@ def main() -> int:
     ap.add_argument("--no-restart", action="store_true")
     ap.add_argument("--late", type=float, default=None, metavar="SECONDS",
                     help="instead: a follower joins after the leader played this long, then restarts")
+    ap.add_argument("--link", action="store_true",
+                    help="instead: a leader following an Ableton Link peer (this process) and a follower")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="lp-sync-"))
+    if args.link:
+        r = run_link(folder, fps=args.fps)
+        print(f"a leader with [clock] source = link and a follower, 96x64 built-in at {args.fps:g} fps; this "
+              f"process is a Link peer at 100 bpm, then 140 bpm from the leader's 4th second "
+              f"(machine shared with other work); logs in {folder}; Link peers seen: {r['peers_seen']}")
+        same = sum(1 for x in r["rows"] if x["follower"] is not None and x["follower"][1] == x["hash"]
+                   and x["follower"][2] == x["beat"])
+        both = sum(1 for x in r["rows"] if x["follower"] is not None)
+        print(f"follower: {same} of {both} frames in common with the same picture and the same beat")
+        for w in ((2.5, 4.0), (5.5, 7.0)):
+            c = link_summary(r, w, args.fps)
+            print(f"leader's seconds {w[0]:g}-{w[1]:g}: beat vs the peer's, wrapped to the bar: median "
+                  f"{c['err_median']:.4f}, max {c['err_max']:.4f} beats; beat rate {c['rate_bpm']:.2f} bpm "
+                  f"(peer {c['peer_bpm']:.2f})")
+        return 0
     if args.late is not None:
         r = run_late(folder, late=args.late, fps=args.fps, frames=int(args.seconds * args.fps))
         print(f"a follower joining a leader that played {args.late:g} s alone (OSC moved it), 96x64 built-in "

@@ -15,6 +15,12 @@ gets the frames' events it missed from the leader's log (service/sync.py) and re
 frame from the leader's frame 0 as fast as it can WITHOUT presenting the ones already past
 their moment (a frame later than `late_s`), then presents in step: the same pictures, since a
 frame depends on all the frames before it (feedback shaders, the walk, the music clock).
+
+Ableton Link (`[clock] source = "link"`): the leader joins the Link session and puts its tempo
+and beat, for the moment each frame is presented, in its events (`clock/link`, when the tempo
+changed or the beat drifted from the last one's line, and once a second); every instance's
+musical time locks to them as a live show locks to Link itself, so leader and followers keep
+the other music software's tempo and bar, frame for frame alike.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from .installation import ServicePart, add_hours, frame_hash, service_name
 log = logging.getLogger("latentperform.engine")
 
 INTERNAL = frozenset({"music"})   # made again by every instance from the frame clock
+LINK_DRIFT_BEATS = 0.005          # the leader sends Link's beat again when it leaves the last line by this
 BEHIND_S = 0.5                    # a leader this late on its schedule starts a new one
 
 
@@ -81,7 +88,8 @@ class InStep:
 
     def __init__(self, *, role: str, surface, open_engine, fps: float, targets=None, listen=None,
                  service=None, present_log=None, lost_after: float = 1.0, lead: float = 1.0,
-                 interface: str | None = None, serve: tuple[str, int] | None = ("", 0)) -> None:
+                 interface: str | None = None, serve: tuple[str, int] | None = ("", 0),
+                 link=None) -> None:
         if role not in ("leader", "follower"):
             raise ValueError(f"role: expected leader or follower, got {role!r}")
         self.role = role
@@ -97,6 +105,9 @@ class InStep:
         self.late_s = 1.0 / self.fps   # a frame this late is rendered, not presented (catching up)
         self.skipped = 0               # frames rendered without presenting, catching up
         self._catching_up: tuple[int, float] | None = None   # (first frame, monotonic start)
+        self.link = link               # the leader's Link session (inputs/link.py LinkSession) or None
+        self.link_sent = 0
+        self._link_line: tuple[int, float, float] | None = None   # (frame, bpm, beat) last sent
         self.engine = None
         self.generator = None
         self.frames = 0
@@ -111,11 +122,31 @@ class InStep:
     def _lead(self, engine, events, t):
         k = self.engine.frame_index
         own = [(e.source, e.address, e.value) for e in events if e.source not in INTERNAL]
+        if self.link is not None:
+            try:
+                own.extend(self._link_event(k + self.leader.delay))
+            except Exception as e:  # the Link library must not end the show
+                self.engine.report(f"sync: Link: {e!r}")
         due = self.leader.tick(k, own)
         if self.leader.last_error:
             self.engine.report(self.leader.last_error)
             self.leader.last_error = None
         return [e for e in events if e.source in INTERNAL] + _restamp(due, t)
+
+    def _link_event(self, frame: int) -> list[tuple]:
+        """Link's tempo and beat at the moment `frame` is presented, when they left the line
+        of the last ones sent (a tempo change, a jump), or a second after them."""
+        bpm, beat_now = self.link.state()
+        beat = beat_now + (self.leader.when(frame) - time.time()) * bpm / 60.0
+        line = self._link_line
+        if line is not None:
+            f0, bpm0, beat0 = line
+            predicted = beat0 + (frame - f0) / self.fps * bpm0 / 60.0
+            if abs(bpm - bpm0) < 1e-3 and abs(beat - predicted) < LINK_DRIFT_BEATS and frame - f0 < self.fps:
+                return []
+        self._link_line = (frame, bpm, beat)
+        self.link_sent += 1
+        return [("link", "clock/link", (float(bpm), float(beat)))]
 
     def _follow(self, engine, events, t):
         return [e for e in events if e.source in INTERNAL] + _restamp(self._due, t)
@@ -207,7 +238,8 @@ class InStep:
         self.frames += 1
         if self._log is not None and self.surface.presented is not None:
             session = self.leader.session if self.leader is not None else self.follower.session
-            self._log.write(f"{k},{self.surface.presented:.6f},{frame_hash(self.engine.last_pixels)},{session}\n")
+            self._log.write(f"{k},{self.surface.presented:.6f},{frame_hash(self.engine.last_pixels)},{session},"
+                            f"{self.engine.params.beat:.6f}\n")
         if self.service is not None:
             if self.follower is not None:
                 self.service.extra["sync"] = self.figures()
@@ -215,7 +247,10 @@ class InStep:
 
     def figures(self) -> str:
         if self.leader is not None and self.leader.base is not None:
-            return f"leader, session {self.leader.session}, {self.leader.sent} packets sent"
+            link = (f", Link: {self.link.peers} peer(s), {self.link.tempo:.1f} bpm, {self.link_sent} beats sent"
+                    if self.link is not None else "")
+            return (f"leader, session {self.leader.session}, {self.leader.sent} packets sent, "
+                    f"{self.leader.served} catch-ups served{link}")
         if self.leader is not None:
             return "leader, not started"
         f = self.follower.figures()
@@ -228,9 +263,10 @@ class InStep:
             if engine is not None:
                 engine.close()
         self.engine = self._spare = None
-        for side in (self.leader, self.follower):
+        for side in (self.leader, self.follower, self.link):
             if side is not None:
                 side.close()
+        self.link = None
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -264,11 +300,20 @@ def run_in_step(args, patch, *, role: str, surface, fps: float) -> int:
             add_hours(engine, service, lower_fps=False)
         return engine
 
+    link = None
+    if role == "leader" and patch.clock.source == "link":  # the other music software's tempo and bar
+        from ..inputs.link import LinkUnavailable, open_link
+        try:
+            link = open_link(float(patch.clock.bpm), quantum=max(int(patch.clock.beats_per_bar or 4), 1))
+        except LinkUnavailable as e:
+            log.warning("sync: %s; the instances follow the leader's internal clock", e)
     try:
         step = InStep(role=role, surface=surface, open_engine=open_engine, fps=fps, targets=targets,
                       listen=listen, service=service, present_log=getattr(args, "present_log", None),
-                      interface=interface, serve=serve)
+                      interface=interface, serve=serve, link=link)
     except OSError as e:
+        if link is not None:
+            link.close()
         raise UserError(f"sync: cannot open the socket ({e.strerror or e})") from None
     where = (", ".join(f"{h}:{p}" for h, p in targets) if role == "leader" else f"{listen[0]}:{listen[1]}")
     iface = step.leader.multicast_interface if step.leader is not None else (

@@ -8,7 +8,10 @@ the events that expose them to mappings, and the sound-card input that feeds the
                      its beats, phase-locked
     midi             the MIDI clock: `clock/midi/bpm` and its beats (`clock/beat <n>`), bar-locked
     link             an Ableton Link session (optional extra `aalink`): its tempo and its beat
-                     phase with quantum = beats_per_bar; our tempo changes (taps, OSC) go to it
+                     phase with quantum = beats_per_bar; our tempo changes (taps, OSC) go to it.
+                     Offline, and on every instance playing in step, there is no session of its
+                     own: `clock/link` events (value (bpm, beat) at the event's time; a leader in
+                     step reads its Link session and sends them) are the source's grid
 
 Downbeat resync (`clock/resync`, `/lp/resync`): the beat nearest to now becomes the first of a
 bar, the tempo is kept; with a MIDI clock or Link the source's bar count is shifted by whole
@@ -56,6 +59,8 @@ LOCK_TAU_S = 0.35         # time constant of the phase correction
 LOCK_MAX_RATE = 0.5       # the correction changes the beat rate by at most +-50 %
 AUDIO_LOST_BEATS = 6.0    # no tracker beat for this many beats: the audio source is lost
 MIDI_LOST_S = 2.0         # no MIDI clock beat for this long: the MIDI source is lost
+LINK_LOST_S = 3.0         # no clock/link event for this long (offline, in step): Link is lost
+LINK_QUIET_S = 2.0        # offline with source "link" and no clock/link event by then: said once
 MUSIC = "music"           # the source of the events this module makes
 
 
@@ -103,6 +108,8 @@ class MusicalTime:
         self._midi_bpm: float | None = None
         self._midi_beat: tuple[float, float] | None = None      # (time, beat number)
         self._midi_running = True
+        self._link_ref: tuple[float, float, float] | None = None   # (time, bpm, beat) of clock/link
+        self.link_by_events = False    # source "link" without a session here: clock/link events
         self._bar_offset = 0.0         # whole beats added to the source's bar position (resync)
         self._chroma: dict[int, tuple[float, float]] = {}   # pitch class -> (time, value), newest
         self._chroma_used = -math.inf                        # time of the newest chroma applied
@@ -133,7 +140,9 @@ class MusicalTime:
         self._clock = engine.clock
         if self.source == "link" and self.link is None:
             if getattr(engine, "offline", False):
-                engine.report('clock: source "link" has no session to follow offline; using the internal clock')
+                # offline (a render, or an instance in step): the grid comes as clock/link events
+                # (a leader's, or a replayed log's); MusicPart says so when none come
+                self.link_by_events = True
             else:
                 from ..inputs.link import LinkUnavailable, open_link
                 try:
@@ -149,6 +158,8 @@ class MusicalTime:
             where += ", locked" if self.synced else ", free-running"
         if self.link is not None:
             where += f", {self.link.peers} Link peer{'s' if self.link.peers != 1 else ''}"
+        elif self.link_by_events:
+            where += ", from clock/link events"
         bar, in_bar = divmod(int(math.floor(beat)), self.beats_per_bar)
         return f"tempo {self.tempo.bpm:.1f} bpm ({where}), bar {bar + 1} beat {in_bar + 1}"
 
@@ -175,6 +186,11 @@ class MusicalTime:
                         self._audio_phase = (e.time, e.scalar())
                 elif a == "audio/beat":
                     self._audio_beat_t = max(e.time, self._audio_beat_t or e.time)
+            elif a == "clock/link" and e.source != MUSIC:
+                v = e.value
+                if isinstance(v, tuple) and len(v) == 2 and all(x == x and abs(x) < 1e12 for x in v) \
+                        and v[0] > 0 and (self._link_ref is None or e.time >= self._link_ref[0]):
+                    self._link_ref = (e.time, float(v[0]), float(v[1]))
             elif e.source != MUSIC and (a.startswith("clock/midi/") or a == "clock/beat"):
                 # clock/beat: the MIDI input's beats (the grid's own are only made when the source
                 # is not midi, and only the midi source reads these)
@@ -209,6 +225,11 @@ class MusicalTime:
             now = self._clock.now() if self._clock is not None else t
             bpm, beat = self.link.state()
             return _Reference(now, beat + self._bar_offset, bpm, float(self.beats_per_bar))
+        if self.source == "link" and self._link_ref is not None:
+            lt, bpm, beat = self._link_ref
+            if t - lt > LINK_LOST_S:
+                return None
+            return _Reference(lt, beat + self._bar_offset, bpm, float(self.beats_per_bar))
         return None
 
     # -- the tick ------------------------------------------------------------------------------
@@ -292,6 +313,7 @@ class MusicPart(EnginePart):
         self.music = music
         self._next_beat: int | None = None
         self._last_bpm: float | None = None
+        self._said_quiet = False
 
     def adopt(self, music: MusicalTime, engine) -> None:
         """Serve a new MusicalTime (a reloaded patch changed [clock]): the old one lets go of Link."""
@@ -310,6 +332,11 @@ class MusicPart(EnginePart):
         return [self.music.status()]
 
     def poll(self, engine, t: float) -> list[ControlEvent]:
+        music = self.music
+        if music.link_by_events and music._link_ref is None and t >= LINK_QUIET_S and not self._said_quiet:
+            self._said_quiet = True
+            engine.report('clock: source "link" has no session here and no clock/link events came '
+                          '(offline, or a leader without Link); using the internal clock')
         return self._clock_events(t)
 
     def _clock_events(self, t: float) -> list[ControlEvent]:

@@ -176,6 +176,60 @@ def test_link_source_follows_the_session_and_sends_our_tempo_changes():
     assert "Link peer" in music.status() and "locked" in music.status()
 
 
+def test_link_events_are_the_grid_without_a_session_offline_and_in_step():
+    """Offline (a render, an instance in step) source "link" follows clock/link events: (bpm,
+    beat) at the event's time, sparse (a line between them); two instances given the same
+    events at the same frames have the same musical time, frame for frame."""
+    def run(fps=30.0):
+        music = MusicalTime(clock_section("link", bpm=120, beats_per_bar=4))
+        music.link_by_events = True
+        params = ParamState(values={"clock/bpm": 120.0}, tempo=120.0)
+        out = []
+        for k in range(1, int(8 * fps) + 1):
+            t = k / fps
+            # the leader's Link: 96 bpm with beat 1.25 at t=0, then 132 bpm from t=4 (beat 7.65 there);
+            # an event once a second and at the change, as instep sends them
+            if k % int(fps) == 0 or k == int(4 * fps) + 1:
+                bpm, beat = (96.0, 1.25 + t * 1.6) if t <= 4.0 else (132.0, 7.65 + (t - 4.0) * 2.2)
+                events = [ControlEvent("link", "clock/link", (bpm, beat), t)]
+            else:
+                events = []
+            params = music.update(params.evolve(time=t), t, events)
+            out.append((t, params.tempo, params.beat))
+        return out, music
+    a, music = run()
+    b, _ = run()
+    assert a == b                                             # deterministic: the same on every instance
+    by_t = {round(t, 6): (bpm, beat) for t, bpm, beat in a}
+    assert by_t[3.5][0] == pytest.approx(96.0)
+    assert abs((by_t[3.5][1] - (1.25 + 3.5 * 1.6) + 2) % 4 - 2) < 0.01     # locked to the bar
+    assert by_t[7.5][0] == pytest.approx(132.0)
+    assert abs((by_t[7.5][1] - (7.65 + 3.5 * 2.2) + 2) % 4 - 2) < 0.01
+    assert "from clock/link events" in music.status() and music.synced
+    # no event for LINK_LOST_S: the grid runs on by itself at the last tempo
+    from latentperform.engine.music import LINK_LOST_S
+    assert music.reference(8.0 + LINK_LOST_S + 0.1) is None
+    # bad values are ignored, not followed
+    music.observe([ControlEvent("link", "clock/link", (float("nan"), 1.0), 9.0),
+                   ControlEvent("link", "clock/link", (-5.0, 1.0), 9.0), ControlEvent("link", "clock/link", 3.0, 9.0)])
+    assert music._link_ref[0] < 9.0
+
+
+def test_offline_link_without_events_says_so_once():
+    patch = load_patch(DEFAULT_PATCH)
+    patch = replace(patch, clock=replace(patch.clock, source="link"),
+                    inputs=replace(patch.inputs, audio=replace(patch.inputs.audio, enabled=False)))
+    eng = open_show(patch, surface=HeadlessSurface((32, 32)), clock=FixedStepClock(10.0), fps=10.0,
+                    generator=BuiltinGenerator(resolution=16), offline=True)
+    try:
+        for _ in range(40):
+            eng.step()
+        said = [e for e in eng.stats.errors if "clock/link" in e]
+        assert len(said) == 1 and "internal clock" in said[0]
+    finally:
+        eng.close()
+
+
 def test_internal_clock_events_for_mappings():
     """clock/beat on every beat (value: its number), clock/downbeat on every bar, phases each tick."""
     music = MusicalTime(clock_section("internal", bpm=120, beats_per_bar=3))
