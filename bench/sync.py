@@ -20,6 +20,7 @@ import argparse
 import bisect
 import csv
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -101,7 +102,10 @@ def compare(leader: dict[int, tuple[float, int]], follower: dict[int, tuple[floa
     lt, lk = shown({k: leader[k] for k in common})
     ft, fk = shown({k: follower[k] for k in common})
     didx = []
-    tau, step = max(lt[0], ft[0]), 0.25 / fps
+    # the grid starts an eighth of a frame after the first present, so its points fall between
+    # presents, not on them (on them, which of two presents 0.1 ms apart came first decides)
+    step = 0.25 / fps
+    tau = max(lt[0], ft[0]) + step / 2
     while tau <= min(lt[-1], ft[-1]):
         i, j = bisect.bisect_right(lt, tau) - 1, bisect.bisect_right(ft, tau) - 1
         didx.append(abs(lk[i] - fk[j]))
@@ -190,13 +194,19 @@ def frames_of(path: Path) -> dict[int, tuple[float, int]]:
 
 
 def run_late(folder: Path, *, late: float = 3.0, fps: float = 10.0, frames: int = 30,
-             restart: bool = True) -> dict:
+             restart: bool = True, warmup: float | None = None) -> dict:
     """A leader plays alone; OSC moves it (in its first `late` seconds); then a follower starts
     (and, with `restart`, is killed -9 once in step and started again).  Each follower process
     catches up from the leader's log.  Returns, per follower run: its start time, its first
-    presented frame and when, and the comparison with the leader over the frames it presented."""
+    presented frame and when, and the comparison with the leader over the frames it presented.
+    `warmup`: the restarted follower's `[installation] sync_warmup` (it is further behind: with a
+    short warm-up it advances most frames without a picture); the first follower's is the default."""
     patch = folder / "small.toml"
     patch.write_text(SMALL_PATCH.format(fps=fps))
+    second = patch
+    if warmup is not None:
+        second = folder / "small-warmup.toml"
+        second.write_text(SMALL_PATCH.format(fps=fps) + f"[installation]\nsync_warmup = {warmup}\n")
     port, osc = free_ports(2)
     procs = []
     runs = []
@@ -219,7 +229,7 @@ def run_late(folder: Path, *, late: float = 3.0, fps: float = 10.0, frames: int 
         for r in range(2 if restart else 1):
             name = f"late{r}"
             started = time.time()
-            follower = start(folder, patch, name, sync_follow, 600)
+            follower = start(folder, second if r else patch, name, sync_follow, 600)
             procs.append(follower)
             end = time.time() + 120
             while time.time() < end and len(frames_of(folder / f"{name}.csv")) < frames:
@@ -246,8 +256,12 @@ def run_late(folder: Path, *, late: float = 3.0, fps: float = 10.0, frames: int 
         fr = frames_of(folder / f"{name}.csv")
         first = min(fr, default=None)
         text = (folder / f"{name}.out").read_text()
+        m = re.search(r"catching up: (\d+) advanced without a picture, (\d+) rendered without presenting", text)
+        own = re.search(r"pictures identical to the leader's: (\d+) of (\d+) compared", text)
         out["followers"].append({
             "name": name, "first_frame": first,
+            "advanced": int(m.group(1)) if m else None, "rendered_unshown": int(m.group(2)) if m else None,
+            "own_check": (int(own.group(1)), int(own.group(2))) if own else None,
             "first_at_s": fr[first][0] - started if first is not None else None,
             "leader_first_at": lead[min(lead)][0] - started if lead else None,
             "caught_up": "caught up with the leader" in text,
@@ -365,6 +379,8 @@ def main() -> int:
     ap.add_argument("--no-restart", action="store_true")
     ap.add_argument("--late", type=float, default=None, metavar="SECONDS",
                     help="instead: a follower joins after the leader played this long, then restarts")
+    ap.add_argument("--warmup", type=float, default=None, metavar="SECONDS",
+                    help="with --late: the restarted follower's [installation] sync_warmup")
     ap.add_argument("--link", action="store_true",
                     help="instead: a leader following an Ableton Link peer (this process) and a follower")
     args = ap.parse_args()
@@ -385,7 +401,7 @@ def main() -> int:
                   f"(peer {c['peer_bpm']:.2f})")
         return 0
     if args.late is not None:
-        r = run_late(folder, late=args.late, fps=args.fps, frames=int(args.seconds * args.fps))
+        r = run_late(folder, late=args.late, fps=args.fps, frames=int(args.seconds * args.fps), warmup=args.warmup)
         print(f"a follower joining a leader that played {args.late:g} s alone (OSC moved it), 96x64 built-in "
               f"at {args.fps:g} fps (machine shared with other work); logs in {folder}")
         for f in r["followers"]:
@@ -393,7 +409,10 @@ def main() -> int:
             print(f"{f['name']}: first presented frame {f['first_frame']}, {f['first_at_s']:.1f} s after its "
                   f"process started; {c['common']} frames presented, {c['identical']} identical to the "
                   f"leader's; presented {c['dt_median_ms']:.1f} ms apart (median), p99 {c['dt_p99_ms']:.1f} ms, "
-                  f"max {c['dt_max_ms']:.1f} ms")
+                  f"max {c['dt_max_ms']:.1f} ms; caught up with {f['advanced']} frames advanced without a "
+                  f"picture and {f['rendered_unshown']} rendered unshown (from its summary; none after a kill -9)"
+                  + (f"; its own check: {f['own_check'][0]} of {f['own_check'][1]} identical" if f["own_check"]
+                     else ""))
         return 0
     r = run(folder, followers=args.followers, seconds=args.seconds, fps=args.fps, restart=not args.no_restart)
     print(f"{args.followers} followers + a leader on the loopback, 96x64 built-in at {args.fps:g} fps "

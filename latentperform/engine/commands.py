@@ -62,7 +62,7 @@ def run_live(args) -> int:
     if role != "off":  # several instances in step: a loop of its own (engine/instep.py)
         from .instep import run_in_step
         try:
-            return run_in_step(args, patch, role=role, surface=surface, fps=fps)
+            return run_in_step(args, patch, role=role, surface=surface, fps=fps, signals=_stop_on_signals)
         finally:
             surface.close()
     engine = None

@@ -220,6 +220,10 @@ class Engine:
         (offline, recording, a part with `wants_pixels`), else None."""
         return self.ticker.step(self)
 
+    def advance(self) -> None:
+        """One tick without a picture (tick.py `Tick.advance`): a follower catching up."""
+        self.ticker.advance(self)
+
     def render_output(self, source, params: ParamState, t: float) -> np.ndarray | None:
         """The shader chain from `source` to the surface (through the offscreen texture when a
         part wants it), the read-back, then the overlay."""

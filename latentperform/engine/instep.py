@@ -11,10 +11,17 @@ alive); the same leader back: it goes on; a restarted leader (a new session): it
 show again and follows from the leader's frame 0.
 
 A follower that joins late (started after its leader, restarted alone, back from a long gap)
-gets the frames' events it missed from the leader's log (service/sync.py) and renders every
-frame from the leader's frame 0 as fast as it can WITHOUT presenting the ones already past
-their moment (a frame later than `late_s`), then presents in step: the same pictures, since a
-frame depends on all the frames before it (feedback shaders, the walk, the music clock).
+gets the frames' events it missed from the leader's log (service/sync.py) and goes through every
+frame from the leader's frame 0, as fast as it can, presenting none that is already past its
+moment, then presents in step.  A frame depends on all the frames before it (the parameters,
+the walk, the music clock, and the shaders' history: feedback), so:
+  - frames more than `warmup_s` behind the leader are only advanced (Engine.advance: events,
+    parameters, musical time, trajectory; no generating, no drawing: ~10x faster), so a
+    follower joining a show that has played for hours is not hours catching up;
+  - the last `warmup_s` are rendered (not presented), so the shaders' history is built again:
+    feedback trails fade by `amount` every frame, and once the old ones are below a pixel's
+    step the pictures are the leader's to the bit (checked against the leader's checksums,
+    sent in its packets).  A follower less than `warmup_s` behind renders every frame: exact.
 
 Ableton Link (`[clock] source = "link"`): the leader joins the Link session and puts its tempo
 and beat, for the moment each frame is presented, in its events (`clock/link`, when the tempo
@@ -89,7 +96,7 @@ class InStep:
     def __init__(self, *, role: str, surface, open_engine, fps: float, targets=None, listen=None,
                  service=None, present_log=None, lost_after: float = 1.0, lead: float = 1.0,
                  interface: str | None = None, serve: tuple[str, int] | None = ("", 0),
-                 link=None) -> None:
+                 link=None, warmup_s: float = 10.0) -> None:
         if role not in ("leader", "follower"):
             raise ValueError(f"role: expected leader or follower, got {role!r}")
         self.role = role
@@ -104,8 +111,15 @@ class InStep:
                          if role == "follower" else None)
         self.late_s = 1.0 / self.fps   # a frame this late is rendered, not presented (catching up)
         self.skipped = 0               # frames rendered without presenting, catching up
+        self.advanced = 0              # frames only advanced (no picture), catching up from far behind
+        self.warmup_s = max(float(warmup_s), 0.0)
         self._catching_up: tuple[int, float] | None = None   # (first frame, monotonic start)
         self.link = link               # the leader's Link session (inputs/link.py LinkSession) or None
+        self._mine: dict[int, int] = {}    # a follower's checksums of its presented frames, not yet compared
+        self.compared = 0                  # frames whose checksum the leader's was compared with
+        self.identical = 0                 # ... and was the same
+        self.first_difference: int | None = None
+        self.same_since: int | None = None    # the pictures have been the leader's since this frame
         self.link_sent = 0
         self._link_line: tuple[int, float, float] | None = None   # (frame, bpm, beat) last sent
         self.engine = None
@@ -203,6 +217,8 @@ class InStep:
             if self.engine is not None:
                 log.info("sync: a new leader session; following it from its frame 0")
             self.resets += 1
+            self._mine = {}
+            self.same_since = None
             self._build()
             return
         if plan.action != "render" or self.engine is None:
@@ -215,6 +231,16 @@ class InStep:
             time.sleep(0.002)
             return
         self._due = plan.events
+        if (time.time() - plan.at) > self.warmup_s:   # far behind: the state only, no picture
+            self.advanced += 1
+            if self._catching_up is None:
+                self._catching_up = (k, time.monotonic())
+            self.engine.advance()
+            if self.advanced % 64 == 0:
+                self.surface.poll_keys()
+                if self.service is not None:
+                    self.service.alive()
+            return
         self.surface.present_at = plan.at
         # catching up, every frame already past its moment is passed over; in step, one that is
         # late by less than a frame is still shown (late) rather than dropped
@@ -229,21 +255,58 @@ class InStep:
         elif self._catching_up is not None:
             first, since = self._catching_up
             self._catching_up = None
-            log.info("sync: caught up with the leader at frame %d (frames %d..%d rendered without "
-                     "presenting, %.1f s)", k, first, k - 1, time.monotonic() - since)
+            log.info("sync: caught up with the leader at frame %d (frames %d..%d: %d advanced without "
+                     "a picture, %d rendered without presenting; %.1f s)", k, first, k - 1, self.advanced,
+                     self.skipped, time.monotonic() - since)
         self._step(k)
 
     def _step(self, k: int) -> None:
         self.engine.step()
         self.frames += 1
+        checksum = None
+        if self.surface.presented is not None and self.engine.last_pixels is not None:
+            checksum = frame_hash(self.engine.last_pixels)
+            if self.leader is not None:
+                self.leader.picture(k, checksum)   # sent on: every follower compares its own
+            else:
+                self._mine[k] = checksum
+                self._compare()
         if self._log is not None and self.surface.presented is not None:
             session = self.leader.session if self.leader is not None else self.follower.session
-            self._log.write(f"{k},{self.surface.presented:.6f},{frame_hash(self.engine.last_pixels)},{session},"
+            self._log.write(f"{k},{self.surface.presented:.6f},{checksum or 0},{session},"
                             f"{self.engine.params.beat:.6f}\n")
         if self.service is not None:
             if self.follower is not None:
                 self.service.extra["sync"] = self.figures()
             self.service.after_frame(self.engine, self.engine.params, self.surface.presented)
+
+    def _compare(self) -> None:
+        """The follower's pictures against the leader's checksums (they come with the packets a
+        frame or two later): counted; the first difference is said once."""
+        for f in sorted(self._mine):
+            theirs = self.follower.leader_picture(f)
+            if theirs is None:
+                if len(self._mine) > 64:   # never heard (the leader lost): not compared
+                    del self._mine[f]
+                continue
+            mine = self._mine.pop(f)
+            self.compared += 1
+            if mine == theirs:
+                self.identical += 1
+                if self.same_since is None:
+                    self.same_since = f
+                    if self.first_difference is not None:
+                        log.info("sync: the pictures are the leader's again from frame %d", f)
+                continue
+            self.same_since = None
+            if self.first_difference is None:
+                self.first_difference = f
+                self.engine.report(f"sync: frame {f} differs from the leader's picture (the same patch and "
+                                   f"model everywhere? events lost? a warm-up too short for the feedback?)")
+
+    def request_stop(self) -> None:
+        """SIGTERM / Ctrl-C: the loop ends after this frame (and says its figures)."""
+        self.surface.closing = True
 
     def figures(self) -> str:
         if self.leader is not None and self.leader.base is not None:
@@ -256,7 +319,10 @@ class InStep:
         f = self.follower.figures()
         return (f"follower of {f['session']}, {'connected' if f['connected'] else 'leader lost'}, "
                 f"{f['lost_frames']} frames of events lost, {f['fetched_frames']} fetched from the leader, "
-                f"{self.skipped} rendered without presenting (catching up), {self.resets} resets")
+                f"catching up: {self.advanced} advanced without a picture, {self.skipped} rendered without "
+                f"presenting; {self.resets} resets; "
+                f"pictures identical to the leader's: {self.identical} of {self.compared} compared"
+                + (f", all since frame {self.same_since}" if self.same_since is not None else ""))
 
     def close(self) -> None:
         for engine in (self.engine, self._spare):
@@ -272,7 +338,7 @@ class InStep:
             self._log = None
 
 
-def run_in_step(args, patch, *, role: str, surface, fps: float) -> int:
+def run_in_step(args, patch, *, role: str, surface, fps: float, signals=None) -> int:
     """`latentperform run --sync leader|follower`: the show on `surface`, in step (see above)."""
     from ..clock import FixedStepClock
     from .show import open_live_inputs, open_show
@@ -310,7 +376,8 @@ def run_in_step(args, patch, *, role: str, surface, fps: float) -> int:
     try:
         step = InStep(role=role, surface=surface, open_engine=open_engine, fps=fps, targets=targets,
                       listen=listen, service=service, present_log=getattr(args, "present_log", None),
-                      interface=interface, serve=serve, link=link)
+                      interface=interface, serve=serve, link=link,
+                      warmup_s=float(getattr(inst, "sync_warmup", 10.0)))
     except OSError as e:
         if link is not None:
             link.close()
@@ -324,7 +391,11 @@ def run_in_step(args, patch, *, role: str, surface, fps: float) -> int:
         where += "; late followers catch up from %s:%d" % step.leader.serve_address
     log.info("sync: %s, %s", role, ("sending to " if role == "leader" else "listening on ") + where)
     try:
-        step.run(seconds=args.seconds)
+        if signals is not None:   # SIGTERM / Ctrl-C end the loop cleanly (commands._stop_on_signals)
+            with signals(step):
+                step.run(seconds=args.seconds)
+        else:
+            step.run(seconds=args.seconds)
     finally:
         if service is not None:
             service.close()

@@ -50,6 +50,7 @@ class Stats:
     gen_periods: collections.deque = field(default_factory=lambda: collections.deque(maxlen=16))
     gen_frames: int = 0
     frames: int = 0
+    advanced: int = 0  # ticks without a picture (a follower in step catching up: Tick.advance)
     stalls: int = 0  # frames presented more than STALL_S after the previous one (the whole show)
     batch: int = 0
     batch_delays: collections.deque = field(default_factory=lambda: collections.deque(maxlen=32))

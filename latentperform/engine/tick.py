@@ -62,6 +62,18 @@ class Tick:
         engine.stats.frames += 1
         return pixels
 
+    def advance(self, engine) -> None:
+        """One tick without a picture: everything a frame leaves for the frames after it (the
+        clock, the events through the door, the parameters, musical time, the trajectory and the
+        request it makes, the blackout fade), none of the generating, drawing or presenting.
+        A follower in step far behind its leader runs these for frames long past
+        (engine/instep.py), then renders the last ones so the shaders' history is there too."""
+        t, dt = self._advance(engine)
+        params = self._map(engine, t, dt)
+        self._request(engine, params, t, dt)
+        self._blackout_fade(params, dt)
+        engine.stats.advanced += 1
+
     # -- the steps -------------------------------------------------------------------------------
 
     def _advance(self, engine) -> tuple[float, float]:
@@ -99,14 +111,7 @@ class Tick:
     def _generate(self, engine, params: ParamState, t: float, dt: float):
         """Ask for this tick's picture, take the newest one; returns the generator picture put
         on screen this tick (for the latency figure), or None."""
-        request = engine.trajectory.step(params, dt)
-        request = replace(request, seq=self.frame_index, time=t, stamp=self._control_stamp)
-        for part in engine.parts:
-            try:
-                request = part.shape_request(engine, request, params)
-            except Exception as e:  # a part's bug must not end the show
-                engine.report(f"{type(part).__name__}: {e!r}")
-        engine.last_request = request  # the point this tick asked for (the control room adds it as a keyframe)
+        request = self._request(engine, params, t, dt)
         frozen = params.get("engine/freeze") >= 0.5
         latent = engine.interpolation == "latent" and not engine.offline
         if not frozen:
@@ -131,6 +136,18 @@ class Tick:
             if shown is not None:
                 _upload(engine, shown)
         return shown
+
+    def _request(self, engine, params: ParamState, t: float, dt: float):
+        """The trajectory's step: the point this tick asks the generator for."""
+        request = engine.trajectory.step(params, dt)
+        request = replace(request, seq=self.frame_index, time=t, stamp=self._control_stamp)
+        for part in engine.parts:
+            try:
+                request = part.shape_request(engine, request, params)
+            except Exception as e:  # a part's bug must not end the show
+                engine.report(f"{type(part).__name__}: {e!r}")
+        engine.last_request = request  # the point this tick asked for (the control room adds it as a keyframe)
+        return request
 
     def _count_arrival(self, engine, frame, t: float, frozen: bool) -> None:
         stats = engine.stats

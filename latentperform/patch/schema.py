@@ -346,6 +346,7 @@ class InstallationSection(_Section):
     sync_listen: str = "239.255.76.80:9410"             # a follower hears here
     sync_interface: str | None = None     # multicast's local address (None: the system's route for the group)
     sync_serve: str | None = None         # the leader's catch-up server "[HOST:]PORT" (None: see service/sync.py)
+    sync_warmup: float = 10.0             # a late follower renders (unshown) the last this many seconds
     fallback: bool = True                 # a model that fails to load or keeps failing: the built-in one
 
     PATH = ("installation",)
@@ -385,7 +386,9 @@ class InstallationSection(_Section):
             r.error("sync_serve", f'expected "[HOST:]PORT", got "{serve}"')
         return cls(hours=hours, days=days, restart=restart, fade=r.number("fade", 5.0, lo=0.0, hi=600.0),
                    sync=r.string("sync", "off", choices=SYNC_ROLES), sync_to=sync_to, sync_listen=listen,
-                   sync_interface=interface, sync_serve=serve, fallback=r.boolean("fallback", True))
+                   sync_interface=interface, sync_serve=serve,
+                   sync_warmup=r.number("sync_warmup", 10.0, lo=0.0, hi=3600.0),
+                   fallback=r.boolean("fallback", True))
 
     def opening_hours(self):
         from ..service.hours import OpeningHours

@@ -10,7 +10,8 @@ at tick k to frame k + `delay` frames, so a follower has them before it must pre
 The wire: one JSON datagram per leader tick (a few hundred bytes; no code, no pickle),
 
     {"v": 1, "s": session, "k": tick, "b": [k0, t0, fps], "d": delay, "w": wall time sent,
-     "lo": first frame covered, "e": {"<frame>": [[source, address, value], ...], ...}}
+     "lo": first frame covered, "e": {"<frame>": [[source, address, value], ...], ...},
+     "c": catch-up port, "h": [[frame, checksum of its pixels], ...] (the last frames presented)}
 
 covering the frames `lo .. k + delay` (the last `redundancy` of them), so one lost datagram loses
 nothing.  Sent to a multicast group (TTL 1: the local network) or to a list of unicast addresses.
@@ -244,6 +245,7 @@ class SyncLeader:
         self.served = 0
         self.last_error: str | None = None
         self._frames: dict[int, list] = {}   # target frame -> its events (the repeats)
+        self._pictures: deque = deque(maxlen=self.redundancy)   # (frame, checksum) presented last
         # the session's events, for followers that catch up
         self.log_limit = int(log_limit)
         self._log: dict[int, list] = {}      # target frame -> encoded events (frames with events)
@@ -295,6 +297,8 @@ class SyncLeader:
                   "e": {str(f): _encode_events(fe) for f, fe in self._frames.items() if f >= lo and fe}}
         if self.serve_address is not None:
             packet["c"] = self.serve_address[1]
+        if self._pictures:
+            packet["h"] = [list(fh) for fh in self._pictures]
         data = json.dumps(packet, separators=(",", ":")).encode()
         while len(data) > MAX_DATAGRAM and packet["e"]:  # a burst of events: drop the oldest repeats
             oldest = min(packet["e"], key=int)
@@ -309,6 +313,10 @@ class SyncLeader:
                 self.send_errors += 1
                 self.last_error = f"sync: cannot send to {addr[0]}:{addr[1]}: {e.strerror or e}"
         return list(self._frames.get(k, ()))  # kept: the next packets repeat it
+
+    def picture(self, frame: int, checksum: int) -> None:
+        """The checksum of a frame the leader presented: followers compare theirs with it."""
+        self._pictures.append((int(frame), int(checksum)))
 
     # -- the session's log, served to followers that catch up ----------------------------------
 
@@ -432,6 +440,7 @@ class SyncFollower:
         self.delays: deque = deque(maxlen=512) # one-way delay samples (received - sent), seconds
         self.last_error: str | None = None
         self._events: dict[int, list] = {}
+        self._pictures: dict[int, int] = {}    # frame -> the leader's checksum of it (recent ones)
         self._covered = _Covered()
         self._reset = False                    # a new session heard: plan() says "reset" once
         self._lock = threading.Lock()
@@ -477,6 +486,7 @@ class SyncFollower:
         c = p.get("c")
         if c is not None and (isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 65535):
             raise ValueError(f"bad catch-up port {c!r}")
+        pictures = [(int(f), int(h)) for f, h in p.get("h", ())]
         with self._lock:
             self.received += 1
             self.heard_at = now
@@ -484,6 +494,7 @@ class SyncFollower:
             if session != self.session:  # a (re)started leader: its frame 0 is everyone's
                 self.session = session
                 self._events = {}
+                self._pictures = {}
                 self._covered = _Covered()
                 self.newest_tick = -1
                 self._reset = True
@@ -494,6 +505,10 @@ class SyncFollower:
                 if lo <= f <= hi and evs and not self._covered.has(f):
                     self._events[f] = evs
             self._covered.add(lo, hi)
+            self._pictures.update(pictures)
+            if len(self._pictures) > 4 * REDUNDANCY * 4:
+                newest = max(self._pictures)
+                self._pictures = {f: h for f, h in self._pictures.items() if f > newest - 4 * REDUNDANCY}
             self.newest_tick = max(self.newest_tick, k)
             gap = self._covered.first_gap()
             if gap is not None:
@@ -554,6 +569,11 @@ class SyncFollower:
         if "gone" not in answer and not (int(answer["from"]) == gap[0] and gap[0] <= int(answer["to"]) <= gap[1]):
             raise ValueError("an answer for other frames")
         return answer
+
+    def leader_picture(self, frame: int) -> int | None:
+        """The leader's checksum of `frame`'s pixels, when a recent packet had it."""
+        with self._lock:
+            return self._pictures.get(frame)
 
     # -- deciding ------------------------------------------------------------------------------------
 

@@ -139,3 +139,45 @@ def test_work_scale_auto_is_half_live_on_a_software_renderer_and_full_offline():
     assert _work_scale(auto, Ctx("llvmpipe (LLVM 15.0.7, 256 bits)"), offline=True) == 1.0
     assert _work_scale(auto, Ctx("NVIDIA H200/PCIe/SSE2"), offline=False) == 1.0
     assert _work_scale(OutputSection(work_scale=0.75), Ctx("llvmpipe"), offline=True) == 0.75
+
+
+def test_advance_leaves_the_state_a_rendered_frame_would_and_the_pictures_follow():
+    """Engine.advance (a follower in step catching up) goes through a frame without a picture:
+    parameters, musical time, the trajectory's point and the blackout fade end as after a
+    rendered frame; the shaders' history (feedback) is not there, so the first rendered frames
+    differ, and after a warm-up of rendered frames the pictures are the same to the bit."""
+    import zlib
+    from dataclasses import replace
+
+    from latentperform.events import ControlEvent as Ev
+
+    base = load_patch(DEFAULT_PATCH)
+    patch = replace(base, inputs=replace(base.inputs, audio=replace(base.inputs.audio, enabled=False)),
+                    output=replace(base.output, size=(96, 64)))
+    moves = {5: ("osc", "param/latent/chroma", 0.9), 20: ("osc", "param/engine/blackout", 0.6),
+             60: ("osc", "param/engine/blackout", 0.0)}
+
+    def show():
+        eng = open_show(patch, surface=HeadlessSurface((96, 64)), clock=FixedStepClock(10.0), fps=10.0,
+                        generator=BuiltinGenerator(resolution=32, seed=3), offline=True, stage=False)
+        return eng, eng.door.add_queue("test")
+
+    (full, qf), (fast, qs) = show(), show()
+    try:
+        for k in range(70):
+            for q in (qf, qs):
+                if k in moves:
+                    q.put(Ev(*moves[k], k / 10.0))
+            full.step()
+            fast.advance()
+            if k in (30, 69):
+                assert fast.params.values == full.params.values and fast.params.beat == full.params.beat
+                assert np.array_equal(fast.last_request.z, full.last_request.z)
+                assert fast.blackout_shown == full.blackout_shown
+        assert fast.stats.advanced == 70 and fast.stats.frames == 0
+        same = [zlib.crc32(full.step().tobytes()) == zlib.crc32(fast.step().tobytes()) for _ in range(40)]
+        assert not same[0]                      # no history yet: the first picture differs
+        assert all(same[30:]), same            # the trails' history rebuilt: identical
+    finally:
+        full.close()
+        fast.close()

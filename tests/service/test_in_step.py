@@ -53,7 +53,10 @@ JOIN_S = 15.0   # a late follower presents its first frame within this of its pr
 
 
 def test_a_late_follower_and_a_restarted_one_catch_up_exactly(tmp_path):
-    r = bench_sync.run_late(tmp_path, late=3.0, fps=FPS, frames=25, restart=True)
+    """The first follower joins 3 s late and renders every frame it missed (its warm-up, 10 s, is
+    longer); the restarted one, further behind, has a 3 s warm-up: it advances the frames before
+    without a picture and renders the last 3 s (the feedback trails' history) unshown."""
+    r = bench_sync.run_late(tmp_path, late=3.0, fps=FPS, frames=25, restart=True, warmup=3.0)
     assert r["osc_sent"] == 2                   # the leader was moved before the follower existed
     assert [f["name"] for f in r["followers"]] == ["late0", "late1"]
     for f in r["followers"]:
@@ -63,8 +66,14 @@ def test_a_late_follower_and_a_restarted_one_catch_up_exactly(tmp_path):
         assert f["first_at_s"] < JOIN_S, f
         assert c["common"] >= 25 and c["identical"] == c["common"], f   # the same pictures, every one
         assert c["dt_median_ms"] < 1e3 / FPS / 4 and c["dt_p99_ms"] < 1e3 / FPS, f   # at the same moments
-    # the restarted follower joined later still, and caught up again from the leader's frame 0
-    assert r["followers"][1]["first_frame"] > r["followers"][0]["first_frame"] + 25
+    # the restarted follower joined later still, and caught up again from the leader's frame 0,
+    # most frames without a picture, the last 3 s rendered; its own check against the leader's
+    # checksums (in the packets) agrees
+    again = r["followers"][1]
+    assert again["first_frame"] > r["followers"][0]["first_frame"] + 25
+    assert again["advanced"] >= 20 and again["rendered_unshown"] >= 3.0 * FPS - 2, again
+    assert again["advanced"] + again["rendered_unshown"] == again["first_frame"], again
+    assert again["own_check"] is not None and again["own_check"][0] == again["own_check"][1] >= 20, again
 
 
 def test_the_leader_follows_an_ableton_link_peer_and_the_follower_follows_the_leader(tmp_path):
