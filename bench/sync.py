@@ -280,17 +280,19 @@ def wrap(x: float, modulo: float = 4.0) -> float:
     return (x + modulo / 2) % modulo - modulo / 2
 
 
-def run_link(folder: Path, *, fps: float = 10.0, tempos=((1.0, 100.0), (4.0, 140.0)), seconds: float = 7.0) -> dict:
+def run_link(folder: Path, *, fps: float = 10.0, tempos=((1.0, 100.0), (4.0, 140.0)), seconds: float = 7.0,
+             osc_tempo: tuple[float, float] | None = None) -> dict:
     """A leader with `[clock] source = "link"` and a follower; this process is another Link peer
     (other music software) that sets the tempo at the leader's times given (seconds of its
-    show).  Returns per leader frame: presented time, beat (leader, follower), and the peer's
-    beat at that moment."""
+    show); `osc_tempo` (time, bpm): an /lp/tempo to the leader then (its performer), which the
+    session should take.  Returns per leader frame: presented time, beat (leader, follower),
+    and the peer's beat and tempo at that moment."""
     import threading
     from latentperform.inputs.link import open_link
 
     patch = folder / "link.toml"
     patch.write_text(SMALL_PATCH.format(fps=fps) + LINK_PATCH_CLOCK)
-    port, = free_ports(1)
+    port, osc = free_ports(2)
     peer = open_link(tempos[0][1], quantum=4.0)
     samples: list[tuple[float, float, float]] = []   # (wall time, bpm, beat) of the peer
     done = threading.Event()
@@ -310,15 +312,20 @@ def run_link(folder: Path, *, fps: float = 10.0, tempos=((1.0, 100.0), (4.0, 140
         procs.append(f)
         if not wait_for_line(folder / "f0.out", "waiting for the leader", 120):
             raise RuntimeError(f"the follower did not start: {(folder / 'f0.out').read_text()[-2000:]}")
-        leader = start(folder, patch, "l1", ["--sync", "leader", "--sync-to", f"127.0.0.1:{port}"], 600)
+        leader = start(folder, patch, "l1", ["--sync", "leader", "--sync-to", f"127.0.0.1:{port}"], 600,
+                       osc_port=osc)
         procs.append(leader)
         pending = list(tempos)
+        pending_osc = osc_tempo
         end = time.time() + 120
         while time.time() < end:
             n = len(frames_of(folder / "l1.csv"))
             peers_seen = max(peers_seen, peer.peers)
             if pending and n >= pending[0][0] * fps:
                 peer.set_tempo(pending.pop(0)[1])
+            if pending_osc is not None and n >= pending_osc[0] * fps:
+                send_osc(osc, ("/lp/tempo", pending_osc[1]))
+                pending_osc = None
             if n >= seconds * fps or leader.poll() is not None:
                 break
             time.sleep(0.02)
@@ -386,15 +393,16 @@ def main() -> int:
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="lp-sync-"))
     if args.link:
-        r = run_link(folder, fps=args.fps)
+        r = run_link(folder, fps=args.fps, seconds=10.0, osc_tempo=(7.0, 90.0))
         print(f"a leader with [clock] source = link and a follower, 96x64 built-in at {args.fps:g} fps; this "
-              f"process is a Link peer at 100 bpm, then 140 bpm from the leader's 4th second "
+              f"process is a Link peer at 100 bpm, then 140 bpm from the leader's 4th second; at its 7th an "
+              f"/lp/tempo 90 to the leader "
               f"(machine shared with other work); logs in {folder}; Link peers seen: {r['peers_seen']}")
         same = sum(1 for x in r["rows"] if x["follower"] is not None and x["follower"][1] == x["hash"]
                    and x["follower"][2] == x["beat"])
         both = sum(1 for x in r["rows"] if x["follower"] is not None)
         print(f"follower: {same} of {both} frames in common with the same picture and the same beat")
-        for w in ((2.5, 4.0), (5.5, 7.0)):
+        for w in ((2.5, 4.0), (5.5, 7.0), (8.0, 9.0), (9.0, 10.0)):
             c = link_summary(r, w, args.fps)
             print(f"leader's seconds {w[0]:g}-{w[1]:g}: beat vs the peer's, wrapped to the bar: median "
                   f"{c['err_median']:.4f}, max {c['err_max']:.4f} beats; beat rate {c['rate_bpm']:.2f} bpm "

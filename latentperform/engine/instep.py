@@ -27,7 +27,8 @@ Ableton Link (`[clock] source = "link"`): the leader joins the Link session and 
 and beat, for the moment each frame is presented, in its events (`clock/link`, when the tempo
 changed or the beat drifted from the last one's line, and once a second); every instance's
 musical time locks to them as a live show locks to Link itself, so leader and followers keep
-the other music software's tempo and bar, frame for frame alike.
+the other music software's tempo and bar, frame for frame alike.  A tempo the leader's inputs
+set (/lp/tempo, taps) is proposed to the session and comes back the same way.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class InStep:
         self.first_difference: int | None = None
         self.same_since: int | None = None    # the pictures have been the leader's since this frame
         self.link_sent = 0
+        self.link_proposed = 0
         self._link_line: tuple[int, float, float] | None = None   # (frame, bpm, beat) last sent
         self.engine = None
         self.generator = None
@@ -170,7 +172,18 @@ class InStep:
         engine = self.open_engine(self.surface, self.generator)
         self.generator = engine.generator
         engine.door.add_filter(self._lead if self.role == "leader" else self._follow)
+        if self.link is not None:   # the leader's performer changes the tempo: the Link session's
+            engine.music.propose_tempo = self._propose_tempo
         return engine
+
+    def _propose_tempo(self, bpm: float) -> None:
+        """A tempo the leader's inputs set (/lp/tempo, taps): proposed to the Link session; it
+        comes back to every instance with the next clock/link event."""
+        try:
+            self.link.set_tempo(bpm)
+            self.link_proposed += 1
+        except Exception as e:  # the Link library must not end the show
+            self.engine.report(f"sync: Link: {e!r}")
 
     def _build(self) -> None:
         """The show to play from frame 0: the spare one made while waiting, else a new one."""

@@ -110,6 +110,7 @@ class MusicalTime:
         self._midi_running = True
         self._link_ref: tuple[float, float, float] | None = None   # (time, bpm, beat) of clock/link
         self.link_by_events = False    # source "link" without a session here: clock/link events
+        self.propose_tempo = None      # fn(bpm): where our tempo changes go then (a leader in step: its Link)
         self._bar_offset = 0.0         # whole beats added to the source's bar position (resync)
         self._chroma: dict[int, tuple[float, float]] = {}   # pitch class -> (time, value), newest
         self._chroma_used = -math.inf                        # time of the newest chroma applied
@@ -240,7 +241,13 @@ class MusicalTime:
         wanted = params.get("clock/bpm", self.tempo.bpm)
         if self._written_bpm is None or abs(wanted - self._written_bpm) > 1e-6:
             # the mapper changed the tempo this tick (patch default, /lp/tempo, a tap)
-            if abs(wanted - self.tempo.bpm) > 1e-6:
+            by_events = self.link is None and self.link_by_events and self._link_ref is not None
+            if by_events:
+                # following a leader's Link: the tempo changes when Link's does (the leader
+                # proposes it, the next clock/link event brings it), on every instance alike
+                if self.propose_tempo is not None and self._written_bpm is not None:
+                    self.propose_tempo(min(max(wanted, self.tempo.min_bpm), self.tempo.max_bpm))
+            elif abs(wanted - self.tempo.bpm) > 1e-6:
                 self.tempo.set_bpm(wanted, t)
             if self.link is not None and self._written_bpm is not None:
                 self.link.set_tempo(self.tempo.bpm)

@@ -209,6 +209,13 @@ def test_link_events_are_the_grid_without_a_session_offline_and_in_step():
     # no event for LINK_LOST_S: the grid runs on by itself at the last tempo
     from latentperform.engine.music import LINK_LOST_S
     assert music.reference(8.0 + LINK_LOST_S + 0.1) is None
+    # our tempo change (the mapper writes clock/bpm: /lp/tempo, a tap) is proposed, not applied:
+    # the tempo moves when Link's events say so, on every instance alike
+    proposed = []
+    music.propose_tempo = proposed.append
+    params = ParamState(values={"clock/bpm": 132.0}, tempo=132.0)
+    music.update(params.evolve(values={"clock/bpm": 90.0}, time=8.1), 8.1, [])
+    assert proposed == [90.0] and music.tempo.bpm == pytest.approx(132.0)
     # bad values are ignored, not followed
     music.observe([ControlEvent("link", "clock/link", (float("nan"), 1.0), 9.0),
                    ControlEvent("link", "clock/link", (-5.0, 1.0), 9.0), ControlEvent("link", "clock/link", 3.0, 9.0)])
