@@ -6,6 +6,7 @@ leader killed with kill -9 and started again.
     python bench/sync.py --late 3              # a follower joins a leader already playing, then is
                                                # killed -9 and started again (catching up twice)
     python bench/sync.py --link                # the leader follows an Ableton Link peer (this process)
+    python bench/sync.py --rates patches/default.toml   # how fast a follower catches up with a patch
 
 Each instance is a real `latentperform run --headless --sync ...` process; each writes, per
 presented frame, its index, the wall time of the present, a checksum of the pixels and the
@@ -378,6 +379,37 @@ def link_summary(r: dict, window: tuple[float, float], fps: float) -> dict:
             "peer_bpm": rows[-1]["peer_bpm"] if rows else None}
 
 
+def catch_up_rates(patch_path: str, frames: int = 150) -> dict:
+    """How fast a follower catches up with this patch, in this process: frames a second rendered
+    (unshown: the frames within the warm-up) and advanced without a picture (the older ones)."""
+    from dataclasses import replace as _replace
+
+    from latentperform.clock import FixedStepClock
+    from latentperform.engine import open_show
+    from latentperform.patch import load_patch
+    from latentperform.render import HeadlessSurface
+
+    patch = load_patch(patch_path)
+    patch = _replace(patch, inputs=_replace(patch.inputs, audio=_replace(patch.inputs.audio, enabled=False)))
+    fps = float(patch.output.fps)
+    eng = open_show(patch, surface=HeadlessSurface(tuple(patch.output.size)), clock=FixedStepClock(fps), fps=fps,
+                    offline=True, stage=False)
+    try:
+        for _ in range(10):
+            eng.step()        # warm: shaders compiled, the generator's first frames
+        t = time.perf_counter()
+        for _ in range(frames):
+            eng.step()
+        rendered = frames / (time.perf_counter() - t)
+        t = time.perf_counter()
+        for _ in range(frames * 10):
+            eng.advance()
+        advanced = frames * 10 / (time.perf_counter() - t)
+    finally:
+        eng.close()
+    return {"fps": fps, "size": tuple(patch.output.size), "rendered": rendered, "advanced": advanced}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--followers", type=int, default=2)
@@ -390,7 +422,19 @@ def main() -> int:
                     help="with --late: the restarted follower's [installation] sync_warmup")
     ap.add_argument("--link", action="store_true",
                     help="instead: a leader following an Ableton Link peer (this process) and a follower")
+    ap.add_argument("--rates", default=None, metavar="PATCH",
+                    help="instead: how fast a follower catches up with PATCH (rendered and advanced frames a second)")
     args = ap.parse_args()
+    if args.rates:
+        r = catch_up_rates(args.rates)
+        w, h = r["size"]
+        print(f"{args.rates} ({w}x{h} at {r['fps']:g} fps), in one process on this machine (shared with other "
+              f"work): {r['rendered']:.0f} frames/s rendered unshown, {r['advanced']:.0f} frames/s advanced "
+              f"without a picture; a follower joining a leader that has played T s catches up in about "
+              f"T*{r['fps']:g}/{r['advanced']:.0f} + warmup*{r['fps']:g}/({r['rendered']:.0f}-{r['fps']:g}) s "
+              + ("(it cannot: rendering is not faster than the show's frame rate here)"
+                 if r["rendered"] <= r["fps"] else ""))
+        return 0
     folder = Path(tempfile.mkdtemp(prefix="lp-sync-"))
     if args.link:
         r = run_link(folder, fps=args.fps, seconds=10.0, osc_tempo=(7.0, 90.0))

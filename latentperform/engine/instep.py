@@ -45,6 +45,7 @@ from .installation import ServicePart, add_hours, frame_hash, service_name
 log = logging.getLogger("latentperform.engine")
 
 INTERNAL = frozenset({"music"})   # made again by every instance from the frame clock
+GIVE_UP_S = 20.0                  # catching up longer than the warm-up and this: shown late instead
 LINK_DRIFT_BEATS = 0.005          # the leader sends Link's beat again when it leaves the last line by this
 BEHIND_S = 0.5                    # a leader this late on its schedule starts a new one
 
@@ -97,7 +98,7 @@ class InStep:
     def __init__(self, *, role: str, surface, open_engine, fps: float, targets=None, listen=None,
                  service=None, present_log=None, lost_after: float = 1.0, lead: float = 1.0,
                  interface: str | None = None, serve: tuple[str, int] | None = ("", 0),
-                 link=None, warmup_s: float = 10.0) -> None:
+                 link=None, warmup_s: float = 10.0, give_up_s: float = GIVE_UP_S) -> None:
         if role not in ("leader", "follower"):
             raise ValueError(f"role: expected leader or follower, got {role!r}")
         self.role = role
@@ -113,6 +114,8 @@ class InStep:
         self.late_s = 1.0 / self.fps   # a frame this late is rendered, not presented (catching up)
         self.skipped = 0               # frames rendered without presenting, catching up
         self.advanced = 0              # frames only advanced (no picture), catching up from far behind
+        self.too_slow = False          # caught up for too long: frames are shown late instead
+        self.give_up_s = float(give_up_s)
         self.warmup_s = max(float(warmup_s), 0.0)
         self._catching_up: tuple[int, float] | None = None   # (first frame, monotonic start)
         self.link = link               # the leader's Link session (inputs/link.py LinkSession) or None
@@ -230,6 +233,7 @@ class InStep:
             if self.engine is not None:
                 log.info("sync: a new leader session; following it from its frame 0")
             self.resets += 1
+            self.too_slow = False   # from frame 0, in time again (as far as this machine can)
             self._mine = {}
             self.same_since = None
             self._build()
@@ -258,6 +262,16 @@ class InStep:
         # catching up, every frame already past its moment is passed over; in step, one that is
         # late by less than a frame is still shown (late) rather than dropped
         late = time.time() - plan.at > (0.0 if self._catching_up is not None else self.late_s)
+        if late and self._catching_up is not None and not self.too_slow \
+                and time.monotonic() - self._catching_up[1] > self.warmup_s + self.give_up_s:
+            # not gaining on the leader: this machine renders the show slower than its frame
+            # rate.  A late picture is better than none: shown as it comes, and said
+            self.too_slow = True
+            self.engine.report(f"sync: this machine renders slower than the show's {self.fps:g} fps: it "
+                               f"cannot catch up with the leader; showing its frames late")
+        if self.too_slow:   # shown as it comes (late): no catching up to speak of
+            late = False
+            self._catching_up = None
         self.surface.skip = late
         if late:
             self.skipped += 1

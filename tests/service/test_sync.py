@@ -282,3 +282,62 @@ def test_bad_sync_options_are_one_line_errors(tmp_path, capsys, args, message):
                "--sync-to", f"127.0.0.1:{_free_port()}", *args, str(patch)])
     err = capsys.readouterr().err.strip()
     assert rc != 0 and message in err and len(err.splitlines()) == 1, err
+
+
+def test_a_follower_too_slow_to_catch_up_shows_its_frames_late_and_says_so(tmp_path):
+    """A machine that renders the show slower than its frame rate never catches up: after the
+    warm-up and `give_up_s` it presents its frames as they come (late) and reports it once."""
+    import threading
+
+    from latentperform.clock import FixedStepClock
+    from latentperform.config import DEFAULT_PATCH
+    from latentperform.engine import open_show
+    from latentperform.engine.instep import InStep
+    from latentperform.models import BuiltinGenerator
+    from latentperform.patch import load_patch
+    from latentperform.render import HeadlessSurface
+    from dataclasses import replace
+
+    class Slow(HeadlessSurface):
+        def read_pixels(self):            # every frame is read back in step: 60 ms a frame, < 20 fps
+            time.sleep(0.06)
+            return super().read_pixels()
+
+    base = load_patch(DEFAULT_PATCH)
+    patch = replace(base, inputs=replace(base.inputs, audio=replace(base.inputs.audio, enabled=False)))
+    engines = []
+
+    def open_engine(surface, generator):
+        eng = open_show(patch, surface=surface, clock=FixedStepClock(20.0), fps=20.0,
+                        generator=generator or BuiltinGenerator(resolution=16), offline=True, stage=False)
+        engines.append(eng)
+        return eng
+
+    port = _free_port()
+    step = InStep(role="follower", surface=Slow((32, 32)), open_engine=open_engine, fps=20.0,
+                  listen=("127.0.0.1", port), warmup_s=0.3, give_up_s=0.5, present_log=tmp_path / "p.csv")
+    leader = SyncLeader([("127.0.0.1", port)], delay=3)
+    leader.begin(20.0, start=time.time() - 1.0)   # the leader has played 1 s already
+    done = threading.Event()
+
+    def lead():
+        k = 0
+        while not done.is_set():
+            if time.time() >= leader.when(k) - 0.05:
+                leader.tick(k, [])
+                k += 1
+            else:
+                time.sleep(0.005)
+
+    th = threading.Thread(target=lead, daemon=True)
+    th.start()
+    try:
+        step.run(seconds=4.0)
+    finally:
+        done.set()
+        th.join(2)
+        leader.close()
+    said = [e for eng in engines for e in eng.stats.errors if "renders slower" in e]
+    assert step.too_slow and len(said) == 1, said
+    shown = (tmp_path / "p.csv").read_text().splitlines()
+    assert len(shown) >= 10           # frames shown (late) after it gave up catching up
