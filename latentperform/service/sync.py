@@ -46,6 +46,7 @@ group from (its default route's interface), 127.0.0.1 when it has none.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import json
 import os
@@ -53,6 +54,7 @@ import socket
 import struct
 import threading
 import time
+from array import array
 from collections import deque
 from dataclasses import dataclass
 
@@ -64,7 +66,7 @@ REDUNDANCY = 16           # each packet repeats the events of this many frames
 LOST_AFTER_S = 1.0
 MAX_DATAGRAM = 60000
 VERSION = 1
-LOG_LIMIT = 2_000_000     # events the leader keeps for late joiners (a few hundred MB at most)
+LOG_LIMIT = 4_000_000     # events the leader keeps for late joiners (~65 bytes each: ~260 MB at most)
 REPLY_FRAMES = 20000      # frames per catch-up reply (the follower asks again for the rest)
 FETCH_TIMEOUT_S = 3.0
 MAX_REQUEST = 4096
@@ -207,6 +209,56 @@ def _read_line(conn: socket.socket, limit: int) -> bytes:
     return bytes(buf).split(b"\n", 1)[0]
 
 
+class _EventLog:
+    """A leader's session events for late joiners, compact: the frames that had events (ascending),
+    where each one's entry ends in one byte buffer, and how many events it had.  An entry is
+    `,"<frame>":[[source, address, value], ...]`, so the entries of a run of frames are one slice,
+    a reply's "e" as it is (no work per frame, and the engine's lock held only for a copy).  About
+    20 bytes a frame besides the JSON (a dict of lists took ~275 bytes an event).  Past `limit`
+    events the oldest tenth is let go (`floor` moves up)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = int(limit)
+        self.frames = array("q")
+        self.ends = array("q")      # end offset of each frame's JSON in data (minus `base`)
+        self.counts = array("l")
+        self.data = bytearray()
+        self.base = 0               # offset of data[0] in the offsets (grows when the front is let go)
+        self.events = 0
+        self.floor = 0              # frames below were let go
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def add(self, frame: int, evs: list) -> None:
+        self.data += f',"{int(frame)}":'.encode() + json.dumps(_encode_events(evs), separators=(",", ":")).encode()
+        self.frames.append(frame)
+        self.ends.append(self.base + len(self.data))
+        self.counts.append(len(evs))
+        self.events += len(evs)
+        if self.events > self.limit:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        drop, gone = 0, 0
+        while drop < len(self.frames) and (self.events - gone > self.limit or gone < self.limit // 10):
+            gone += self.counts[drop]
+            drop += 1
+        self.floor = self.frames[drop - 1] + 1
+        cut = self.ends[drop - 1] - self.base
+        del self.frames[:drop], self.ends[:drop], self.counts[:drop], self.data[:cut]
+        self.base += cut
+        self.events -= gone
+
+    def between(self, a: int, c: int) -> bytes:
+        """The entries of the frames a..c that had events, as the inside of a JSON object."""
+        i, j = bisect.bisect_left(self.frames, a), bisect.bisect_right(self.frames, c)
+        if i >= j:
+            return b""
+        start = (self.ends[i - 1] if i > 0 else self.base) - self.base
+        return bytes(self.data[start + 1:self.ends[j - 1] - self.base])   # without the first comma
+
+
 class SyncLeader:
     """The leader's side.  `begin(fps)` fixes the schedule; then once per tick
     `tick(k, events) -> events due at frame k` sends the packet and returns what to apply now
@@ -248,9 +300,7 @@ class SyncLeader:
         self._pictures: deque = deque(maxlen=self.redundancy)   # (frame, checksum) presented last
         # the session's events, for followers that catch up
         self.log_limit = int(log_limit)
-        self._log: dict[int, list] = {}      # target frame -> encoded events (frames with events)
-        self._log_events = 0
-        self._log_floor = 0                  # frames below were let go (log_limit)
+        self._log = _EventLog(self.log_limit)
         self._log_upto = -1
         self._log_lock = threading.Lock()
         self._closed = False
@@ -327,15 +377,22 @@ class SyncLeader:
             self._log_upto = target
             if not evs:
                 return
-            self._log[target] = _encode_events(evs)
-            self._log_events += len(evs)
-            while self._log_events > self.log_limit and self._log:
-                first = next(iter(self._log))      # frames go in ascending order
-                self._log_events -= len(self._log.pop(first))
-                self._log_floor = first + 1
+            self._log.add(target, evs)
 
     def reply(self, request: dict) -> dict:
         """The answer to one catch-up request (see the module docstring)."""
+        return json.loads(self._reply_text(request))
+
+    def _reply_text(self, request) -> str:
+        """The answer as its JSON line (the log's texts joined, not decoded and encoded again)."""
+        answer = self._answer(request)
+        if isinstance(answer, dict):
+            return json.dumps(answer, separators=(",", ":"))
+        a, c, e = answer
+        return f'{{"v":{VERSION},"s":{json.dumps(self.session)},"from":{a},"to":{c},"e":{{{e.decode()}}}}}'
+
+    def _answer(self, request):
+        """An error / "gone" answer (a dict), or (from, to, the entries of "e" as bytes)."""
         if not isinstance(request, dict) or request.get("v") != VERSION:
             return {"v": VERSION, "error": "expected a version 1 request"}
         if request.get("s") != self.session:
@@ -345,16 +402,13 @@ class SyncLeader:
                 or a < 0 or b < a:
             return {"v": VERSION, "error": "expected whole frame numbers 0 <= from <= to"}
         with self._log_lock:
-            if a < self._log_floor:
-                return {"v": VERSION, "s": self.session, "gone": self._log_floor}
+            if a < self._log.floor:
+                return {"v": VERSION, "s": self.session, "gone": self._log.floor}
             c = min(b, self._log_upto, a + REPLY_FRAMES - 1)
             if c < a:
                 return {"v": VERSION, "error": f"frame {a} is not there yet (newest {self._log_upto})"}
-            if c - a < len(self._log):
-                e = {str(f): self._log[f] for f in range(a, c + 1) if f in self._log}
-            else:
-                e = {str(f): evs for f, evs in self._log.items() if a <= f <= c}
-        return {"v": VERSION, "s": self.session, "from": a, "to": c, "e": e}
+            entries = self._log.between(a, c)
+        return a, c, entries
 
     def _serve(self) -> None:
         while not self._closed:
@@ -371,10 +425,10 @@ class SyncLeader:
                 try:
                     conn.settimeout(FETCH_TIMEOUT_S)
                     try:
-                        answer = self.reply(json.loads(_read_line(conn, MAX_REQUEST)))
+                        text = self._reply_text(json.loads(_read_line(conn, MAX_REQUEST)))
                     except ValueError as e:  # not JSON, or too long: said, and the show goes on
-                        answer = {"v": VERSION, "error": f"bad request ({e})"}
-                    conn.sendall(json.dumps(answer, separators=(",", ":")).encode() + b"\n")
+                        text = json.dumps({"v": VERSION, "error": f"bad request ({e})"})
+                    conn.sendall(text.encode() + b"\n")
                     self.served += 1
                 except OSError:
                     continue   # a follower that went away mid-reply

@@ -341,3 +341,21 @@ def test_a_follower_too_slow_to_catch_up_shows_its_frames_late_and_says_so(tmp_p
     assert step.too_slow and len(said) == 1, said
     shown = (tmp_path / "p.csv").read_text().splitlines()
     assert len(shown) >= 10           # frames shown (late) after it gave up catching up
+
+
+def test_the_leaders_log_against_a_plain_dict():
+    """The compact log (one buffer) gives what a dict of every frame's events would, trimmed."""
+    from latentperform.service.sync import _EventLog
+
+    log, ref = _EventLog(limit=50), {}
+    for f in range(0, 400, 3):
+        evs = [("osc", f"osc/{i}", float(f + i)) for i in range(f % 4)]
+        if evs:
+            log.add(f, evs)
+            ref[f] = [[s, a, v] for s, a, v in evs]
+    assert 45 <= log.events <= 50 and log.floor > 0
+    kept = {f: e for f, e in ref.items() if f >= log.floor}
+    assert sum(len(e) for e in kept.values()) == log.events
+    for a, c in ((log.floor, 399), (log.floor + 1, log.floor + 7), (390, 399), (398, 399)):
+        got = json.loads("{" + log.between(a, c).decode() + "}")
+        assert got == {str(f): e for f, e in kept.items() if a <= f <= c}
