@@ -359,3 +359,20 @@ def test_the_leaders_log_against_a_plain_dict():
     for a, c in ((log.floor, 399), (log.floor + 1, log.floor + 7), (390, 399), (398, 399)):
         got = json.loads("{" + log.between(a, c).decode() + "}")
         assert got == {str(f): e for f, e in kept.items() if a <= f <= c}
+
+
+def test_the_patch_keys_of_sync_are_checked_with_file_and_line(tmp_path):
+    from latentperform.config import UserError
+    from latentperform.patch import load_patch
+
+    good = tmp_path / "good.toml"
+    good.write_text('[installation]\nsync_interface = "127.0.0.1"\nsync_serve = "127.0.0.1:0"\nsync_warmup = 2.5\n')
+    inst = load_patch(good).installation
+    assert (inst.sync_interface, inst.sync_serve, inst.sync_warmup) == ("127.0.0.1", "127.0.0.1:0", 2.5)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[installation]\nsync_interface = "eth0"\nsync_serve = "x:y"\nsync_warmup = -1\n')
+    with pytest.raises(UserError) as e:
+        load_patch(bad)
+    text = str(e.value)
+    assert f"{bad}:2: installation.sync_interface" in text and f"{bad}:3: installation.sync_serve" in text
+    assert f"{bad}:4: installation.sync_warmup" in text
