@@ -33,8 +33,9 @@ port; the follower connects to the packet's source address).  One JSON line each
     reply    {"v": 1, "s": session, "from": a, "to": c, "e": {"<frame>": [...], ...}}   (c <= b)
              {"v": 1, "error": "..."}  or  {"v": 1, "gone": first frame still kept}
 
-The follower fills every gap in what it knows that way, so it has the events of every frame
-from 0 and can render them all (the caller renders the late ones without presenting them) and
+The follower fills every gap in what it knows that way (no further than `fetch_ahead` frames
+ahead of its show, so a long catch-up does not pile up in memory), so it has the events of every
+frame from 0 and can render them all (the caller renders the late ones without presenting them) and
 then present in step.  A gap it cannot fill (no server, unreachable, the log trimmed) is
 counted in `lost_frames` and passed over (the old rule: the show goes on; its pictures may then
 differ from the leader's until the leader's next session).
@@ -68,6 +69,7 @@ MAX_DATAGRAM = 60000
 VERSION = 1
 LOG_LIMIT = 4_000_000     # events the leader keeps for late joiners (~65 bytes each: ~260 MB at most)
 REPLY_FRAMES = 20000      # frames per catch-up reply (the follower asks again for the rest)
+FETCH_AHEAD = 60000       # a follower fetches events at most this many frames ahead of its show
 FETCH_TIMEOUT_S = 3.0
 MAX_REQUEST = 4096
 
@@ -464,10 +466,12 @@ class SyncFollower:
     """
 
     def __init__(self, listen: tuple[str, int], *, lost_after: float = LOST_AFTER_S,
-                 interface: str | None = None, fetch: bool = True) -> None:
+                 interface: str | None = None, fetch: bool = True, fetch_ahead: int = FETCH_AHEAD) -> None:
         host, port = listen
         self.lost_after = float(lost_after)
         self.fetch = bool(fetch)
+        self.fetch_ahead = max(int(fetch_ahead), 1)   # memory: what is fetched waits in _events
+        self._next = 0                                # the frame the show asks for next (plan)
         self.interface = check_interface(interface) if interface else None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -551,6 +555,7 @@ class SyncFollower:
                 self._pictures = {}
                 self._covered = _Covered()
                 self.newest_tick = -1
+                self._next = 0
                 self._reset = True
             self.base = (int(k0), t0, fps)
             self.leader_at = (src, c) if c is not None else None
@@ -583,6 +588,9 @@ class SyncFollower:
             with self._lock:
                 gap = self._covered.first_gap() if self.fetch and self.leader_at is not None else None
                 session, at = self.session, self.leader_at
+                if gap is not None:   # no further ahead of the show than fetch_ahead (memory)
+                    reach = self._next + self.fetch_ahead
+                    gap = None if gap[0] > reach else (gap[0], min(gap[1], reach))
             if gap is None:
                 self._gap.wait(0.1)
                 self._gap.clear()
@@ -642,6 +650,7 @@ class SyncFollower:
             if self._reset:
                 self._reset = False
                 return FollowerPlan("reset", frame=0, session=self.session)
+            self._next = next_frame   # the fetcher (it looks every 0.1 s) may go further now
             if not self.connected or next_frame > self._covered.upto():
                 return FollowerPlan("hold", frame=next_frame, session=self.session)
             events = tuple(self._events.pop(next_frame, ()))

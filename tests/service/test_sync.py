@@ -376,3 +376,29 @@ def test_the_patch_keys_of_sync_are_checked_with_file_and_line(tmp_path):
     text = str(e.value)
     assert f"{bad}:2: installation.sync_interface" in text and f"{bad}:3: installation.sync_serve" in text
     assert f"{bad}:4: installation.sync_warmup" in text
+
+
+def test_a_follower_fetches_no_further_ahead_of_its_show_than_fetch_ahead():
+    leader = SyncLeader([("127.0.0.1", _free_port())], delay=3, redundancy=8)
+    late = None
+    try:
+        leader.begin(30.0)
+        for k in range(300):
+            leader.tick(k, [("osc", "osc/x", float(k))])
+        late = SyncFollower(("127.0.0.1", _free_port()), lost_after=5.0, fetch_ahead=50)
+        leader.targets = [late.address]
+        leader.tick(300, [])
+        assert _until(lambda: late.complete_upto == 50)
+        time.sleep(0.3)
+        assert late.complete_upto == 50 and late.fetched_frames == 51   # waits for the show
+        assert late.plan(0).action == "reset"
+        got = []
+        for f in range(304):   # the show goes on: the fetcher keeps ahead of it, every frame exact
+            assert _until(lambda: late.complete_upto >= f), f
+            got.append(late.plan(f).events)
+        assert got == [(("osc", "osc/x", float(f - 3)),) if 3 <= f <= 302 else () for f in range(304)]
+        assert late.lost_frames == 0 and late.fetches >= 6
+    finally:
+        leader.close()
+        if late is not None:
+            late.close()
