@@ -47,9 +47,11 @@ def test_three_instances_in_step_and_a_leader_restart_long(tmp_path):
     _three_instances(tmp_path, 8.0, 60)
 
 
-JOIN_S = 15.0   # a late follower presents its first frame within this of its process starting
-#                 (about 2 s here: the interpreter and the show's start; the catch-up itself, ~50 frames
-#                 rendered without presenting, takes about 0.1 s; the rest is margin for a loaded machine)
+JOIN_S = 30.0      # a late follower presents its first frame within this of its process starting
+#                    (about 2 s here, quiet: the interpreter and the show's start; a start under a
+#                    load of 10 took ~12 s in this project's soak: the rest is margin for that)
+CATCH_UP_S = 10.0  # ... and within this of its first frame rendered (the catch-up itself: 0.1-0.4 s
+#                    here for 50-120 frames; ten times that and more is margin for a loaded machine)
 
 
 def test_a_late_follower_and_a_restarted_one_catch_up_exactly(tmp_path):
@@ -63,7 +65,7 @@ def test_a_late_follower_and_a_restarted_one_catch_up_exactly(tmp_path):
         c = f["compare"]
         assert f["caught_up"], f
         assert f["first_frame"] >= 3.0 * FPS, f        # it joined a leader 3 s into its show
-        assert f["first_at_s"] < JOIN_S, f
+        assert f["first_at_s"] < JOIN_S and f["catch_up_s"] is not None and f["catch_up_s"] < CATCH_UP_S, f
         assert c["common"] >= 25 and c["identical"] == c["common"], f   # the same pictures, every one
         assert c["dt_median_ms"] < 1e3 / FPS / 4 and c["dt_p99_ms"] < 1e3 / FPS, f   # at the same moments
     # the restarted follower joined later still, and caught up again from the leader's frame 0,
@@ -79,7 +81,8 @@ def test_a_late_follower_and_a_restarted_one_catch_up_exactly(tmp_path):
 def test_the_leader_follows_an_ableton_link_peer_and_the_follower_follows_the_leader(tmp_path):
     """This process is a second Link peer (other music software, at 100 bpm, then 140 from the
     leader's 4th second; at its 7th an /lp/tempo 90 goes to the leader); the leader (`[clock] source = "link"`) sends Link's beat in its
-    events: the leader's beat lands on the peer's (same place in the bar) and runs at its tempo,
+    events: the leader's beat lands on the peer's (same place in the bar, at each frame's moment
+    on the leader's schedule) and runs at its tempo,
     and the follower has the same beat and picture at every frame."""
     pytest.importorskip("aalink", reason="Ableton Link is the optional extra `link`")
     r = bench_sync.run_link(tmp_path, fps=FPS, tempos=((1.0, 100.0), (4.0, 140.0)), seconds=10.0,
