@@ -171,6 +171,10 @@ class Engine:
         """An edited patch applied to the running show (see reload.apply_patch)."""
         return reload.apply_patch(self, new)
 
+    def swap_generator(self, generator, why: str) -> None:
+        """Play another generator from the next tick on (see reload.swap_generator)."""
+        reload.swap_generator(self, generator, why)
+
     def refresh_specs(self, old_specs=None) -> bool:
         """The registry recollected after a change (see reload.refresh_specs)."""
         return reload.refresh_specs(self, old_specs)

@@ -161,6 +161,55 @@ class HoursPart(EnginePart):
         return [f"hours: {self.state_text()}; {self.hours.describe()}"]
 
 
+class ModelFallback(EnginePart):
+    """An unattended show whose model keeps failing plays the built-in generator instead.
+
+    "Keeps failing": at least `failures` failed pictures in a row and no good one for `after_s`
+    seconds (an exception every frame, out of memory again and again, NaN pictures), or no
+    picture at all for `stuck_s` seconds once the model has rendered (a network that hangs;
+    `first_s` before its first picture, which may take long on a big model).  Until then the
+    show keeps the last good picture, as an attended show always does.  `load_builtin()` makes
+    the built-in generator (engine/show.py passes it: this module does not load models).  Once
+    swapped it stays swapped until the next start (the service manager's restart, or the daily
+    one, tries the model again)."""
+
+    def __init__(self, load_builtin, *, after_s: float = 10.0, failures: int = 3,
+                 stuck_s: float = 30.0, first_s: float = 120.0) -> None:
+        self.load_builtin = load_builtin
+        self.after_s, self.failures = float(after_s), int(failures)
+        self.stuck_s, self.first_s = float(stuck_s), float(first_s)
+        self.swapped: str | None = None   # why, once the built-in plays
+
+    def why(self, tick, t: float) -> str | None:
+        """The reason to fall back now, or None."""
+        if tick.model_ok_at is None:
+            return None
+        quiet = t - tick.model_ok_at
+        if tick.model_failures >= self.failures and quiet >= self.after_s:
+            return f"{tick.model_error} ({tick.model_failures} failed pictures in {quiet:.0f} s)"
+        if tick.model_failures == 0 and quiet >= (self.stuck_s if tick.model_pictures else self.first_s):
+            return f"no picture from the model for {quiet:.0f} s"
+        return None
+
+    def after_frame(self, engine, params, t) -> None:
+        if self.swapped is not None:
+            return
+        why = self.why(engine.ticker, t)
+        if why is None:
+            return
+        self.swapped = why
+        try:
+            generator = self.load_builtin()
+        except Exception as e:  # nothing to fall back to: keep the last good picture
+            engine.report(f"model keeps failing ({why}); the built-in generator did not load either: {e}")
+            return
+        log.warning("installation: the model keeps failing (%s); playing the built-in generator", why)
+        engine.swap_generator(generator, f"model keeps failing: {why}; playing the built-in generator instead")
+
+    def status_lines(self, engine) -> list[str]:
+        return ["model: the built-in generator (the model kept failing)"] if self.swapped else []
+
+
 def service_name(name: str | None = None) -> str | None:
     """The show's service name: given (run --name), else the one systemd or --supervise set
     (LP_SERVICE_NAME), else None (not an installation)."""
@@ -173,8 +222,10 @@ def unattended() -> bool:
     return bool(os.environ.get("NOTIFY_SOCKET") or os.environ.get("LP_SERVICE_NAME"))
 
 
-def attach_installation(engine, *, name: str | None = None, lead: bool = True) -> ServicePart | None:
+def attach_installation(engine, *, name: str | None = None, lead: bool = True,
+                        load_builtin=None) -> ServicePart | None:
     """What an installed show attaches: the service part when a manager or a name asks for it,
+    the model fallback when unattended (`[installation] fallback`, and `load_builtin` given),
     the opening hours when the patch has them (on a follower the leader's hours arrive as its
     events, so `lead` False leaves them out)."""
     name = service_name(name)
@@ -182,6 +233,10 @@ def attach_installation(engine, *, name: str | None = None, lead: bool = True) -
     notifier = Notifier()
     if notifier.enabled or name:
         service = engine.add_part(ServicePart(name, notifier=notifier))
+    inst = getattr(engine.patch, "installation", None)
+    if load_builtin is not None and unattended() and getattr(inst, "fallback", False) \
+            and getattr(engine.generator, "kind", None) != "builtin":
+        engine.add_part(ModelFallback(load_builtin))
     if lead:
         add_hours(engine, service)
     return service

@@ -4,6 +4,7 @@ refilled once after it (every reader follows the registry's version).
     apply_patch(engine, new)     what can change live does; the rest says "after a restart"
     refresh_specs(engine, old)   the registry recollected, the mapper rebuilt, values kept
     make_trajectory(engine, patch)  the patch's trajectory for this generator (also at start)
+    swap_generator(engine, generator, why)  another generator while playing (the fallback)
 """
 
 from __future__ import annotations
@@ -154,6 +155,42 @@ def make_trajectory(engine, patch):
     return Trajectory(patch.trajectory, patch.keyframes, space=engine.space,
                       directions=directions_for(engine.generator, patch), seed=patch.model.seed,
                       cutoff=patch.model.truncation_cutoff, data=data)
+
+
+def swap_generator(engine, generator, why: str) -> None:
+    """Play another generator from the next tick on (installation mode's fallback to the built-in
+    one when the model keeps failing).  The latent space, trajectory and worker follow the new
+    generator; the trajectory keeps its place where it can (carry_from).  Keyframes or an atlas
+    that belong to the old model (a saved z of another size, the atlas's identity) cannot follow:
+    the trajectory is then built from the patch's seeds only, and said so.  The old worker is
+    given half a second to finish (a hung network keeps its thread; it is a daemon)."""
+    from ..latent import LatentSpace
+    from ..models import InferenceWorker
+    old_worker, old_traj = engine.worker, engine.trajectory
+    engine.generator = generator
+    engine.space = LatentSpace(z_dim=generator.z_dim, w_dim=generator.w_dim, num_ws=generator.num_ws)
+    try:
+        traj = make_trajectory(engine, engine.patch)
+    except Exception as e:
+        seeds = tuple(k for k in engine.patch.keyframes if getattr(k, "file", None) is None)
+        plain = replace(engine.patch, keyframes=seeds,
+                        trajectory=replace(engine.patch.trajectory, atlas=None, directions_file=None))
+        engine.report(f"model fallback: {e}; the trajectory keeps the patch's seeds only")
+        try:
+            traj = make_trajectory(engine, plain)
+        except Exception:
+            traj = make_trajectory(engine, replace(plain, trajectory=type(plain.trajectory)()))
+    try:
+        traj.carry_from(old_traj)
+    except Exception as e:  # another latent size: the new trajectory starts at its beginning
+        log.debug("carry_from after a generator swap: %s", e)
+    engine.trajectory = traj
+    engine.worker = InferenceWorker(generator, synchronous=engine.offline)
+    if not old_worker.close(timeout=0.5):
+        log.warning("the old generator is still inside the network; its thread is left behind")
+    refresh_specs(engine)
+    engine.report(why)
+    engine.notice(why, 15.0, urgent=True)
 
 
 def directions_for(generator, patch):

@@ -62,20 +62,30 @@ def _load_or_fallback(patch, size):
     """(generator, message): the patch's model; for an unattended show ([installation] fallback,
     run by systemd or --supervise) a model that fails to load is replaced by the built-in
     generator, and the message says so.  Attended, the failure is the user's error as before."""
-    tile = getattr(patch.output, "tile", None)
-    if tile is not None:  # the network renders the whole wall; each screen keeps its tile
-        from ..service.tile import canvas_size
-        size = canvas_size(tile, size)
+    size = _canvas(patch, size)
     try:
         return load_model(patch, size), None
     except Exception as e:
         if str(patch.model.kind) == "builtin" or not getattr(patch.installation, "fallback", False) \
                 or not unattended():
             raise
-        from dataclasses import replace
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        builtin = replace(patch, model=replace(patch.model, kind="builtin"))
-        return load_model(builtin, size), f"model: {why}; playing the built-in generator instead"
+        return load_builtin(patch, size), f"model: {why}; playing the built-in generator instead"
+
+
+def _canvas(patch, size):
+    """The size the network renders: the whole wall when this screen shows a tile of it."""
+    tile = getattr(patch.output, "tile", None)
+    if tile is None:
+        return size
+    from ..service.tile import canvas_size  # the network renders the whole wall; each screen keeps its tile
+    return canvas_size(tile, size)
+
+
+def load_builtin(patch, size):
+    """The built-in generator in place of the patch's model (the patch's seed and device)."""
+    from dataclasses import replace
+    return load_model(replace(patch, model=replace(patch.model, kind="builtin")), size)
 
 
 def open_live_inputs(engine: Engine, *, osc_host: str | None = None, osc_port: int | None = None,
@@ -90,7 +100,8 @@ def attach_live(engine: Engine, *, patch_path=None, osc_host=None, osc_port=None
                 control: str | None = None, patch_file=None) -> None:
     """Everything a live show attaches besides the stage: hot reload, inputs, video outputs, the
     control room (`control`: "[HOST:]PORT", "" for the default, None: as the patch says)."""
-    attach_installation(engine, name=service_name)  # watchdog, state file, opening hours
+    attach_installation(engine, name=service_name,  # watchdog, state file, model fallback, hours
+                        load_builtin=lambda: load_builtin(engine.patch, _canvas(engine.patch, engine.surface.size)))
     if patch_path is not None:
         engine.add_part(PatchWatcher(patch_path))
     open_live_inputs(engine, osc_host=osc_host, osc_port=osc_port, audio=audio)

@@ -41,6 +41,12 @@ class Tick:
         self._last_shown_seq = -1
         self._measured_stamp = -float("inf")
         self._control_stamp: float | None = None  # time of the newest performer's input that moved the show
+        # the model's health (installation mode's fallback reads it): failed pictures in a row,
+        # the last failure, and when the generator last gave a good picture (or was idled on purpose)
+        self.model_failures = 0
+        self.model_error: str | None = None
+        self.model_ok_at: float | None = None
+        self.model_pictures = 0
 
     def step(self, engine) -> np.ndarray | None:
         t, dt = self._advance(engine)
@@ -116,10 +122,18 @@ class Tick:
         latent = engine.interpolation == "latent" and not engine.offline
         if not frozen:
             engine.worker.submit(request, interpolate=self.period if latent else None)
+        if frozen or self.model_ok_at is None:
+            self.model_ok_at = t  # idled on purpose (or just asked first): not a failing model
         frame = engine.worker.latest()
         shown = None
         if frame is not None and frame.seq != self._last_shown_seq:
             self._last_shown_seq = frame.seq
+            if frame.error:
+                self.model_failures += 1
+                self.model_error = frame.error
+            else:
+                self.model_failures, self.model_ok_at = 0, t
+                self.model_pictures += 1
             if frame.error:
                 engine.report(frame.error)
             elif latent:
