@@ -2,7 +2,7 @@
 
     data = travel_data("my.atlas", generator, "builtin")   # -> Trajectory(..., data={"atlas": data})
 
-The arrays go to latent.atlas_mode (which knows nothing of files or models); a wrong or damaged
+The arrays go to latent.modes.atlas (which knows nothing of files or models); a wrong or damaged
 atlas is an AtlasError here, before the show starts.
 """
 

@@ -275,9 +275,10 @@ def all_param_specs(patch=None) -> list[ParamSpec]:
     patch = patch or load_patch_file(str(DEFAULT_PATCH))
     traj = Trajectory(patch.trajectory, patch.keyframes, space=LatentSpace(z_dim=512, w_dim=512, num_ws=16),
                       directions=None, seed=0)
-    from ..latent.atlas_mode import atlas_param_specs
+    from ..latent.modes.atlas import atlas_param_specs
     from ..patch.params import show_param_specs
-    traj_specs = traj.param_specs() + (atlas_param_specs() if traj.atlas is None else [])  # documented always
+    have = {s.name for s in traj.param_specs()}
+    traj_specs = traj.param_specs() + [s for s in atlas_param_specs() if s.name not in have]  # documented always
     groups = core_param_groups(traj_specs, shader_param_specs())
     groups["part:StagePart"] = show_param_specs()      # what a live show's StagePart adds
     from ..patch.params import CONTROL_SPECS

@@ -131,8 +131,7 @@ class Overlay:
             state.append(f"BLACKOUT {blackout:.0%}")
         if state:
             lines.append("  ".join(state))
-        if getattr(engine.trajectory, "atlas", None) is not None:  # the atlas minimap: place and trail
-            lines.extend(engine.trajectory.atlas.status_lines())
+        lines.extend(engine.trajectory.mode.status_lines())  # the atlas mode's minimap: place and trail
         for part in engine.parts:
             try:
                 lines.extend(part.status_lines(engine))

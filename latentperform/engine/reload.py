@@ -146,13 +146,19 @@ def report_unknown_targets(engine) -> None:
 
 def make_trajectory(engine, patch):
     """The patch's trajectory; the data its mode needs (an atlas's arrays) is gathered here."""
+    from ..config import UserError
     from ..latent import Trajectory
-    atlas = getattr(patch.trajectory, "atlas", None)
+    settings = patch.trajectory
+    atlas = getattr(settings, "atlas", None)
     data = None
-    if atlas is not None:  # the atlas mode (latent/atlas_mode.py): checked against this model
+    if atlas is not None:  # the atlas mode (latent/modes/atlas.py): the file checked against this model
+        if settings.mode not in (None, "atlas"):
+            raise UserError(f'[trajectory] atlas = "{atlas}" plays with mode = "atlas", not "{settings.mode}" '
+                            "(leave mode out, or the atlas)")
         from ..atlas.travel import travel_data
         data = {"atlas": travel_data(atlas, engine.generator, str(patch.model.kind))}
-    return Trajectory(patch.trajectory, patch.keyframes, space=engine.space,
+        settings = replace(settings, mode="atlas")  # an atlas implies its mode
+    return Trajectory(settings, patch.keyframes, space=engine.space,
                       directions=directions_for(engine.generator, patch), seed=patch.model.seed,
                       cutoff=patch.model.truncation_cutoff, data=data)
 

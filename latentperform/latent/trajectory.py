@@ -14,9 +14,9 @@ It knows nothing about the model beyond its latent sizes.  Per tick:
     w_offset Σ latent/direction/<k> · direction_k · direction_scale
              + (latent/pulse + decaying latent/pulse/hit) · direction[pulse_direction] · pulse_strength
     psi      latent/truncation; style mix toward a second latent on mix_layers; rotate/translate
-    atlas    with [trajectory] atlas = "NAME.atlas": the place on the map (atlas/x, atlas/y,
-             atlas/zoom, atlas/step, atlas/tour) gives W directly (latent/atlas_mode.py); the
-             directions and pulses still add to it, the z above is then unused
+    mode     `[trajectory] mode` picks the base point's mode (latent/modes/): the keyframe loop
+             above by default; "atlas" (implied by `[trajectory] atlas = "NAME.atlas"`) gives W
+             directly from a place on the atlas map; the directions and pulses still add to it
 
 Everything moves continuously unless a parameter itself jumps.  The state (loop position, glide,
 walk phase, hit envelope) changes only in `step`, so the same sequence of (params, dt) gives the
@@ -60,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "mix_layers": None,
     "mix_keyframe": None,
     "mix_seed": None,
+    "atlas": None,          # the atlas file (the show reads it: engine/reload.make_trajectory)
+    "atlas_glide": None,    # seconds the map position follows the pad (None: the mode's default)
 }
 
 _WALK_HARMONICS = np.array([1.0, 2.13, 3.71])  # incommensurate: the walk never visibly repeats
@@ -107,11 +109,6 @@ class Trajectory:
                  directions: np.ndarray | None = None, seed: int = 0, cutoff: int | None = None,
                  data: dict | None = None) -> None:
         self.space = space
-        # the atlas mode (latent/atlas_mode.py), when the patch names an atlas: it gives W directly
-        self.atlas = None
-        if data and data.get("atlas") is not None:
-            from .atlas_mode import AtlasMode
-            self.atlas = AtlasMode(data["atlas"], settings)
         self.seed = int(seed)
         self.cutoff = cutoff
         z_dim, w_dim, num_ws = int(space.z_dim), int(space.w_dim), int(space.num_ws)
@@ -258,8 +255,6 @@ class Trajectory:
                                    f"move along direction {k} of W (1 = direction_scale)",
                                    osc=f"/lp/direction/{k}"))
         specs += list(self.mode.param_specs())
-        if self.atlas is not None:
-            specs += self.atlas.param_specs()
         return specs
 
     def _get(self, params: ParamState, name: str, default: float = 0.0) -> float:
@@ -296,9 +291,7 @@ class Trajectory:
 
         w_offset = self._w_offset(params, dt)
         mix = min(max(self._get(params, "latent/mix/amount"), 0.0), 1.0)
-        ws = self.atlas.apply(params, dt, self.space.num_ws) if self.atlas is not None else None
-        if ws is None and point.ws is not None:   # a mode that gives W directly
-            ws = np.asarray(point.ws, dtype=np.float32)
+        ws = None if point.ws is None else np.asarray(point.ws, dtype=np.float32)  # a mode that gives W directly
         return LatentRequest(
             ws=ws,
             z=z.astype(np.float32),
@@ -322,8 +315,6 @@ class Trajectory:
         (a hot-reloaded patch), so a reload does not jump the picture."""
         self.walk_time, self.hit = old.walk_time, old.hit
         self.mode.carry_from(old.mode)
-        if self.atlas is not None and getattr(old, "atlas", None) is not None:
-            self.atlas.carry_from(old.atlas)
 
     def _smooth_chroma(self, params: ParamState, dt: float) -> None:
         w = np.array([self._get(params, f"latent/chroma/{k}") for k in range(PITCH_CLASSES)])

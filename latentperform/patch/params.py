@@ -50,7 +50,7 @@ LATENT_CONTINUOUS = (
 LATENT_TRIGGERS = ("latent/keyframe", "latent/keyframe/next", "latent/keyframe/prev", "latent/pulse/hit")
 # ... and the one two-argument address (/lp/xy x y sets latent/xy/x and latent/xy/y).
 LATENT_VECTORS = ("latent/xy",)
-# The atlas mode's (latent/atlas_mode.py; "atlas" is its XY pad: /lp/atlas/xy x y).
+# The atlas mode's (latent/modes/atlas.py; "atlas" is its XY pad: /lp/atlas/xy x y).
 ATLAS_CONTINUOUS = ("atlas/x", "atlas/y", "atlas/zoom", "atlas/tour")
 ATLAS_TRIGGERS = ("atlas/step",)
 ATLAS_VECTORS = ("atlas",)

@@ -46,7 +46,7 @@ def test_an_xy_message_over_udp_moves_the_map_and_the_picture(atlas_path):
         eng.add_part(PixelReader())  # a live show reads its pixels back only when a part asks
         port = eng.inputs[0].port
         client = SimpleUDPClient("127.0.0.1", port)
-        travel = eng.trajectory.atlas.travel
+        travel = eng.trajectory.mode.travel
 
         def go(x, y):
             client.send_message("/lp/atlas/xy", [x, y])
@@ -88,7 +88,7 @@ def test_offline_the_same_clock_travels_the_same_path(atlas_path):
             frames, regions = [], []
             for _ in range(25):
                 frames.append(eng.step())
-                regions.append(eng.trajectory.atlas.travel.region)
+                regions.append(eng.trajectory.mode.travel.region)
             runs.append((np.stack(frames), regions))
         finally:
             eng.close()
@@ -108,3 +108,19 @@ def test_a_wrong_model_or_a_damaged_atlas_refuses_the_show_in_one_line(atlas_pat
     with pytest.raises(AtlasError, match="truncated"):
         open_show(patch, surface=None, clock=FixedStepClock(10), fps=10, offline=True,
                   generator=BuiltinGenerator(resolution=48))
+
+
+def test_the_atlas_names_its_mode_and_another_mode_is_refused(atlas_path):
+    """`[trajectory] atlas` implies the registered "atlas" mode; writing it is the same; asking
+    for another mode with an atlas is one clear error."""
+    from latentperform.config import UserError
+    from latentperform.latent.modes import AtlasMode
+    for extra in ("", 'mode = "atlas"\n'):
+        eng = _show(_patch(atlas_path, extra), FixedStepClock(10), offline=True)
+        try:
+            assert type(eng.trajectory.mode) is AtlasMode and eng.trajectory.mode.name == "atlas"
+            assert {"atlas/x", "atlas/y", "atlas/zoom", "atlas/step"} <= set(eng.registry.specs)
+        finally:
+            eng.close()
+    with pytest.raises(UserError, match='plays with mode = "atlas", not "keyframes"'):
+        _show(_patch(atlas_path, 'mode = "keyframes"\n'), FixedStepClock(10), offline=True)

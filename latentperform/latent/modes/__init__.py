@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ...config import UserError
 from .base import LatentPoint, ModeContext, TrajectoryMode
+from .atlas import AtlasMode
 from .keyframes import KeyframeLoop
 
 MODES: dict[str, type[TrajectoryMode]] = {}
@@ -29,5 +30,6 @@ def make_mode(name: str, ctx: ModeContext) -> TrajectoryMode:
 
 
 register_mode(KeyframeLoop)
+register_mode(AtlasMode)
 
-__all__ = ["MODES", "KeyframeLoop", "LatentPoint", "ModeContext", "TrajectoryMode", "make_mode", "register_mode"]
+__all__ = ["MODES", "AtlasMode", "KeyframeLoop", "LatentPoint", "ModeContext", "TrajectoryMode", "make_mode", "register_mode"]

@@ -12,6 +12,7 @@ directions, pulses, style mix, truncation, rotate/translate: the layers every mo
         def base(self, params, dt) -> LatentPoint: ...    # this tick's point: z, or ws directly
         def current_keyframe(self) -> int: ...            # for the overlay, LEDs and OSC (0 if none)
         def carry_from(self, old) -> None: ...            # a reloaded patch keeps its place
+        def status_lines(self) -> list[str]: ...          # overlay lines (optional)
 
 Data a mode needs beyond the patch (an atlas's arrays, say) arrives in `ctx.data`, a dict the
 show fills (`Trajectory(..., data={...})`); a mode says what it needs by the keys it reads and
@@ -72,6 +73,10 @@ class TrajectoryMode:
 
     def current_keyframe(self) -> int:
         return 0
+
+    def status_lines(self) -> list[str]:
+        """Lines for the overlay (the atlas mode's minimap); none by default."""
+        return []
 
     def carry_from(self, old: "TrajectoryMode") -> None:
         """Take over what can be taken from the mode this one replaces (same class or not)."""

@@ -1,11 +1,11 @@
-"""The `atlas` trajectory mode: a place on the atlas map gives the latent W.
+"""Mode "atlas": a place on the atlas map gives the latent W (`latentperform atlas` makes the map).
 
-Shaped like the trajectory modes of ../../shared notes (name, param_specs, apply, carry_from), so
-that it registers with one line once the mode registry exists; until then the Trajectory calls
-it directly when the patch names an atlas (`[trajectory] atlas = "my.atlas"`).
-
-    mode = AtlasMode(data, settings)            # data: {"xy": (N, 2), "w": (N, w_dim), "labels", "centres", "names"}
-    ws = mode.apply(params, dt, num_ws)         # (num_ws, w_dim) float32
+The patch names the atlas (`[trajectory] atlas = "my.atlas"`, which implies this mode); the show
+reads it, checks it against the model and hands its arrays to the mode as `ctx.data["atlas"]`
+(engine/reload.make_trajectory; this module knows nothing of files or models):
+{"xy": (N, 2), "w": (N, w_dim), "labels", "centres", "names", "source"}.  The map's W replaces
+mapping(z); the directions and pulses still add to it.  Under the map the keyframe loop goes on
+in z (the z layers and the keyframe triggers keep their meaning; the picture is the map's).
 
 Parameters (and their OSC addresses):
     atlas/x, atlas/y   the place on the map, 0..1 (left to right, top to bottom as on the poster);
@@ -13,16 +13,19 @@ Parameters (and their OSC addresses):
     atlas/zoom         how locally the map is read: 1 = a soft blend of the nearest pictures,
                        up to 16 = the nearest samples alone, down to 0.25 = wide blends
     atlas/step         trigger: go to the next neighbouring region (map audio/onset to it)
-    atlas/tour         on (≥ 0.5): visit the regions one per bar, locked to the beat
+    atlas/tour         on (>= 0.5): visit the regions one per bar, locked to the beat
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..events import ParamSpec, ParamState
-from .atlas_travel import AtlasTravel
-from .maplookup import ZOOM_RANGE
+from ...config import UserError
+from ...events import ParamSpec, ParamState
+from ..atlas_travel import AtlasTravel
+from ..maplookup import ZOOM_RANGE
+from .base import LatentPoint, ModeContext
+from .keyframes import KeyframeLoop
 
 DEFAULT_GLIDE = 0.15
 
@@ -44,12 +47,16 @@ def atlas_param_specs() -> list[ParamSpec]:
     ]
 
 
-class AtlasMode:
+class AtlasMode(KeyframeLoop):
     name = "atlas"
 
-    def __init__(self, data: dict, settings=None) -> None:
-        glide = getattr(settings, "atlas_glide", None) if settings is not None and not isinstance(settings, dict) \
-            else (settings or {}).get("atlas_glide")
+    def __init__(self, ctx: ModeContext) -> None:
+        super().__init__(ctx)
+        data = ctx.data.get("atlas")
+        if data is None:
+            raise UserError('trajectory mode "atlas" needs an atlas: [trajectory] atlas = "NAME.atlas" '
+                            "(make one with `latentperform atlas MODEL --out NAME.atlas`)")
+        glide = ctx.setting("atlas_glide")
         self.glide = DEFAULT_GLIDE if glide is None else float(glide)
         self.names = list(data.get("names") or [])
         self.travel = AtlasTravel(np.asarray(data["xy"]), np.asarray(data["w"]), data.get("labels"),
@@ -57,10 +64,14 @@ class AtlasMode:
         self.source = str(data.get("source", "atlas"))
 
     def param_specs(self) -> list[ParamSpec]:
-        return atlas_param_specs()
+        return [*super().param_specs(), *atlas_param_specs()]
 
-    def apply(self, params: ParamState, dt: float, num_ws: int) -> np.ndarray:
-        """(num_ws, w_dim) float32 W for this tick."""
+    def base(self, params: ParamState, dt: float) -> LatentPoint:
+        z = super().base(params, dt).z
+        return LatentPoint(z=z, ws=self.map_w(params, dt, int(self.ctx.space.num_ws)))
+
+    def map_w(self, params: ParamState, dt: float, num_ws: int) -> np.ndarray:
+        """(num_ws, w_dim) float32 W for this tick, from the place on the map."""
         def get(name, default):
             v = params.values.get(name, default)
             return default if v != v else float(v)  # NaN never moves the map
@@ -69,8 +80,10 @@ class AtlasMode:
                              tour=get("atlas/tour", 0.0) >= 0.5, steps=len(params.fired("atlas/step")))
         return np.broadcast_to(w, (int(num_ws), w.shape[0])).astype(np.float32)
 
-    def carry_from(self, old: "AtlasMode") -> None:
-        self.travel.carry_from(old.travel)
+    def carry_from(self, old) -> None:
+        super().carry_from(old)
+        if isinstance(old, AtlasMode):
+            self.travel.carry_from(old.travel)
 
     def status_lines(self) -> list[str]:
         """The overlay's minimap: the map's regions (letters), the trail and the place (@)."""
