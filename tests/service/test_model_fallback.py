@@ -29,6 +29,8 @@ FLAKY = textwrap.dedent('''
     """A small network that renders `ok` pictures, then fails as LP_FLAKY says."""
     import os, threading, torch
 
+    RELEASE = threading.Event()   # a hung network waits on this (the test lets it go at the end)
+
     class Flaky:
         z_dim, c_dim, w_dim, num_ws, resolution, img_channels = 4, 0, 3, 2, 8, 3
 
@@ -47,7 +49,7 @@ FLAKY = textwrap.dedent('''
                 if self.how == "oom":
                     raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
                 if self.how == "hang":
-                    threading.Event().wait(3600)
+                    RELEASE.wait(3600)
                 raise ValueError("the network broke")
             return torch.tanh(ws[:, :1, :]).reshape(-1, 3, 1, 1).expand(-1, 3, 8, 8).clone()
 
@@ -168,6 +170,7 @@ def test_a_hung_model_gives_way_too(flaky, monkeypatch):
             time.sleep(0.02)
         assert eng.ticker.model_pictures >= before + 5, "the built-in generator renders"
     finally:
+        sys.modules["lp_flaky_net"].RELEASE.set()   # else the hung thread outlives the test
         eng.close()
         eng.surface.close()
 

@@ -64,6 +64,8 @@ def systemctl(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("LP_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(units, "has_systemd", lambda: True)
+    # in-process, main's last step (ending a process whose generator thread hangs) must not end pytest's
+    monkeypatch.setattr(cli, "_end_generator_threads", lambda rc: None)
 
     def calls():
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
