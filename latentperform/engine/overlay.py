@@ -88,11 +88,16 @@ class Overlay:
         now = time.monotonic()
         if self._dirty or now - self._drawn_at >= OVERLAY_EVERY_S:
             self._drawn_at, self._dirty = now, False
+            picture = None
             if self.visible:
                 lines = self.lines(engine, fresh=True)
+                try:  # the trajectory mode's picture beside the text (the atlas minimap)
+                    picture = engine.trajectory.mode.overlay_picture()
+                except Exception as e:  # a mode's drawing bug must not end the show
+                    engine.report(f"overlay picture: {e!r}")
             else:
                 lines = [text for text, _, urgent in self.notices if urgent]
-            self.hud.update(lines, force=True)
+            self.hud.update(lines, force=True, picture=picture)
         self.hud.draw(None, surface.target, surface.viewport())
 
     def release(self) -> None:

@@ -29,6 +29,21 @@ import numpy as np
 from .interp import smoothstep
 from .maplookup import MapLookup
 
+MINIMAP_PX = 128   # the drawn minimap's side, pixels
+MINIMAP_CELLS = 48  # the regions are sampled on this grid for it
+_PALETTE = np.array([(230, 90, 70), (70, 160, 230), (120, 200, 90), (240, 190, 60), (170, 110, 220),
+                     (60, 200, 190), (240, 130, 180), (150, 150, 150), (200, 120, 60), (90, 110, 200)])
+
+
+def _dot(img: np.ndarray, x: float, y: float, r: int, rgb) -> None:
+    """A filled square of half-side r at map place (x, y) in [0, 1]² (y down)."""
+    h, w = img.shape[:2]
+    cx = min(max(int(round(float(x) * (w - 1))), 0), w - 1)
+    cy = min(max(int(round(float(y) * (h - 1))), 0), h - 1)
+    img[max(cy - r, 0):cy + r + 1, max(cx - r, 0):cx + r + 1, :3] = rgb
+    img[max(cy - r, 0):cy + r + 1, max(cx - r, 0):cx + r + 1, 3] = 255
+
+
 TRAIL = 96  # positions kept for the minimap's trail (a few seconds at show frame rates)
 
 
@@ -47,6 +62,7 @@ class AtlasTravel:
         self._last_xy: tuple[float, float] | None = None
         self._visited: list[int] = []
         self.trail: deque[tuple[float, float]] = deque(maxlen=TRAIL)
+        self._map_rgba: np.ndarray | None = None   # the minimap's regions, drawn once
         self.region = self.region_at(*self.position)
 
     def region_at(self, x: float, y: float) -> int:
@@ -120,6 +136,34 @@ class AtlasTravel:
         r = min(int(self.position[1] * rows), rows - 1)
         grid[r][c] = "@"
         return ["".join(line) for line in grid]
+
+    def picture(self, size: int = MINIMAP_PX) -> np.ndarray:
+        """The drawn minimap: (size, size, 4) uint8 RGBA, top row first (y down, as on the
+        poster): the regions in colours with darker borders, the trail as a fading line of dots,
+        the place as a white dot ringed in black.  The regions are worked out once."""
+        if self._map_rgba is None or self._map_rgba.shape[0] != size:
+            n = MINIMAP_CELLS
+            labels = np.array([[self.region_at((c + 0.5) / n, (r + 0.5) / n) for c in range(n)]
+                               for r in range(n)])
+            rgb = _PALETTE[labels % len(_PALETTE)].astype(np.float32)
+            edge = np.zeros((n, n), bool)
+            edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+            edge[:-1, :] |= labels[:-1, :] != labels[1:, :]
+            rgb[edge] *= 0.45
+            cell = -(-size // n)
+            big = np.repeat(np.repeat(rgb, cell, 0), cell, 1)[:size, :size]
+            rgba = np.empty((size, size, 4), np.uint8)
+            rgba[..., :3] = big.astype(np.uint8)
+            rgba[..., 3] = 200
+            self._map_rgba = rgba
+        out = self._map_rgba.copy()
+        trail = list(self.trail)
+        for i, (tx, ty) in enumerate(trail):  # older dots dimmer
+            level = 120 + int(135 * (i + 1) / max(len(trail), 1))
+            _dot(out, tx, ty, 1, (level, level, level))
+        _dot(out, self.position[0], self.position[1], 4, (0, 0, 0))
+        _dot(out, self.position[0], self.position[1], 2, (255, 255, 255))
+        return out
 
     def carry_from(self, old: "AtlasTravel") -> None:
         """A reloaded patch keeps the place on the map and the trail."""

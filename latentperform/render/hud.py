@@ -28,6 +28,19 @@ void main() {
 """
 
 
+def _stack(text: np.ndarray, picture: np.ndarray, pad: int, bg: int) -> np.ndarray:
+    """The text box with the picture to its right, top-aligned, on the same translucent black
+    (beside, not under: a long overlay is cut at the bottom of a small output, not the picture)."""
+    th, tw = text.shape[:2]
+    ph, pw = picture.shape[:2]
+    out = np.zeros((max(th, ph + 2 * pad), tw + pw + pad + (0 if tw else pad), 4), np.uint8)
+    out[..., 3] = bg
+    out[:th, :tw] = text
+    x = tw if tw else pad
+    out[pad:pad + ph, x:x + pw] = picture
+    return out
+
+
 class Hud:
     """`draw(lines, target, viewport)` after the chain, before present()."""
 
@@ -105,18 +118,23 @@ class Hud:
         rgba[..., 3] = bg + (alpha.astype(np.uint16) * (255 - bg) // 255).astype(np.uint8)
         return rgba
 
-    def update(self, lines: Sequence[str], force: bool = False) -> None:
+    def update(self, lines: Sequence[str], force: bool = False, picture: np.ndarray | None = None) -> None:
+        """Set the text; `picture` ((h, w, 4) uint8 RGBA, top row first: the atlas minimap) is
+        drawn beside it, in the same box (it changes with the text, so it is always redrawn)."""
         lines = tuple(str(x) for x in lines)
         now = time.monotonic()
-        if lines == self._lines or (not force and self._lines is not None and now - self._built_at < self.min_interval):
+        if picture is None and (lines == self._lines or (not force and self._lines is not None
+                                                         and now - self._built_at < self.min_interval)):
             return
-        self._lines, self._built_at = lines, now
+        self._lines, self._built_at = (None if picture is not None else lines), now
         if self.texture is not None:
             self.texture.release()
             self.texture = None
-        if not lines:
+        if not lines and picture is None:
             return
-        rgba = self._render_text(lines)
+        rgba = self._render_text(lines) if lines else np.zeros((0, 0, 4), np.uint8)
+        if picture is not None:
+            rgba = _stack(rgba, np.asarray(picture, np.uint8), self.PAD, self.BACKGROUND_ALPHA)
         h, w = rgba.shape[:2]
         self.texture = self.ctx.texture((w, h), 4, np.ascontiguousarray(rgba), alignment=1)
         self.texture.filter = (moderngl.NEAREST, moderngl.NEAREST)

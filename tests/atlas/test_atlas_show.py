@@ -34,9 +34,22 @@ def _patch(atlas_path, extra=""):
     return load_patch(path)
 
 
-def _show(patch, clock, offline):
-    return open_show(patch, surface=HeadlessSurface((64, 48)), clock=clock, fps=10, offline=offline,
-                     generator=BuiltinGenerator(resolution=48))
+def _show(patch, clock, offline, size=(64, 48), **options):
+    return open_show(patch, surface=HeadlessSurface(size), clock=clock, fps=10, offline=offline,
+                     generator=BuiltinGenerator(resolution=48), **options)
+
+
+def _white_dot(rgb: np.ndarray) -> tuple[float, float] | None:
+    """Centre (x, y) of the solid white 5x5 squares in a picture (the minimap's place), or None.
+    Text is white too, but its strokes are never 5 pixels thick both ways."""
+    white = (rgb >= 250).all(axis=2)
+    h, w = white.shape
+    solid = np.ones((h - 4, w - 4), bool)
+    for dy in range(5):
+        for dx in range(5):
+            solid &= white[dy:dy + h - 4, dx:dx + w - 4]
+    ys, xs = np.nonzero(solid)
+    return (xs.mean() + 2, ys.mean() + 2) if len(xs) else None
 
 
 def test_an_xy_message_over_udp_moves_the_map_and_the_picture(atlas_path):
@@ -68,9 +81,9 @@ def test_an_xy_message_over_udp_moves_the_map_and_the_picture(atlas_path):
         assert eng.params.get("atlas/x") == pytest.approx(0.1) and eng.params.get("atlas/y") == pytest.approx(0.15)
         b = go(0.9, 0.85).astype(float)
         assert np.abs(a - b).mean() > 3, "the picture did not change"
-        lines = eng.overlay_lines(fresh=True)  # the overlay (and the preview, which shows it): the minimap
-        at = next(i for i, line in enumerate(lines) if line.startswith("atlas map.atlas: (0.90, 0.85)"))
-        minimap = lines[at + 1:at + 11]
+        lines = eng.overlay_lines(fresh=True)  # the overlay (and the preview, which shows it)
+        assert any(line.startswith("atlas map.atlas: (0.90, 0.85)") for line in lines)
+        minimap = eng.trajectory.mode.text_minimap()   # text views: the place '@' and the trail '·'
         assert sum(line.count("@") for line in minimap) == 1 and any("·" in line for line in minimap)
     finally:
         eng.close()
@@ -124,3 +137,35 @@ def test_the_atlas_names_its_mode_and_another_mode_is_refused(atlas_path):
             eng.close()
     with pytest.raises(UserError, match='plays with mode = "atlas", not "keyframes"'):
         _show(_patch(atlas_path, 'mode = "keyframes"\n'), FixedStepClock(10), offline=True)
+
+
+def test_the_overlay_draws_the_minimap_with_the_place_and_the_trail(atlas_path):
+    """Drawn by GL over a real EGL output (the preview and the window show the same overlay):
+    the white dot is where the map says, it moves with atlas/x, atlas/y, and the trail follows."""
+    from latentperform.events import ControlEvent
+    eng = _show(_patch(atlas_path, "atlas_glide = 0.0\n"), WallClock(), offline=False, size=(640, 360),
+                overlay=True)
+    try:
+        q = eng.door.add_queue("test")
+        dots = {}
+        for x, y in [(0.1, 0.15), (0.9, 0.85)]:
+            q.put(ControlEvent("test", "param/atlas/x", x, time.monotonic()))
+            q.put(ControlEvent("test", "param/atlas/y", y, time.monotonic()))
+            for _ in range(6):
+                eng.step()
+                time.sleep(0.3)   # the overlay is rebuilt every quarter second
+            assert np.allclose(eng.trajectory.mode.travel.position, (x, y))
+            shot = eng.surface.read_pixels()
+            dots[(x, y)] = _white_dot(shot)
+            assert dots[(x, y)] is not None, "no minimap place on the output"
+        (ax, ay), (bx, by) = dots[(0.1, 0.15)], dots[(0.9, 0.85)]
+        side = eng.trajectory.mode.travel.picture().shape[0] - 1
+        assert bx - ax == pytest.approx(0.8 * side, abs=3) and by - ay == pytest.approx(0.7 * side, abs=3)
+        pic = eng.trajectory.mode.overlay_picture()
+        trail = (pic[..., :3] >= 120).all(axis=2) & (np.ptp(pic[..., :3].astype(int), axis=2) == 0)
+        assert trail.sum() > 25, "the trail's grey dots are drawn"
+        import PIL.Image
+        PIL.Image.fromarray(shot).save(atlas_path.parent / "minimap-shot.png")
+    finally:
+        eng.close()
+        eng.surface.close()

@@ -86,8 +86,16 @@ class AtlasMode(KeyframeLoop):
             self.travel.carry_from(old.travel)
 
     def status_lines(self) -> list[str]:
-        """The overlay's minimap: the map's regions (letters), the trail and the place (@)."""
+        """The overlay's line: the place on the map and its region (the minimap is drawn under it)."""
         t = self.travel
         name = self.names[t.region] if 0 <= t.region < len(self.names) else str(t.region)
-        head = f"atlas {self.source}: ({t.position[0]:.2f}, {t.position[1]:.2f}) region {chr(ord('a') + t.region % 26)} {name}"
-        return [head] + ["  " + line for line in t.minimap()]
+        return [f"atlas {self.source}: ({t.position[0]:.2f}, {t.position[1]:.2f}) "
+                f"region {chr(ord('a') + t.region % 26)} {name}"]
+
+    def text_minimap(self) -> list[str]:
+        """The map as text (regions as letters, the trail '·', the place '@'), for text-only views."""
+        return self.travel.minimap()
+
+    def overlay_picture(self) -> np.ndarray:
+        """The drawn minimap: regions in colours, the trail, the place (latent/atlas_travel.py)."""
+        return self.travel.picture()

@@ -13,6 +13,7 @@ directions, pulses, style mix, truncation, rotate/translate: the layers every mo
         def current_keyframe(self) -> int: ...            # for the overlay, LEDs and OSC (0 if none)
         def carry_from(self, old) -> None: ...            # a reloaded patch keeps its place
         def status_lines(self) -> list[str]: ...          # overlay lines (optional)
+        def overlay_picture(self) -> np.ndarray | None: ...  # a picture under them (optional)
 
 Data a mode needs beyond the patch (an atlas's arrays, say) arrives in `ctx.data`, a dict the
 show fills (`Trajectory(..., data={...})`); a mode says what it needs by the keys it reads and
@@ -75,8 +76,13 @@ class TrajectoryMode:
         return 0
 
     def status_lines(self) -> list[str]:
-        """Lines for the overlay (the atlas mode's minimap); none by default."""
+        """Lines for the overlay (the atlas mode's place); none by default."""
         return []
+
+    def overlay_picture(self) -> np.ndarray | None:
+        """A small (h, w, 4) uint8 RGBA picture the overlay draws beside its text (the atlas
+        mode's minimap), top row first; None by default."""
+        return None
 
     def carry_from(self, old: "TrajectoryMode") -> None:
         """Take over what can be taken from the mode this one replaces (same class or not)."""
