@@ -484,6 +484,11 @@ def open_controllers(engine, *, osc_host: str | None = None, osc_port: int | Non
         if osc.targets:
             engine.feedback = OscFeedback(list(osc.targets))
             engine.add_part(OscStateFeedback(engine.feedback, touched=surfaces.touched))
+    joystick = getattr(inputs, "joystick", None)
+    if joystick is not None and joystick.enabled:
+        engine.inputs += input_kind("joystick").open_inputs(joystick, engine.door.add_queue("joystick"),
+                                                            engine.clock, report=engine.report,
+                                                            poll=HOTPLUG_POLL)
     midi = inputs.midi
     if midi.enabled:
         from ..inputs.midi import MidiFeedback

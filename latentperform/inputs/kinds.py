@@ -23,6 +23,7 @@ INPUT_KINDS: dict[str, str] = {
     "midi": "latentperform.inputs.midi",
     "osc": "latentperform.inputs.osc",
     "audio": "latentperform.inputs.audio",
+    "joystick": "latentperform.inputs.joystick",
 }
 
 

@@ -96,8 +96,13 @@ def source_problem(source: str) -> str | None:
             if seg != "*" and not (seg.isdigit() and int(seg) <= top):
                 return f'"{source}": "{seg}" is not a number 0..{top} (or *)'
         return None
-    return (f'no input sends "{source}" (sources start with audio/, clock/, midi/, osc/, param/ or trigger/)'
-            + _did_you_mean(kind, ("audio", "clock", "midi", "osc", "param", "trigger")).replace('"?', '/..."?'))
+    if kind == "joystick":
+        parts = rest.split("/")
+        if len(parts) == 2 and parts[0] in ("axis", "button") and (parts[1] == "*" or parts[1].isdigit()):
+            return None
+        return f'"{source}" should look like joystick/axis/<n> or joystick/button/<n>'
+    return (f'no input sends "{source}" (sources start with audio/, clock/, joystick/, midi/, osc/, param/ or trigger/)'
+            + _did_you_mean(kind, ("audio", "clock", "joystick", "midi", "osc", "param", "trigger")).replace('"?', '/..."?'))
 
 
 def npy_problem(path: Path, what: str, ndim: tuple[int, ...]) -> str | None:

@@ -443,22 +443,47 @@ class MidiSection(_Section):
 
 
 @dataclass(frozen=True)
+class JoystickSection(_Section):
+    """A joystick or gamepad (Linux /dev/input/jsN): axes -1..1, buttons 0/1."""
+
+    enabled: bool = False
+    device: str = "auto"                     # a /dev/input/js* path, or "auto": the first one there is
+
+    PATH = ("inputs", "joystick")
+
+    @classmethod
+    def _read(cls, r: Reader, ctx: Context) -> "JoystickSection":
+        device = r.string("device", "auto")
+        if device != "auto" and not device.startswith("/"):
+            r.error("device", f'expected "auto" or a device path such as "/dev/input/js0", got "{device}"')
+        return cls(enabled=r.boolean("enabled", True), device=device)
+
+    def to_dict(self) -> dict:
+        return {"enabled": self.enabled, "device": self.device}
+
+
+@dataclass(frozen=True)
 class InputsSection(_Section):
     audio: AudioSection = field(default_factory=AudioSection)
     osc: OscSection = field(default_factory=OscSection)
     midi: MidiSection = field(default_factory=MidiSection)
+    joystick: JoystickSection = field(default_factory=JoystickSection)
 
     PATH = ("inputs",)
 
     @classmethod
     def _read(cls, r: Reader, ctx: Context) -> "InputsSection":
         parts = {}
-        for key, section in (("audio", AudioSection), ("osc", OscSection), ("midi", MidiSection)):
+        for key, section in (("audio", AudioSection), ("osc", OscSection), ("midi", MidiSection),
+                             ("joystick", JoystickSection)):
             parts[key] = section.from_dict(r.raw(key), ctx, r.path + (key,)) if r.has(key) else section()
         return cls(**parts)
 
     def to_dict(self) -> dict:
-        return {"audio": self.audio.to_dict(), "osc": self.osc.to_dict(), "midi": self.midi.to_dict()}
+        d = {"audio": self.audio.to_dict(), "osc": self.osc.to_dict(), "midi": self.midi.to_dict()}
+        if self.joystick.enabled:
+            d["joystick"] = self.joystick.to_dict()
+        return d
 
 
 def _atlas_file(r: Reader, ctx: Context) -> Path | None:

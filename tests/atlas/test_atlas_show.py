@@ -149,8 +149,8 @@ def test_the_overlay_draws_the_minimap_with_the_place_and_the_trail(atlas_path):
         q = eng.door.add_queue("test")
         dots = {}
         for x, y in [(0.1, 0.15), (0.9, 0.85)]:
-            q.put(ControlEvent("test", "param/atlas/x", x, time.monotonic()))
-            q.put(ControlEvent("test", "param/atlas/y", y, time.monotonic()))
+            q.put(ControlEvent("test", "param/atlas/x", x, eng.clock.now()))
+            q.put(ControlEvent("test", "param/atlas/y", y, eng.clock.now()))
             for _ in range(6):
                 eng.step()
                 time.sleep(0.3)   # the overlay is rebuilt every quarter second
