@@ -211,6 +211,7 @@ class ControlRoomPart(EnginePart):
         key = engine.registry.version
         if key != self._specs_key:   # the registry changed (a reload, a part): the pages rebuild
             self._specs_key = key
+            self._map_picture(engine)
             self.room.set_specs(sorted(engine.specs.values(), key=lambda s: s.name))
         mkey = id(engine.patch)
         if mkey != self._activity_key:
@@ -219,6 +220,21 @@ class ControlRoomPart(EnginePart):
             self._activity_key = mkey
             rows = [(m.source, m.target, m.effective_mode) for m in engine.patch.mappings]
             self._activity = Activity(rows, lambda pat, addr: match_source(pat, addr) is not None)
+
+    def _map_picture(self, engine) -> None:
+        """The trajectory mode's map (the atlas's regions) for the page's map panel, as PNG."""
+        draw = getattr(engine.trajectory.mode, "map_picture", None)
+        png = None
+        if draw is not None:
+            try:
+                import io
+                from PIL import Image
+                buf = io.BytesIO()
+                Image.fromarray(draw()).save(buf, format="PNG")
+                png = buf.getvalue()
+            except Exception as e:  # no picture: the page draws a plain grid
+                engine.report(f"control room: the map picture: {e!r}")
+        self.room.set_atlas_image(png)
 
     def _see_events(self, engine) -> None:
         events = engine.tick_events

@@ -137,10 +137,11 @@ class AtlasTravel:
         grid[r][c] = "@"
         return ["".join(line) for line in grid]
 
-    def picture(self, size: int = MINIMAP_PX) -> np.ndarray:
+    def picture(self, size: int = MINIMAP_PX, bare: bool = False) -> np.ndarray:
         """The drawn minimap: (size, size, 4) uint8 RGBA, top row first (y down, as on the
         poster): the regions in colours with darker borders, the trail as a fading line of dots,
-        the place as a white dot ringed in black.  The regions are worked out once."""
+        the place as a white dot ringed in black (`bare`: the regions alone).  The regions are
+        worked out once per size."""
         if self._map_rgba is None or self._map_rgba.shape[0] != size:
             n = MINIMAP_CELLS
             labels = np.array([[self.region_at((c + 0.5) / n, (r + 0.5) / n) for c in range(n)]
@@ -157,6 +158,8 @@ class AtlasTravel:
             rgba[..., 3] = 200
             self._map_rgba = rgba
         out = self._map_rgba.copy()
+        if bare:
+            return out
         trail = list(self.trail)
         for i, (tx, ty) in enumerate(trail):  # older dots dimmer
             level = 120 + int(135 * (i + 1) / max(len(trail), 1))

@@ -169,3 +169,32 @@ def test_the_overlay_draws_the_minimap_with_the_place_and_the_trail(atlas_path):
     finally:
         eng.close()
         eng.surface.close()
+
+
+def test_the_control_room_serves_the_map_of_the_atlas(atlas_path):
+    """The page's map panel gets the atlas's regions as /atlas.png (real HTTP from the show's
+    control room), aligned 0..1 edge to edge, and the hello says there is one."""
+    import io
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    import PIL.Image
+
+    from latentperform.engine.control_room import open_control_room
+    eng = _show(_patch(atlas_path), WallClock(), offline=False)
+    try:
+        part = open_control_room(eng, listen="127.0.0.1:0", patch_path=None)
+        for _ in range(3):
+            eng.step()
+        url = urlsplit(part.room.url)
+        query = f"?{url.query}" if url.query else ""
+        with urllib.request.urlopen(f"{url.scheme}://{url.netloc}/atlas.png{query}", timeout=10) as r:
+            assert r.headers["Content-Type"] == "image/png"
+            got = np.asarray(PIL.Image.open(io.BytesIO(r.read())))
+        want = eng.trajectory.mode.map_picture()
+        assert got.shape == want.shape == (512, 512, 4) and np.array_equal(got, want)
+        assert part.room.atlas is True
+        assert len(np.unique(want[..., :3].reshape(-1, 3), axis=0)) >= 3, "regions and borders in colours"
+    finally:
+        eng.close()
+        eng.surface.close()

@@ -96,6 +96,11 @@ class AtlasMode(KeyframeLoop):
         """The map as text (regions as letters, the trail '·', the place '@'), for text-only views."""
         return self.travel.minimap()
 
+    def map_picture(self, size: int = 512) -> np.ndarray:
+        """The map's regions alone, (size, size, 4) RGBA, x and y 0..1 edge to edge (the control
+        room's map panel draws the place on it)."""
+        return self.travel.picture(size, bare=True)
+
     def overlay_picture(self) -> np.ndarray:
         """The drawn minimap: regions in colours, the trail, the place (latent/atlas_travel.py)."""
         return self.travel.picture()
