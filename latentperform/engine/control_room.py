@@ -223,7 +223,7 @@ class ControlRoomPart(EnginePart):
 
     def _map_picture(self, engine) -> None:
         """The trajectory mode's map (the atlas's regions) for the page's map panel, as PNG."""
-        draw = getattr(engine.trajectory.mode, "map_picture", None)
+        draw = getattr(engine.trajectory_mode, "map_picture", None)
         png = None
         if draw is not None:
             try:

@@ -188,6 +188,12 @@ class Engine:
         return self.ticker.frame_index
 
     @property
+    def trajectory_mode(self):
+        """The trajectory's mode (keyframes, atlas, ...), or None for a trajectory without modes
+        (a stand-in trajectory, a plugin's own): what the overlay and control room draw from."""
+        return getattr(self.trajectory, "mode", None)
+
+    @property
     def blackout_shown(self) -> float:
         """engine/blackout as it is on screen (it fades)."""
         return self.ticker.blackout

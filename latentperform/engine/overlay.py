@@ -91,8 +91,9 @@ class Overlay:
             picture = None
             if self.visible:
                 lines = self.lines(engine, fresh=True)
+                mode = engine.trajectory_mode
                 try:  # the trajectory mode's picture beside the text (the atlas minimap)
-                    picture = engine.trajectory.mode.overlay_picture()
+                    picture = mode.overlay_picture() if mode is not None else None
                 except Exception as e:  # a mode's drawing bug must not end the show
                     engine.report(f"overlay picture: {e!r}")
             else:
@@ -136,12 +137,14 @@ class Overlay:
             state.append(f"BLACKOUT {blackout:.0%}")
         if state:
             lines.append("  ".join(state))
-        lines.extend(engine.trajectory.mode.status_lines())  # the atlas mode's minimap: place and trail
-        for part in engine.parts:
+        mode = engine.trajectory_mode  # the atlas mode: its place and trail
+        says = [(mode, mode.status_lines)] if mode is not None else []
+        says += [(part, lambda part=part: part.status_lines(engine)) for part in engine.parts]
+        for who, say in says:
             try:
-                lines.extend(part.status_lines(engine))
-            except Exception as e:
-                lines.append(f"{type(part).__name__}: {e!r}")
+                lines.extend(say())
+            except Exception as e:  # one part's bug costs its line, not the overlay
+                lines.append(f"{type(who).__name__}: {e!r}")
         if any(line.startswith("tempo") for line in lines[tempo_at + 1:]):  # a tempo source says more
             lines[tempo_at] = f"keyframe {keyframe}  {dots}"
         for err in list(engine.stats.errors)[-3:]:
