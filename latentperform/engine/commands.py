@@ -100,6 +100,8 @@ def run_live(args) -> int:
     print(f"{s['frames']} frames in {wall:.1f} s, {fps_real:.1f} fps, frame time median "
           f"{s['frame_ms_median']:.1f} ms p99 {s['frame_ms_p99']:.1f} ms, stutter {s['stutter']:.2f}, "
           f"{s['stalls']} stalls over {STALL_S * 1e3:.0f} ms, generator {s['gen_ms']:.1f} ms")
+    if engine.gl.renewals:
+        print(f"GL context lost and made anew {engine.gl.renewals} time(s)")
     for st in osc_stats:
         lost = st.get("dropped_by_os", -1)
         print(f"OSC: {st['datagrams']} datagrams, {st['malformed']} malformed, {st['unknown']} unknown, "

@@ -115,6 +115,9 @@ class ControlRoomPart(EnginePart):
         self._preview(engine)
         self._keyframes(engine)
 
+    def context_renewed(self, engine) -> None:
+        self._reader, self._taken_at = None, -1  # its buffers were in the old context
+
     def _preview(self, engine) -> None:
         if self._take:
             self._take = False

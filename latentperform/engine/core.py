@@ -18,6 +18,7 @@ from ..events import EventQueue, ParamState
 from ..registry import ParamRegistry
 from . import reload
 from .door import InputDoor
+from .glcontext import GLKeeper
 from .music import MusicalTime
 from .overlay import Overlay
 from .params import ENGINE_SPECS, core_param_groups, part_owner
@@ -68,8 +69,6 @@ class Engine:
                  interpolation: str | None = None, overlay: bool | None = None) -> None:
         from ..latent import LatentSpace
         from ..models import InferenceWorker
-        from ..render import FrameTexture, ShaderChain
-        from ..render.upload import FrameBlend
 
         if generator is None:
             raise TypeError("Engine needs a generator: build a show with engine.show.open_show(patch, ...)")
@@ -102,13 +101,8 @@ class Engine:
         self.trajectory = reload.make_trajectory(self, patch)
         self.worker = InferenceWorker(generator, synchronous=offline)
 
-        ctx = surface.ctx
-        self.texture = FrameTexture(ctx)
-        self.blend = FrameBlend(ctx)
-        self.chain = ShaderChain(ctx, list(patch.output.shaders), size=surface.size)
-        self.chain.work_scale = _work_scale(patch.output, ctx, offline)
-        for msg in self.chain.errors:
-            self.report(msg)
+        self.gl = GLKeeper()
+        self.open_gl()
 
         self.music = MusicalTime(patch.clock)
         self.registry = ParamRegistry()   # every parameter of the show: the one table all read
@@ -208,6 +202,23 @@ class Engine:
     @property
     def wants_texture(self) -> bool:
         return any(p.wants_texture for p in self.parts)
+
+    def open_gl(self) -> None:
+        """The engine's objects in `surface.ctx`: the frame texture, the crossfade, the shader
+        chain (at start, and again on a new context: glcontext.py); the old ones are dropped,
+        not released (they may belong to a context that is gone)."""
+        from ..render import FrameTexture, ShaderChain
+        from ..render.upload import FrameBlend
+        ctx = self.surface.ctx
+        self.texture = FrameTexture(ctx)
+        self.blend = FrameBlend(ctx)
+        self.chain = ShaderChain(ctx, list(self.patch.output.shaders), size=self.surface.size)
+        self.chain.work_scale = _work_scale(self.patch.output, ctx, self.offline)
+        for msg in self.chain.errors:
+            self.report(msg)
+        self._out_target = None
+        self.output_texture = None
+        self.overlay.context_renewed()
 
     def _offscreen_target(self):
         size = tuple(self.surface.size)

@@ -73,7 +73,8 @@ class ServicePart(EnginePart):
                 "started": self.started, "updated": time.time(), "frames": s["frames"],
                 "fps": round(s["fps"], 2) if s["fps"] == s["fps"] else 0.0,
                 "frame_ms_p99": round(s["frame_ms_p99"], 2) if s["frame_ms_p99"] == s["frame_ms_p99"] else 0.0,
-                "errors": len(errors), "last_errors": errors[-5:], "generator": generator, **self.extra}
+                "errors": len(errors), "last_errors": errors[-5:], "generator": generator,
+                "gl_renewals": engine.gl.renewals, **self.extra}
 
     def write_state(self, engine) -> None:
         st = self.state(engine)

@@ -64,8 +64,7 @@ class PreviewPart(EnginePart):
 
     def __init__(self, engine, monitor=None, size: tuple[int, int] | None = None, overlay: bool = True,
                  keep_pixels: bool = False, position: tuple[int, int] | None = None) -> None:
-        from ..render import Hud, WindowSurface
-        from ..render.shaders import TextureBlit
+        from ..render import WindowSurface
 
         self.engine = engine
         main = engine.surface
@@ -74,19 +73,43 @@ class PreviewPart(EnginePart):
             size = _preview_size(engine)
         self.window = WindowSurface(size, monitor=monitor, title="latentperform preview", vsync=False,
                                     share=main if self.shared else None, position=position)
+        self.hud = True if overlay else None
+        self.keep_pixels = keep_pixels
+        self.last_pixels: np.ndarray | None = None  # what the preview showed (keep_pixels only)
+        self.source = "none"  # which picture the preview shows: "output" (shared) or "pixels"
+        self._open_objects()
+        self._restore_main()
+
+    def _open_objects(self) -> None:
+        """What the preview draws with, in its (new) context."""
+        from ..render import Hud
+        from ..render.shaders import TextureBlit
         # Shared: the engine draws its final picture into `output_texture` for us.  Without a
         # shared context the picture arrives as pixels read back by the engine.
         self.wants_texture = self.shared
         self.wants_pixels = not self.shared
         ctx = self.window.ctx
         self.blit = TextureBlit(ctx)
-        self.hud = Hud(ctx) if overlay else None
-        self.keep_pixels = keep_pixels
-        self.last_pixels: np.ndarray | None = None  # what the preview showed (keep_pixels only)
-        self.source = "none"  # which picture the preview shows: "output" (shared) or "pixels"
+        shown = self.hud is not None and getattr(self.hud, "visible", True)
+        self.hud = Hud(ctx) if self.hud is not None else None
+        if self.hud is not None and not shown:
+            self.hud.toggle()
         self._external: tuple | None = None  # (key, the output's texture as an object of our context)
         self._uploaded = None  # a FrameTexture in the preview's context (headless output only)
-        self._restore_main()
+
+    def context_renewed(self, engine) -> None:
+        """The output's context is new: the preview's window and context are made again, sharing
+        the new one (the old shared the objects of a context that is gone)."""
+        from ..render import WindowSurface
+        if self.window.window is None:
+            return
+        main = engine.surface
+        self.shared = isinstance(main, WindowSurface) and main.window is not None
+        try:
+            self.window.renew(share=main if self.shared else None)
+            self._open_objects()
+        finally:
+            self._restore_main()
 
     # -- where the picture comes from -----------------------------------------------------------
 

@@ -101,6 +101,10 @@ class Overlay:
             self.hud.update(lines, force=True, picture=picture)
         self.hud.draw(None, surface.target, surface.viewport())
 
+    def context_renewed(self) -> None:
+        """The GL context is new: the HUD is made again in it at the next draw."""
+        self.hud = None
+
     def release(self) -> None:
         if self.hud is not None:
             self.hud.release()

@@ -61,5 +61,9 @@ class EnginePart:
         """Lines this part adds to the status overlay (called a few times a second)."""
         return []
 
+    def context_renewed(self, engine: "Engine") -> None:
+        """The show's GL context was lost and made anew (glcontext.py): objects the part made in
+        the old `engine.surface.ctx` are gone; drop them (do not release them) and make new ones."""
+
     def close(self) -> None:
         pass

@@ -54,8 +54,15 @@ class Tick:
         shown = self._generate(engine, params, t, dt)
         source = self._picture(engine, t)
         render_params = self._blackout_fade(params, dt)
-        pixels = engine.render_output(source, render_params, t)
-        engine.surface.present()
+        try:
+            pixels = engine.render_output(source, render_params, t)
+            engine.surface.present()
+        except Exception as e:  # a lost GL context is made anew (glcontext.py); no frame this tick
+            if engine.offline:  # a render to a file must not skip a frame: it fails, said once
+                raise
+            engine.gl.failed(engine, e)
+            return None
+        engine.gl.ok()
         photon = engine.clock.now()
         self._measure(engine, shown, photon)
         if engine.recorder is not None and pixels is not None:
@@ -144,11 +151,11 @@ class Tick:
                 self._count_arrival(engine, frame, t, frozen)
                 if engine.interpolation == "crossfade" and not engine.offline:
                     engine.blend.arrived(engine.texture.texture)
-                _upload(engine, frame)
+                upload_frame(engine, frame)
         if latent and not frozen:
             shown = engine.playback.next_frame(t)
             if shown is not None:
-                _upload(engine, shown)
+                upload_frame(engine, shown)
         return shown
 
     def _request(self, engine, params: ParamState, t: float, dt: float):
@@ -207,7 +214,7 @@ class Tick:
             stats.latencies.append(max(photon - shown.stamp, 0.0))
 
 
-def _upload(engine, frame) -> None:
+def upload_frame(engine, frame) -> None:
     """The generator's picture into the frame texture; with [output] tile, only this screen's
     tile of the canvas (service/tile.py) goes on."""
     tile = getattr(engine.patch.output, "tile", None)

@@ -18,10 +18,14 @@ import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
+import logging
+
 import moderngl
 import numpy as np
 
 from ..config import UserError
+
+log = logging.getLogger("latentperform.render")
 
 NO_DISPLAY = "no display found (DISPLAY is not set): use --headless to render offscreen"
 GL_VERSION = 330
@@ -46,6 +50,11 @@ class Surface:
 
     def present(self) -> None:
         pass
+
+    def renew(self) -> None:
+        """Make a new GL context (the old one is lost): `ctx` and `target` are replaced, `size`
+        and what shows it (the window, its monitor) stay.  Raises when it cannot."""
+        raise UserError(f"a {type(self).__name__} cannot make a new GL context")
 
     def should_close(self) -> bool:
         return False
@@ -99,17 +108,35 @@ class HeadlessSurface(Surface):
         self.size = (int(size[0]), int(size[1]))
         self._own_ctx = ctx is None
         self.ctx = ctx if ctx is not None else create_egl_context()
+        self._open_target()
+        self._closed = False
+
+    def _open_target(self) -> None:
         self._color = self.ctx.texture(self.size, 4)
         self.target = self.ctx.framebuffer(color_attachments=[self._color])
         self.target.use()
-        self._closed = False
+
+    def renew(self) -> None:
+        if not self._own_ctx:
+            raise UserError("the offscreen surface draws in a context it was given: it cannot make a new one")
+        old = self.ctx
+        self.ctx = create_egl_context()
+        self._open_target()
+        _release_quietly(old)
 
     def resize(self, size: tuple[int, int]) -> None:
         self._color.release()
         self.target.release()
         self.size = (int(size[0]), int(size[1]))
-        self._color = self.ctx.texture(self.size, 4)
-        self.target = self.ctx.framebuffer(color_attachments=[self._color])
+        self._open_target()
+
+
+def _release_quietly(ctx) -> None:
+    """Release a context that may be gone already (a lost one raises, or is released)."""
+    try:
+        ctx.release()
+    except Exception as e:
+        log.debug("releasing a lost GL context: %s", e)
 
     def present(self) -> None:
         # Nothing to show; make sure the frame is finished so timings mean something.
@@ -281,8 +308,15 @@ class WindowSurface(Surface):
                 glfw.terminate()
             raise
         _glfw_users += 1
-        glfw.make_context_current(self.window)
         self._swap_interval = 1 if vsync else 0
+        self._attach_context()
+        self.fullscreen = bool(fullscreen)
+        self.shares_with = share
+
+    def _attach_context(self) -> None:
+        """A moderngl context on the (new) window, its swap interval and callbacks."""
+        glfw = self._g
+        glfw.make_context_current(self.window)
         glfw.swap_interval(self._swap_interval)
         loader = _GlfwLoader(glfw)
         loader.window = self.window
@@ -292,7 +326,27 @@ class WindowSurface(Surface):
         self.target.viewport = (0, 0, *self.size)
         glfw.set_key_callback(self.window, self._on_key)
         glfw.set_framebuffer_size_callback(self.window, self._on_resize)
-        self.fullscreen = bool(fullscreen)
+
+    def renew(self, share: "WindowSurface | None" = None) -> None:
+        """A new window and context in place of the old (same size, place, monitor, fullscreen,
+        title); `share`: the (renewed) window whose objects the new context shares."""
+        glfw = self._g
+        old = self.window
+        if old is not None and not self.fullscreen:
+            try:
+                self._windowed_pos = tuple(glfw.get_window_pos(old))
+            except Exception as e:
+                log.debug("the old window's place: %s", e)
+        mon = _pick_monitor(glfw, self._monitor_choice) if self.fullscreen else None
+        self.window, self.context_api = self._create_window(mon, share)
+        if old is not None:
+            try:
+                glfw.destroy_window(old)
+            except Exception as e:
+                log.debug("closing the old window: %s", e)
+        if not self.fullscreen and self._windowed_pos is not None:
+            glfw.set_window_pos(self.window, *self._windowed_pos)
+        self._attach_context()
         self.shares_with = share
 
     def _place(self, mon, position) -> tuple[int, int]:

@@ -330,6 +330,8 @@ def status_lines(name: str, *, folder: Path | None = None, now: float | None = N
         for key in ("state", "generator", "sync"):
             if show.get(key):
                 lines.append(f"  {key}: {show[key]}")
+        if show.get("gl_renewals"):
+            lines.append(f"  GL context lost and made anew {show['gl_renewals']} time(s)")
     elif restarts is not None:
         lines.append(f"  {restarts} restarts; no figures from the show yet")
     return lines

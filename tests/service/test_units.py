@@ -104,7 +104,7 @@ def test_status_reads_the_state_files(tmp_path):
     write_json(tmp_path / "gallery.json", {"pid": os.getpid(), "started": now - 3600, "updated": now - 2,
                                            "frames": 108000, "fps": 29.97, "frame_ms_p99": 41.0, "errors": 1,
                                            "last_errors": ["model: failed; using the built-in generator"],
-                                           "generator": "builtin (fallback)"})
+                                           "generator": "builtin (fallback)", "gl_renewals": 1})
     write_json(tmp_path / "gallery.supervise.json", {"supervisor_pid": os.getpid(), "child_pid": 4242,
                                                      "child_started": now - 3600, "restarts": 2,
                                                      "last_restarts": [{"reason": "signal 9", "at": now - 3601}]})
@@ -114,6 +114,7 @@ def test_status_reads_the_state_files(tmp_path):
     assert "108000 frames, 30.0 fps" in lines[2] and "1 error," in lines[2] and "2 restarts" in lines[2]
     assert "figures from 2 s ago" in lines[2] and "stale" not in lines[2]
     assert "error: model: failed" in lines[3] and "generator: builtin (fallback)" in lines[4]
+    assert lines[5] == "  GL context lost and made anew 1 time(s)"
     stale = status_lines("gallery", folder=tmp_path, now=now + 600)
     assert "stale" in stale[2]
     (tmp_path / "gallery.supervise.json").unlink()

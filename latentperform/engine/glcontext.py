@@ -1,0 +1,102 @@
+"""Keeping the GL context: a show whose drawing fails because the context is gone (a GPU reset,
+a driver that dropped it, a window the display server took away) makes a new one and goes on.
+
+The tick hands every failure of drawing or presenting to `GLKeeper.failed`.  A failure that
+says the context is gone (moderngl's "context was released", an object of a released context,
+glGetError's GL_CONTEXT_LOST), or any failure three frames in a row, renews it:
+
+  surface.renew()          a new context (and window: same size, monitor, fullscreen, title)
+  the engine's GL objects  frame texture, crossfade, shader chain, offscreen target, overlay
+  the picture              the newest good generator frame goes up again (a frozen show keeps it)
+  parts                    `context_renewed(engine)`: drop objects of the old context
+
+Offline (a render to a file) a failure is not absorbed: the render fails rather than skip a frame.
+A renewal that fails (no context can be made just now) is tried again after 1, 2, 4... s (at
+most 10 s apart) while the show's clock, inputs and generator go on; no frame is presented
+meanwhile, so installation mode's watchdog, which pings only for presented frames, restarts
+the process if the context never comes back.  Shader history (feedback trails) starts afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from .tick import upload_frame
+
+log = logging.getLogger("latentperform.engine")
+
+FAILURES_BEFORE_RENEW = 3   # drawing failures in a row that renew the context whatever they say
+RETRY_FIRST_S = 1.0          # a failed renewal is tried again after this, doubling...
+RETRY_MAX_S = 10.0           # ...up to this
+LOST_WORDS = ("context was released", "invalidobject", "context_lost", "context lost")
+
+
+def looks_lost(error: BaseException, ctx) -> bool:
+    """True when `error` (raised while drawing with `ctx`) says the context itself is gone."""
+    text = f"{type(error).__name__} {error}".lower()
+    if any(word in text for word in LOST_WORDS):
+        return True
+    try:
+        return "CONTEXT_LOST" in str(ctx.error)
+    except Exception:  # the context cannot even be asked: it is gone
+        return True
+
+
+class GLKeeper:
+    """See the module docstring.  `renewals` counts contexts made anew; `lost` is True while the
+    show has no working context (between a loss and a renewal that worked)."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.renewals = 0
+        self.lost = False
+        self._retry_at = 0.0
+        self._retry_s = RETRY_FIRST_S
+
+    def ok(self) -> None:
+        """A frame was drawn and presented."""
+        self.failures = 0
+
+    def failed(self, engine, error: BaseException) -> None:
+        """Drawing or presenting this frame raised `error`."""
+        self.failures += 1
+        if not self.lost:
+            if self.failures == 1:
+                engine.report(f"drawing failed: {error!r}")
+            if not (looks_lost(error, engine.surface.ctx) or self.failures >= FAILURES_BEFORE_RENEW):
+                return
+            self.lost = True
+            engine.report(f"the GL context is lost ({error!r}): making a new one")
+            self._retry_at, self._retry_s = 0.0, RETRY_FIRST_S
+        now = time.monotonic()
+        if now >= self._retry_at:
+            self.renew(engine)
+            if self.lost:
+                self._retry_at = now + self._retry_s
+                self._retry_s = min(self._retry_s * 2.0, RETRY_MAX_S)
+
+    def renew(self, engine) -> bool:
+        """Make the context and everything drawn with it anew; True when it worked."""
+        try:
+            engine.surface.renew()
+            engine.open_gl()
+        except Exception as e:
+            engine.report(f"cannot make a new GL context yet ({e}): trying again")
+            return False
+        frame = engine.worker.latest()
+        if frame is not None and not frame.error:
+            try:
+                upload_frame(engine, frame)
+            except Exception as e:
+                engine.report(f"the picture could not go up again: {e!r}")
+        for part in engine.parts:
+            try:
+                part.context_renewed(engine)
+            except Exception as e:  # a part's bug costs that part, not the show
+                engine.report(f"{type(part).__name__}: after the new GL context: {e!r}")
+        self.lost, self.failures = False, 0
+        self.renewals += 1
+        engine.notice(f"GL context made anew ({self.renewals})", seconds=5.0)
+        log.warning("GL context made anew (%d so far)", self.renewals)
+        return True
