@@ -23,6 +23,7 @@ The rooms (no import circle among them; tests/test_architecture.py):
   stats.py        rolling figures;  overlay.py  the status overlay and notices
   playback.py     the "latent" in-between playback buffer
   reload.py       a patch applied to a running show; the registry refilled once
+  glcontext.py    a lost GL context made anew (surface, chain, picture, parts told)
   params.py       the registry groups every show has (the registry: latentperform/registry.py)
   controllers.py  OSC server, MIDI ports, state feedback, learn mode (parts)
   music.py        tempo sources and beat phase, the sound-card input
