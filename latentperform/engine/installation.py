@@ -20,6 +20,7 @@ import zlib
 from datetime import datetime
 
 from ..events import ControlEvent
+from ..service import memory
 from ..service.notify import Notifier
 from ..service.state import StateWriter, state_path
 from .part import EnginePart
@@ -28,6 +29,7 @@ log = logging.getLogger("latentperform.engine")
 
 SOURCE = "installation"       # the source of the events the hours part makes
 STATE_EVERY_S = 2.0
+TRIM_EVERY_S = 60.0           # freed memory given back to the system this often (service/memory.py)
 CLOSED_FPS = 5.0              # the frame rate while closed and black (the watchdog still sees frames)
 
 
@@ -37,7 +39,9 @@ class ServicePart(EnginePart):
     The watchdog is pinged from `after_frame`, which the engine calls after each present: a
     render loop that stops presenting (a hung driver, a deadlocked input) stops the pings, and
     the manager restarts the process.  `alive()` pings for a loop that is deliberately not
-    presenting (a follower holding for its leader)."""
+    presenting (a follower holding for its leader).  Once a minute it gives the memory freed
+    meanwhile back to the system (malloc_trim, service/memory.py: the resident size stays flat
+    over days), right after a present; the state file says the resident size and the trim's cost."""
 
     def __init__(self, name: str | None, *, notifier: Notifier | None = None, state_file=None,
                  every: float = STATE_EVERY_S) -> None:
@@ -51,6 +55,8 @@ class ServicePart(EnginePart):
         self.extra: dict = {}                 # other parts' lines for the state file (hours, sync)
         self._written = -1e9
         self._state_error_reported = None
+        self._trimmed = time.monotonic()
+        self.trim_ms: float | None = None   # the last trim's cost
 
     def alive(self) -> None:
         self.notifier.watchdog()
@@ -61,6 +67,10 @@ class ServicePart(EnginePart):
         if self.frames == 1:
             self.notifier.ready(f"playing {engine.patch.name or 'the patch'}")
         self.notifier.watchdog(now)
+        if now - self._trimmed >= TRIM_EVERY_S:
+            self._trimmed = now
+            took = memory.trim()
+            self.trim_ms = None if took is None else round(took * 1e3, 2)
         if now - self._written >= self.every:
             self._written = now
             self.write_state(engine)
@@ -74,7 +84,8 @@ class ServicePart(EnginePart):
                 "fps": round(s["fps"], 2) if s["fps"] == s["fps"] else 0.0,
                 "frame_ms_p99": round(s["frame_ms_p99"], 2) if s["frame_ms_p99"] == s["frame_ms_p99"] else 0.0,
                 "errors": len(errors), "last_errors": errors[-5:], "generator": generator,
-                "gl_renewals": engine.gl.renewals, **self.extra}
+                "gl_renewals": engine.gl.renewals, "rss_mib": _mib(memory.rss_bytes()),
+                "trim_ms": self.trim_ms, **self.extra}
 
     def write_state(self, engine) -> None:
         st = self.state(engine)
@@ -91,6 +102,10 @@ class ServicePart(EnginePart):
         self.notifier.close()
         if self.writer is not None:
             self.writer.close()
+
+
+def _mib(n: int | None) -> float | None:
+    return None if n is None else round(n / 2 ** 20, 1)
 
 
 class HoursPart(EnginePart):

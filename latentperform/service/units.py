@@ -330,6 +330,10 @@ def status_lines(name: str, *, folder: Path | None = None, now: float | None = N
         for key in ("state", "generator", "sync"):
             if show.get(key):
                 lines.append(f"  {key}: {show[key]}")
+        if show.get("rss_mib"):
+            lines.append(f"  memory: {show['rss_mib']:.0f} MiB resident"
+                         + (f" (freed memory given back once a minute, {show['trim_ms']:.1f} ms)"
+                            if show.get("trim_ms") is not None else ""))
         if show.get("gl_renewals"):
             lines.append(f"  GL context lost and made anew {show['gl_renewals']} time(s)")
     elif restarts is not None:

@@ -214,3 +214,54 @@ def test_a_lost_window_context_opens_the_window_again_with_its_preview(tmp_path,
     finally:
         engine.close()
         surface.close()
+
+
+def test_no_watchdog_ping_while_no_context_can_be_made(tmp_path, monkeypatch):
+    """The service manager restarts a show that cannot get a context back: its watchdog is fed
+    only by presented frames."""
+    import socket
+
+    from latentperform.engine.installation import ServicePart
+    from latentperform.service.notify import Notifier
+    from latentperform.service.supervise import parse_message
+
+    monkeypatch.setattr(glcontext, "RETRY_FIRST_S", 0.05)
+    engine, _ = _show(tmp_path, HeadlessSurface((96, 64)))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(0.05)
+
+    def pings():
+        n = 0
+        while True:
+            try:
+                n += parse_message(sock.recv(4096)).get("WATCHDOG") == "1"
+            except socket.timeout:
+                return n
+
+    try:
+        env = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "100000"}
+        engine.add_part(ServicePart("t", notifier=Notifier(env), state_file=tmp_path / "t.json"))
+        _settle(engine)
+        time.sleep(0.06)
+        engine.step()
+        assert pings() >= 1
+        monkeypatch.setattr(surface_mod, "create_egl_context",
+                            lambda: (_ for _ in ()).throw(UserError("no EGL (test)")))
+        engine.surface.ctx.release()
+        for _ in range(10):
+            engine.step()
+            time.sleep(0.06)
+        assert pings() == 0, "the watchdog was fed while no frame reached the screen"
+        monkeypatch.undo()  # a context can be made again: at the next retry (back-off < 1 s here)
+        deadline = time.monotonic() + 15
+        while engine.gl.renewals == 0 and time.monotonic() < deadline:
+            engine.step()
+            time.sleep(0.06)
+        time.sleep(0.06)
+        engine.step()
+        assert engine.gl.renewals == 1 and pings() >= 1
+    finally:
+        sock.close()
+        engine.close()
+        engine.surface.close()
