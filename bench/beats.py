@@ -1,6 +1,6 @@
 """Beat, tempo and onset accuracy on real music (bench/music_set.py), several trackers in one run.
 
-    nice python bench/beats.py [--seconds 30] [--only house120,waltz108] [--baseline REV]
+    nice python bench/beats.py [--seconds 30] [--only house120,waltz108] [--baseline REV] [--set heldout]
                                [--systems today,live,librosa,madmom] [--cache DIR] [--per-track]
 
 Renders the set with fluidsynth (or reads it from --cache, written by an earlier run), then runs
@@ -297,12 +297,14 @@ def main() -> None:
     ap.add_argument("--systems", default="today,live,librosa,madmom")
     ap.add_argument("--cache", default="", help="folder for the rendered set (reused when present)")
     ap.add_argument("--per-track", action="store_true")
+    ap.add_argument("--set", default="main", choices=sorted(music_set.SETS),
+                    help="main: the set the trackers were tuned on; heldout: tracks nothing was tuned on")
     args = ap.parse_args()
     if not music_set.can_render():
         sys.exit("needs fluidsynth and a GM soundfont (apt-get install fluidsynth fluid-soundfont-gm)")
     import soundfile as sf
 
-    names = args.only.split(",") if args.only else list(music_set.TRACKS)
+    names = args.only.split(",") if args.only else list(music_set.SETS[args.set])
     cache = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="lp-music-set-"))
     cache.mkdir(parents=True, exist_ok=True)
     tracks, audio = {}, {}

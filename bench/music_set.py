@@ -32,6 +32,11 @@ Tracks (NAME: what it tests):
   jig110       an Irish jig (6/8) from O'Neill's 1850 on fiddle and guitar chords
   change_rock  rock backbeat, 100 bpm then 130 bpm (tempo change at 12 s)
   change_mozart Mozart K. 545 i, 126 bpm then 96 bpm (at 14 s)
+
+HELD_OUT: 17 more tracks nothing was tuned on (other tempi and seeds of the grooves, other corpus
+pieces: Bach BWV 2.6 on organ, Mozart K. 155 i and K. 80 iii and Haydn op. 1 no. 1 i (6/8) for
+string quartet, Chopin's mazurka op. 6 no. 2 and Schubert's Lindenbaum on piano, a rock
+90 -> 120 bpm change at 14 s).
 """
 
 from __future__ import annotations
@@ -448,6 +453,49 @@ TRACKS["rock96"] = TRACKS.pop("<lambda>")
 STEADY = [n for n in TRACKS if not n.startswith("change_")]
 
 
+# ---------------------------------------------------------------------------- a held-out set
+
+def _variant(make, title: str, **kw):
+    """Another take of a groove: other tempo, other random timing and velocities."""
+    def variant(seconds=30.0):
+        t = make(seconds=seconds, **kw)
+        t.name = title
+        return t
+    variant.__name__ = title
+    return variant
+
+
+def _piece(name, work, bpm, programs, kind, number=None):
+    def piece(seconds=30.0):
+        return _corpus(name, work, number, [(0, bpm)], seconds, programs, kind)
+    piece.__name__ = name
+    return piece
+
+
+# Tracks nothing here was tuned on (bench/beats.py --set heldout): the same kinds of groove at
+# other tempi and seeds, other corpus pieces, another tempo change.
+HELD_OUT = {f.__name__: f for f in (
+    _variant(house120, "house126", seed=21, bpm=126.0),
+    _variant(funk140, "funk128", seed=22, bpm=128.0),
+    _variant(rock, "rock112", name="rock112", sections=((0, 112.0),), seed=23),
+    _variant(swing160, "swing144", seed=26, bpm=144.0),
+    _variant(hiphop78, "hiphop88", seed=25, bpm=88.0),
+    _variant(dnb174, "dnb166", seed=24, bpm=166.0),
+    _variant(latin104, "latin96", seed=27, bpm=96.0),
+    _variant(ballad70, "ballad76", seed=28, bpm=76.0),
+    _variant(waltz108, "waltz96", seed=29, bpm=96.0),
+    _variant(sixeight72, "sixeight66", seed=30, bpm=66.0),
+    _piece("chorale80", "bach/bwv2.6", 80.0, [ORGAN], "organ"),
+    _piece("quartet120", "mozart/k155/movement1", 120.0, [VIOLIN, VIOLIN, VIOLA, CELLO], "strings"),
+    _piece("minuet126", "mozart/k80/movement3", 126.0, [VIOLIN, VIOLIN, VIOLA, CELLO], "strings"),
+    _piece("mazurka132", "chopin/mazurka06-2", 132.0, [PIANO], "piano"),
+    _piece("lindenbaum84", "schubert/Lindenbaum", 84.0, [PIANO], "piano"),
+    _piece("sixeight_haydn", "haydn/opus1no1/movement1", 100.0, [VIOLIN, VIOLIN, VIOLA, CELLO], "strings"),
+    _variant(rock, "change_rock90", name="change_rock90", sections=((0, 90.0), (21, 120.0)), seed=31),
+)}
+SETS = {"main": TRACKS, "heldout": HELD_OUT}
+
+
 # ---------------------------------------------------------------------------- MIDI and audio
 
 def _vlq(n: int) -> bytes:
@@ -516,7 +564,7 @@ def render(track: Track, seconds: float, folder: str | Path | None = None, sr: i
 
 
 def build(name: str, seconds: float = 30.0) -> Track:
-    return TRACKS[name](seconds=seconds)
+    return (TRACKS.get(name) or HELD_OUT[name])(seconds=seconds)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ within a few ms of the truth (measured on clicks, see tests/features).
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,8 @@ DEFAULT_BANDS: dict[str, tuple[float, float]] = {
     "mid": (250.0, 2000.0),
     "high": (2000.0, 16000.0),
 }
+ONSET_HF_HZ = 5000.0     # the onset detection's high bands start here (see AudioAnalyzer.__init__)
+ONSET_LAG = 2            # frames between the two spectra an onset's rise is measured across
 ACCENT_MAX_HZ = 1500.0   # flux below this (kick, snare body, bass): the beat tracker's octave check
 BEAT_HIGH_HZ = 1500.0    # the beat strength counts the percussive flux above this twice (see _hpss)
 BEAT_LEAD_S = 0.012      # the beats are emitted this much before the strength's peaks (see beat.py):
@@ -75,6 +78,40 @@ class FeatureFrame:
         for i, c in enumerate(self.chroma):
             out[f"chroma_{i}"] = c
         return out
+
+
+def _median(x: np.ndarray) -> float:
+    """np.median of a 1-D array, without its overhead (called several times a frame)."""
+    n = len(x)
+    h = n // 2
+    if n % 2:
+        return float(np.partition(x, h)[h])
+    part = np.partition(x, (h - 1, h))
+    return 0.5 * float(part[h - 1] + part[h])
+
+
+class OnsetPicker:
+    """Adaptive threshold on an onset detection function (dB of rise): a value fires when it is
+    above median + k * median absolute deviation of the last half second, plus `delta` of the
+    recent peak (4 s half-life), and at least `min_db`, and still rising."""
+
+    def __init__(self, frame_rate: float, k: float, delta: float, min_db: float) -> None:
+        self.k, self.delta, self.min_db = float(k), float(delta), float(min_db)
+        self.hist = np.zeros(max(8, int(round(0.5 * frame_rate))))
+        self._pos = 0
+        self.peak = PeakRange(frame_rate, half_life_s=4.0)
+        self.prev = 0.0
+
+    def update(self, value: float) -> bool:
+        hist = self.hist
+        median = _median(hist)
+        spread = _median(np.abs(hist - median))
+        self.peak.update(value)
+        threshold = max(median + self.k * spread + self.delta * self.peak.peak, self.min_db)
+        hist[self._pos] = value
+        self._pos = (self._pos + 1) % len(hist)
+        rising, self.prev = value > self.prev, value
+        return value >= threshold and rising
 
 
 class AudioAnalyzer:
@@ -141,16 +178,21 @@ class AudioAnalyzer:
         self._pending = np.zeros(0, dtype=np.float64)
         self._frame = 0
         self._prev_flux_db: np.ndarray | None = None
-        self._onset_hist = np.zeros(max(8, int(round(0.5 * fr))))
-        self._onset_peak = PeakRange(fr, half_life_s=4.0)
+        # onsets: two detection functions on 80 log bands, each frame against the frame two
+        # before (soft attacks rise over more than one hop): the mean dB rise above ONSET_HF_HZ
+        # (every struck or plucked attack is broadband there, while sustained notes and a bass
+        # are not: a soft hi-hat under a loud groove, a piano note in a chord) and the mean of
+        # the largest quarter of the band rises (an attack with little high end: strings, organ,
+        # a bass); each has its own adaptive threshold, and an onset is either's, 60 ms apart
+        oedges = np.geomspace(30.0, min(16000.0, nyquist * 0.95), 81)
+        self._onset_bins = np.unique(np.clip(np.searchsorted(freqs, oedges), 1, len(freqs) - 1))
+        self._onset_hf = freqs[self._onset_bins[:-1]] >= ONSET_HF_HZ
+        self._onset_top = max(1, int(round(0.25 * (len(self._onset_bins) - 1))))
+        self._onset_db_hist = collections.deque(maxlen=ONSET_LAG)   # the last frames' band dB
+        self._onset_pickers = (OnsetPicker(fr, k=3.0, delta=0.05, min_db=3.0),   # high bands
+                               OnsetPicker(fr, k=5.0, delta=0.1, min_db=4.0))    # largest quarter
         self._last_onset_frame = -10 ** 9
         self._min_onset_gap = max(1, int(round(0.06 * fr)))
-        # onset threshold: median + k * (median absolute deviation) + delta * recent peak, and at
-        # least `onset_min_db` of mean dB rise across the sub-bands
-        self.onset_k = 6.0
-        self.onset_delta = 0.1
-        self.onset_min_db = 2.0
-        self._prev = 0.0                                     # flux of the previous frame
         # the low sub-bands (kick, snare body, bass): accents that tell a tempo from its double
         self._flux_low = freqs[idx[:-1]] < ACCENT_MAX_HZ
         # the split looks at bins below 8 kHz only: most of the music's energy, a third of the cost
@@ -228,7 +270,7 @@ class AudioAnalyzer:
         self._prev_flux_db = sub_db
         onset = self._onset_range.update(flux)
 
-        onset_event = self._pick_onset(flux, k, silent)
+        onset_event = self._pick_onset(power, k, silent)
 
         # centroid, in octaves above 20 Hz
         p = power[self._centroid_ok]
@@ -258,26 +300,22 @@ class AudioAnalyzer:
                 f"{name}_db": db for name, db in band_db.items()}, **bands},
         )
 
-    def _pick_onset(self, flux: float, k: int, silent: bool) -> bool:
-        """Onset on this frame when its flux rises over an adaptive threshold.
-
-        Threshold: median + k * median absolute deviation of the last half second of flux, plus
-        a fraction of its recent peak, and never under `onset_min_db`.  Deciding on the frame
-        itself (no look-ahead) keeps latency at zero; the frames after a detection, still
-        rising, cannot fire again within `_min_onset_gap` (60 ms).
-        """
-        hist = self._onset_hist
-        median = float(np.median(hist))
-        self._onset_peak.update(flux)
-        spread = float(np.median(np.abs(hist - median)))
-        threshold = max(median + self.onset_k * spread + self.onset_delta * self._onset_peak.peak,
-                        self.onset_min_db)
-        self._onset_hist = np.roll(hist, -1)
-        self._onset_hist[-1] = flux
-        prev1, self._prev = self._prev, flux
-        if silent or flux < threshold or flux <= prev1:
-            return False
-        if k - self._last_onset_frame < self._min_onset_gap:
+    def _pick_onset(self, power: np.ndarray, k: int, silent: bool) -> bool:
+        """Onset on this frame when either detection function (see __init__) rises over its
+        adaptive threshold; deciding on the frame itself (no look-ahead) keeps latency at zero,
+        and no onset follows another within `_min_onset_gap` (60 ms)."""
+        bands_db = power_db(np.add.reduceat(power, self._onset_bins)[:-1])
+        bands_db = np.maximum(bands_db, max(self._level.peak, -100.0) - 80.0)
+        hist = self._onset_db_hist
+        if len(hist) == hist.maxlen:
+            rise = np.maximum(bands_db - hist[0], 0.0)
+            high = float(rise[self._onset_hf].mean()) if self._onset_hf.any() else 0.0
+            top = float(np.partition(rise, -self._onset_top)[-self._onset_top:].mean())
+        else:
+            high = top = 0.0
+        hist.append(bands_db)
+        fired = [picker.update(v) for picker, v in zip(self._onset_pickers, (high, top))]
+        if silent or not any(fired) or k - self._last_onset_frame < self._min_onset_gap:
             return False
         self._last_onset_frame = k
         return True

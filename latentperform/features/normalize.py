@@ -12,8 +12,15 @@ import numpy as np
 
 def power_db(power: float | np.ndarray) -> float | np.ndarray:
     """10 log10(power), with silence (and anything not finite) at -200 dB."""
-    p = np.nan_to_num(np.asarray(power, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    return 10.0 * np.log10(np.maximum(p, 1e-20))
+    p = np.asarray(power, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        db = 10.0 * np.log10(np.maximum(p, 1e-20))   # NaN stays NaN, +inf stays inf
+    if db.ndim == 0:
+        return db[()] if np.isfinite(db) else np.float64(SILENT_DB)
+    return np.where(np.isfinite(db), db, SILENT_DB)
+
+
+SILENT_DB = -200.0
 
 
 class DbRange:

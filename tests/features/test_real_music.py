@@ -24,12 +24,37 @@ def _run(name: str, seconds: float):
     t = np.array([f.time for f in frames])
     beats = t[np.array([f.beat for f in frames], bool)]
     tempo = np.array([f.tempo for f in frames])
+    ONSETS[name] = t[np.array([f.onset_event for f in frames], bool)]
     return track, t, beats, tempo
+
+
+ONSETS: dict[str, np.ndarray] = {}   # each render's detected onsets, for the onset tests
+
+
+def _onsets(name: str, seconds: float):
+    """(precision, recall) of the onsets against every note of the score (50 ms, mir_eval)."""
+    if name not in ONSETS:
+        _run(name, seconds)
+    track = music_set.build(name, seconds)
+    _, p, r = mir_eval.onset.f_measure(track.onsets, ONSETS[name], window=0.05)
+    return p, r
 
 
 @pytest.fixture(scope="module")
 def house():
     return _run("house120", 14.0)
+
+
+@pytest.mark.parametrize("name, seconds, floor_p, floor_r", [
+    # (the detector before issue 14 on the same renders: P/R 0.98/0.66, 0.95/0.95, 0.97/0.75, 0.50/0.05)
+    ("house120", 14.0, 0.9, 0.75),    # soft closed hats between the kicks and the open hats
+    ("waltz108", 12.0, 0.9, 0.95),    # piano: bass notes and chords
+    ("mozart132", 10.0, 0.9, 0.9),    # piano: running sixteenths
+    ("chorale84", 12.0, 0.7, 0.35),   # a church organ: soft attacks
+])
+def test_onsets_of_real_music(name, seconds, floor_p, floor_r, house):
+    p, r = _onsets(name, seconds)
+    assert p >= floor_p and r >= floor_r, (name, p, r)
 
 
 def test_house_groove_beats_on_the_kick_not_the_off_beat(house):
