@@ -1,9 +1,11 @@
 """Keeping the GL context: a show whose drawing fails because the context is gone (a GPU reset,
 a driver that dropped it, a window the display server took away) makes a new one and goes on.
 
-The tick hands every failure of drawing or presenting to `GLKeeper.failed`.  A failure that
-says the context is gone (moderngl's "context was released", an object of a released context,
-glGetError's GL_CONTEXT_LOST), or any failure three frames in a row, renews it:
+The tick hands every failure of drawing or presenting to `GLKeeper.failed`, and once a second
+asks glGetError (a context lost without the robustness extension raises nothing: its calls do
+nothing and only GL_CONTEXT_LOST says so).  A failure that says the context is gone (moderngl's
+"context was released", an object of a released context, GL_CONTEXT_LOST), or any failure three
+frames in a row, renews it:
 
   surface.renew()          a new context (and window: same size, monitor, fullscreen, title)
   the engine's GL objects  frame texture, crossfade, shader chain, offscreen target, overlay
@@ -29,6 +31,7 @@ log = logging.getLogger("latentperform.engine")
 FAILURES_BEFORE_RENEW = 3   # drawing failures in a row that renew the context whatever they say
 RETRY_FIRST_S = 1.0          # a failed renewal is tried again after this, doubling...
 RETRY_MAX_S = 10.0           # ...up to this
+CHECK_EVERY_S = 1.0          # glGetError asked this often after a good frame (a silent loss)
 LOST_WORDS = ("context was released", "invalidobject", "context_lost", "context lost")
 
 
@@ -53,10 +56,24 @@ class GLKeeper:
         self.lost = False
         self._retry_at = 0.0
         self._retry_s = RETRY_FIRST_S
+        self._checked_at = 0.0
 
-    def ok(self) -> None:
-        """A frame was drawn and presented."""
+    def ok(self, engine) -> None:
+        """A frame was drawn and presented.  Once a second glGetError is asked too: a context
+        lost without a robustness extension raises nothing, its calls just do nothing, and only
+        GL_CONTEXT_LOST says so."""
         self.failures = 0
+        now = time.monotonic()
+        if now - self._checked_at < CHECK_EVERY_S:
+            return
+        self._checked_at = now
+        try:
+            error = str(engine.surface.ctx.error)
+        except Exception as e:  # the context cannot even be asked
+            self.failed(engine, e)
+            return
+        if "CONTEXT_LOST" in error:
+            self.failed(engine, RuntimeError(error))
 
     def failed(self, engine, error: BaseException) -> None:
         """Drawing or presenting this frame raised `error`."""

@@ -62,7 +62,7 @@ class Tick:
                 raise
             engine.gl.failed(engine, e)
             return None
-        engine.gl.ok()
+        engine.gl.ok(engine)
         photon = engine.clock.now()
         self._measure(engine, shown, photon)
         if engine.recorder is not None and pixels is not None:

@@ -265,3 +265,33 @@ def test_no_watchdog_ping_while_no_context_can_be_made(tmp_path, monkeypatch):
         sock.close()
         engine.close()
         engine.surface.close()
+
+
+class SilentlyLost:
+    """A context lost without the robustness extension: every call still 'works' (here: on the
+    real context underneath), and only glGetError says GL_CONTEXT_LOST."""
+
+    error = "GL_CONTEXT_LOST"
+
+    def __init__(self, real) -> None:
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_a_silent_loss_is_found_by_asking_gl_and_renewed(tmp_path, monkeypatch):
+    monkeypatch.setattr(glcontext, "CHECK_EVERY_S", 0.0)
+    engine, witness = _show(tmp_path, HeadlessSurface((96, 64)))
+    try:
+        _settle(engine)
+        assert engine.gl.renewals == 0, "a healthy context was taken for lost"
+        engine.surface.ctx = SilentlyLost(engine.surface.ctx)
+        out = [engine.step() for _ in range(4)]
+        assert engine.gl.renewals == 1 and witness.renewed == 1
+        assert not isinstance(engine.surface.ctx, SilentlyLost)
+        assert out[-1] is not None and out[-1].std() > 5
+        assert any("GL_CONTEXT_LOST" in e for e in engine.stats.errors)
+    finally:
+        engine.close()
+        engine.surface.close()
