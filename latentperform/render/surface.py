@@ -131,13 +131,6 @@ class HeadlessSurface(Surface):
         self._open_target()
 
 
-def _release_quietly(ctx) -> None:
-    """Release a context that may be gone already (a lost one raises, or is released)."""
-    try:
-        ctx.release()
-    except Exception as e:
-        log.debug("releasing a lost GL context: %s", e)
-
     def present(self) -> None:
         # Nothing to show; make sure the frame is finished so timings mean something.
         self.ctx.finish()
@@ -150,6 +143,14 @@ def _release_quietly(ctx) -> None:
         self._color.release()
         if self._own_ctx:
             self.ctx.release()
+
+
+def _release_quietly(ctx) -> None:
+    """Release a context that may be gone already (a lost one raises, or is released)."""
+    try:
+        ctx.release()
+    except Exception as e:
+        log.debug("releasing a lost GL context: %s", e)
 
 
 # -- windows ------------------------------------------------------------------------------------
