@@ -210,6 +210,9 @@ class Engine:
         from ..render import FrameTexture, ShaderChain
         from ..render.upload import FrameBlend
         ctx = self.surface.ctx
+        old = getattr(self, "texture", None)
+        if old is not None:
+            old.abandon()
         self.texture = FrameTexture(ctx)
         self.blend = FrameBlend(ctx)
         self.chain = ShaderChain(ctx, list(self.patch.output.shaders), size=self.surface.size)

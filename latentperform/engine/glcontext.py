@@ -24,6 +24,8 @@ from __future__ import annotations
 import logging
 import time
 
+import moderngl
+
 from .tick import upload_frame
 
 log = logging.getLogger("latentperform.engine")
@@ -46,9 +48,19 @@ def looks_lost(error: BaseException, ctx) -> bool:
         return True
 
 
+def is_gl_error(error: BaseException, ctx) -> bool:
+    """An error of the GL (moderngl's, glfw's) or one that says the context is gone; anything
+    else raised while drawing is a bug, and the tick lets it through as before."""
+    return isinstance(error, moderngl.Error) or type(error).__name__ == "GLFWError" or looks_lost(error, ctx)
+
+
 class GLKeeper:
     """See the module docstring.  `renewals` counts contexts made anew; `lost` is True while the
-    show has no working context (between a loss and a renewal that worked)."""
+    show has no working context (from a loss until a frame is drawn and presented in a new one).
+
+    Renewals keep to the back-off too: a context that is made anew and fails again at once is
+    not rebuilt every frame (a window would flicker open and closed); the back-off starts over
+    only after a good frame."""
 
     def __init__(self) -> None:
         self.failures = 0
@@ -58,25 +70,31 @@ class GLKeeper:
         self._retry_s = RETRY_FIRST_S
         self._checked_at = 0.0
 
-    def ok(self, engine) -> None:
-        """A frame was drawn and presented.  Once a second glGetError is asked too: a context
-        lost without a robustness extension raises nothing, its calls just do nothing, and only
-        GL_CONTEXT_LOST says so."""
-        self.failures = 0
+    is_gl_error = staticmethod(is_gl_error)
+
+    def ok(self, engine) -> bool:
+        """The frame was drawn and presented without an error; True when it counts as shown.
+        Once a second glGetError is asked too: a context lost without a robustness extension
+        raises nothing, its calls just do nothing, and only GL_CONTEXT_LOST says so."""
         now = time.monotonic()
-        if now - self._checked_at < CHECK_EVERY_S:
-            return
-        self._checked_at = now
-        try:
-            error = str(engine.surface.ctx.error)
-        except Exception as e:  # the context cannot even be asked
-            self.failed(engine, e)
-            return
-        if "CONTEXT_LOST" in error:
-            self.failed(engine, RuntimeError(error))
+        if not self.lost and now - self._checked_at >= CHECK_EVERY_S:
+            self._checked_at = now
+            try:
+                error = str(engine.surface.ctx.error)
+            except Exception as e:  # the context cannot even be asked
+                error = f"GL_CONTEXT_LOST ({e!r})"
+            if "CONTEXT_LOST" in error:
+                self.failed(engine, RuntimeError(error))
+                return False
+        if self.lost:  # drawn into a context known to be gone (a silent loss): not shown
+            self._try_renew(engine)
+            return False
+        self.failures = 0
+        self._retry_s = RETRY_FIRST_S
+        return True
 
     def failed(self, engine, error: BaseException) -> None:
-        """Drawing or presenting this frame raised `error`."""
+        """Drawing or presenting this frame raised `error`, an error of the GL (is_gl_error)."""
         self.failures += 1
         if not self.lost:
             if self.failures == 1:
@@ -85,13 +103,15 @@ class GLKeeper:
                 return
             self.lost = True
             engine.report(f"the GL context is lost ({error!r}): making a new one")
-            self._retry_at, self._retry_s = 0.0, RETRY_FIRST_S
+        self._try_renew(engine)
+
+    def _try_renew(self, engine) -> None:
         now = time.monotonic()
-        if now >= self._retry_at:
-            self.renew(engine)
-            if self.lost:
-                self._retry_at = now + self._retry_s
-                self._retry_s = min(self._retry_s * 2.0, RETRY_MAX_S)
+        if now < self._retry_at:
+            return
+        self._retry_at = now + self._retry_s
+        self._retry_s = min(self._retry_s * 2.0, RETRY_MAX_S)
+        self.renew(engine)
 
     def renew(self, engine) -> bool:
         """Make the context and everything drawn with it anew; True when it worked."""
@@ -101,8 +121,8 @@ class GLKeeper:
         except Exception as e:
             engine.report(f"cannot make a new GL context yet ({e}): trying again")
             return False
-        frame = engine.worker.latest()
-        if frame is not None and not frame.error:
+        frame = engine.worker.last_good   # the newest good picture (a failing model's frames carry errors)
+        if frame is not None:
             try:
                 upload_frame(engine, frame)
             except Exception as e:
@@ -112,7 +132,7 @@ class GLKeeper:
                 part.context_renewed(engine)
             except Exception as e:  # a part's bug costs that part, not the show
                 engine.report(f"{type(part).__name__}: after the new GL context: {e!r}")
-        self.lost, self.failures = False, 0
+        self.lost, self.failures = False, 0   # (the back-off starts over after a good frame)
         self.renewals += 1
         engine.notice(f"GL context made anew ({self.renewals})", seconds=5.0)
         log.warning("GL context made anew (%d so far)", self.renewals)

@@ -105,9 +105,17 @@ class PreviewPart(EnginePart):
             return
         main = engine.surface
         self.shared = isinstance(main, WindowSurface) and main.window is not None
+        self._external = self._uploaded = None   # names of the old context: never reuse them
         try:
             self.window.renew(share=main if self.shared else None)
             self._open_objects()
+        except Exception as e:
+            engine.report(f"the preview could not be opened again ({e}): the output goes on without it")
+            self.hud = None
+            try:
+                self.window.close()
+            except Exception as e2:
+                log.debug("closing the preview: %s", e2)
         finally:
             self._restore_main()
 

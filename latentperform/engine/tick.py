@@ -58,11 +58,13 @@ class Tick:
             pixels = engine.render_output(source, render_params, t)
             engine.surface.present()
         except Exception as e:  # a lost GL context is made anew (glcontext.py); no frame this tick
-            if engine.offline:  # a render to a file must not skip a frame: it fails, said once
+            # a render to a file must not skip a frame (it fails), and a bug is not the GL's
+            if engine.offline or not engine.gl.is_gl_error(e, engine.surface.ctx):
                 raise
             engine.gl.failed(engine, e)
             return None
-        engine.gl.ok(engine)
+        if not engine.gl.ok(engine):  # a context known to be lost: nothing reached the screen
+            return None
         photon = engine.clock.now()
         self._measure(engine, shown, photon)
         if engine.recorder is not None and pixels is not None:

@@ -344,6 +344,19 @@ class CudaGLUploader:
             self._pbo.release()
             self._pbo, self._nbytes = None, 0
 
+    def abandon(self) -> None:
+        """The GL context is lost: let go of the CUDA side (the registration, the stream) without
+        a GL call; the buffer went with the context."""
+        resource, self._resource = self._resource, None
+        self._pbo, self._nbytes = None, 0
+        stream, self.stream = self.stream, 0
+        for what, step in (("unregister", lambda: resource is not None and self.rt.unregister(resource)),
+                           ("destroy the stream", lambda: stream and self.rt.destroy_stream(stream))):
+            try:
+                step()
+            except Exception as e:
+                log.debug("interop after a lost context: cannot %s: %s", what, e)
+
     def release(self) -> None:
         try:
             self._release_buffer()

@@ -12,6 +12,7 @@ window; `WindowSurface.context_api` says which one it got.
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import sys
 import warnings
@@ -333,9 +334,10 @@ class WindowSurface(Surface):
         title); `share`: the (renewed) window whose objects the new context shares."""
         glfw = self._g
         old = self.window
-        if old is not None and not self.fullscreen:
+        if old is not None and not self.fullscreen:  # where and how big the performer left it
             try:
                 self._windowed_pos = tuple(glfw.get_window_pos(old))
+                self._windowed_size = tuple(glfw.get_window_size(old))
             except Exception as e:
                 log.debug("the old window's place: %s", e)
         mon = _pick_monitor(glfw, self._monitor_choice) if self.fullscreen else None
@@ -371,8 +373,13 @@ class WindowSurface(Surface):
             w, h = mode.size.width, mode.size.height
         # Shared contexts must come from the same API (EGL with EGL, GLX with GLX).
         apis = (share.context_api,) if share is not None else ("egl", "native")
-        for api in apis:
+        # a context that is told of a GPU reset (GL_CONTEXT_LOST from glGetError: glcontext.py)
+        # where the driver offers it, else a plain one; a shared context takes its share's kind
+        robust = (share.robust,) if share is not None else (True, False)
+        for api, robustness in itertools.product(apis, robust):
             glfw.default_window_hints()
+            if robustness:
+                glfw.window_hint(glfw.CONTEXT_ROBUSTNESS, glfw.LOSE_CONTEXT_ON_RESET)
             glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
             glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
             glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
@@ -392,6 +399,7 @@ class WindowSurface(Surface):
             except Exception:  # pyglfw raises GLFWError when its error reporting is 'raise'
                 win = None
             if win:
+                self.robust = robustness
                 return win, api
         what = " sharing the output window's context" if share is not None else ""
         raise UserError(f"cannot open a {w}x{h} OpenGL 3.3 window{what} on display "

@@ -112,6 +112,13 @@ class FrameTexture:
             return True
         return False
 
+    def abandon(self) -> None:
+        """The GL context is lost: free what is not GL (the CUDA side of the interop); the
+        texture and buffers went with the context."""
+        if self._cuda is not None:
+            self._cuda.abandon()
+            self._cuda = None
+
     def release(self) -> None:
         if self._cuda is not None:
             self._cuda.release()

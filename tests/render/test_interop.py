@@ -317,3 +317,25 @@ def test_the_texture_counts_which_upload_path_each_frame_took(gl):
     assert tex.path_counts == {"cuda-gl": 0, "host": 2} and tex.path_seconds["host"] > 0
     assert tex.path_summary().startswith("host, ") and tex.path_summary().endswith("ms/frame (2 frames)")
     tex.release()
+
+
+def test_after_a_lost_context_the_cuda_side_is_let_go_without_gl(gl, uploader_on_host):
+    """Engine.open_gl abandons the old frame texture: its registration and stream are freed, and
+    nothing touches the buffer of the context that is gone."""
+    up, rt = uploader_on_host
+    tex = gl.texture((7, 5), 3, alignment=1)
+    assert up.upload(tex, FakeCudaTensor(_picture()))
+    pbo = up._pbo
+    released = []
+    pbo_release = pbo.release
+    try:
+        pbo.release = lambda: released.append(1)
+    except AttributeError:
+        pass
+    up.abandon()
+    assert rt.unregistered == rt.registered and rt.destroyed == 77
+    assert released == [] and up.stream == 0 and up._resource is None
+    up.abandon()  # twice is harmless
+    rt.destroyed = 77  # (the fixture checks release() destroyed the stream; abandon did)
+    pbo_release()
+    tex.release()
