@@ -1,7 +1,7 @@
 """Beat, tempo and onset accuracy on real music (bench/music_set.py), several trackers in one run.
 
     nice python bench/beats.py [--seconds 30] [--only house120,waltz108] [--baseline REV] [--set heldout]
-                               [--systems today,live,librosa,madmom] [--cache DIR] [--per-track]
+                               [--systems today,live,net,librosa,madmom] [--cache DIR] [--per-track]
 
 Renders the set with fluidsynth (or reads it from --cache, written by an earlier run), then runs
 each system over every track and prints one table:
@@ -9,6 +9,8 @@ each system over every track and prints one table:
   today    the analyzer of git revision --baseline (default: main's first parent of this work,
            see BASELINE), extracted into a temporary package: the tracker before this work
   live     latentperform.features.AudioAnalyzer of this checkout (causal, as the live input runs it)
+  net      the same analyzer with the beat network and its state space as the tracker
+           (AudioAnalyzer(beats="net"), features/beatnet.py; not yet the default)
   librosa  librosa.beat.beat_track and onset_detect (offline: they see the whole file)
   madmom   madmom's online tracker: RNNBeatProcessor(online=True) and DBNBeatTrackingProcessor
            (online=True), causal; madmom 0.16 needs shims on Python 3.11 / numpy 2 (below), and
@@ -70,8 +72,8 @@ def _load_features_at(rev: str):
     return importlib.import_module("lp_features_baseline.analyzer")
 
 
-def _run_analyzer(module, x, sr):
-    analyzer = module.AudioAnalyzer(sr)
+def _run_analyzer(module, x, sr, **kw):
+    analyzer = module.AudioAnalyzer(sr, **kw)
     frames = []
     block = 512
     for i in range(0, len(x), block):
@@ -92,6 +94,12 @@ def _system_today(rev):
 def _system_live():
     from latentperform.features import analyzer
     return lambda x, sr: _run_analyzer(analyzer, x, sr)
+
+
+def _system_net():
+    """This checkout's analyzer with the beat network (features/beatnet.py) as its tracker."""
+    from latentperform.features import analyzer
+    return lambda x, sr: _run_analyzer(analyzer, x, sr, beats="net")
 
 
 def _system_librosa():
@@ -318,7 +326,7 @@ def main() -> None:
             sf.write(str(wav), x, music_set.SR)
         tracks[n], audio[n] = t, x
 
-    makers = {"today": lambda: _system_today(args.baseline), "live": _system_live,
+    makers = {"today": lambda: _system_today(args.baseline), "live": _system_live, "net": _system_net,
               "librosa": _system_librosa, "madmom": _system_madmom}
     systems, results, cpu = [], {}, {}
     for s in args.systems.split(","):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import beatnet
 from .beat import BeatTracker
 from .normalize import DbRange, MinMaxRange, PeakRange, power_db
 
@@ -121,10 +122,14 @@ class AudioAnalyzer:
     hop          samples between frames (default: about 10.7 ms)
     n_fft        analysis window in samples (default: 4 hops)
     bands        name -> (low Hz, high Hz) band energies; the default is bass / mid / high
+    beats        "comb" (the tracker every show uses) or "net" (features/beatnet.py: measured in
+                 bench/beats.py, not yet the default)
     """
 
     def __init__(self, sample_rate: float, hop: int | None = None, n_fft: int | None = None,
-                 bands: dict[str, tuple[float, float]] | None = None) -> None:
+                 bands: dict[str, tuple[float, float]] | None = None, beats: str = "comb") -> None:
+        if beats not in ("comb", "net"):
+            raise ValueError(f'beats must be "comb" or "net", got {beats!r}')
         if not sample_rate or sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         self.sample_rate = float(sample_rate)
@@ -171,7 +176,15 @@ class AudioAnalyzer:
         # the harmonic/percussive split is centred on the frame half its length ago: the beat
         # strength describes that frame, and the tracker knows it (it predicts the beats)
         self._hpss_len = 17
-        self.beat_tracker = BeatTracker(fr, delay=self._hpss_len // 2, lead_s=BEAT_LEAD_S)
+        # the beat tracker: the comb tracker on the percussive flux (beat.py), or with
+        # beats="net" the beat network and its state space (beatnet.py, an experiment, not yet
+        # the default: bench/RESULTS.md), where its weights were trained for this layout (44.1 /
+        # 48 kHz, 512-sample hops)
+        self._net_beats = beats == "net" and beatnet.supports(self.sample_rate, self.hop, self.n_fft)
+        if self._net_beats:
+            self.beat_tracker = beatnet.NetBeatTracker(fr, beatnet.BANDS)
+        else:
+            self.beat_tracker = BeatTracker(fr, delay=self._hpss_len // 2, lead_s=BEAT_LEAD_S)
 
         self._buffer = np.zeros(self.n_chroma, dtype=np.float64)   # the last n_chroma samples
         self._fill = 0                                  # samples waiting since the last frame
@@ -186,6 +199,7 @@ class AudioAnalyzer:
         # a bass); each has its own adaptive threshold, and an onset is either's, 60 ms apart
         oedges = np.geomspace(30.0, min(16000.0, nyquist * 0.95), 81)
         self._onset_bins = np.unique(np.clip(np.searchsorted(freqs, oedges), 1, len(freqs) - 1))
+        self._net_bins = beatnet.band_bins(freqs)   # the beat network's 80 bands
         self._onset_hf = freqs[self._onset_bins[:-1]] >= ONSET_HF_HZ
         self._onset_top = max(1, int(round(0.25 * (len(self._onset_bins) - 1))))
         self._onset_db_hist = collections.deque(maxlen=ONSET_LAG)   # the last frames' band dB
@@ -270,7 +284,7 @@ class AudioAnalyzer:
         self._prev_flux_db = sub_db
         onset = self._onset_range.update(flux)
 
-        onset_event = self._pick_onset(power, k, silent)
+        onset_event = self._pick_onset(power_db(np.add.reduceat(power, self._onset_bins)[:-1]), k, silent)
 
         # centroid, in octaves above 20 Hz
         p = power[self._centroid_ok]
@@ -290,21 +304,24 @@ class AudioAnalyzer:
 
         percussive, harmonic, strength = self._hpss(power, silent)
 
-        beat = self.beat_tracker.push(strength, accent if not silent else 0.0)
+        if self._net_beats:
+            beat = self.beat_tracker.push(power_db(np.add.reduceat(power, self._net_bins)[:-1]))
+        else:
+            beat = self.beat_tracker.push(strength, accent if not silent else 0.0)
         return FeatureFrame(
             index=k, time=time, level=level, bass=bands.get("bass", 0.0), mid=bands.get("mid", 0.0),
             high=bands.get("high", 0.0), onset=onset, onset_event=onset_event, centroid=centroid,
             chroma=tuple(float(c) for c in chroma), percussive=percussive, harmonic=harmonic,
             tempo=float(self.beat_tracker.bpm), beat_phase=self.beat_tracker.phase, beat=beat,
-            raw={"level_db": level_db, "flux": flux, "beat_strength": strength, "beat_position": self.beat_tracker.position, "centroid_hz": centroid_hz, **{
+            raw={"level_db": level_db, "flux": flux, "beat_strength": strength, "beat_position": self.beat_tracker.position, "centroid_hz": centroid_hz,
+                 **({"beat_activation": self.beat_tracker.activation} if self._net_beats else {}), **{
                 f"{name}_db": db for name, db in band_db.items()}, **bands},
         )
 
-    def _pick_onset(self, power: np.ndarray, k: int, silent: bool) -> bool:
+    def _pick_onset(self, bands_db: np.ndarray, k: int, silent: bool) -> bool:
         """Onset on this frame when either detection function (see __init__) rises over its
         adaptive threshold; deciding on the frame itself (no look-ahead) keeps latency at zero,
         and no onset follows another within `_min_onset_gap` (60 ms)."""
-        bands_db = power_db(np.add.reduceat(power, self._onset_bins)[:-1])
         bands_db = np.maximum(bands_db, max(self._level.peak, -100.0) - 80.0)
         hist = self._onset_db_hist
         if len(hist) == hist.maxlen:

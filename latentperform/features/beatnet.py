@@ -1,0 +1,199 @@
+"""The beat tracker: a small recurrent network says how much each frame looks like a beat, and a
+causal dynamic Bayesian network over (tempo, place in the beat) turns that into a tempo, a phase
+and beats.  Pure numpy; the weights ship in the package (beatnet.npz: arrays only, read with
+allow_pickle=False), trained by bench/train_beats.py on fluidsynth renders of grooves and
+music21 corpus pieces that neither bench set holds.
+
+The network (BeatActivation): each frame's 80 log bands (30 Hz - 16 kHz, BeatFeatures: the level
+under a slowly sinking peak, and the dB rises over one and two frames) -> a dense layer -> a GRU of 48
+units -> a beat probability.  One frame costs about 25 thousand multiply-adds.
+
+The state space (BeatDBN, after Krebs, Böck and Widmer 2015): a tempo is a beat period of a whole
+number of frames (60-200 bpm); a state is (period, frames since the beat).  Each frame every
+state moves one frame on; at the end of its period it starts the next beat at the same or a
+near period (probability falling as exp(-lambda |ratio - 1|)).  The network's probability p
+weighs the first 1/16 of each period by p and the rest by (1 - p) / 15.  Forward filtering only
+(causal): the most likely state gives the phase; the tempo is the mean interval of the last six
+beats (so that a tempo between two whole periods reads right), or the state's period after a
+change.  A beat is
+emitted on the frame the most likely state's beat falls on.
+
+Trained for 44.1 and 48 kHz with 512-sample hops (the analyzer's default there).  Not yet the
+show's tracker (AudioAnalyzer(beats="net") only): on the bench sets it is far ahead of the comb
+tracker (beat.py) on grooves and far behind it on classical pieces and on synthetic backbeats
+(bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import numpy as np
+
+WEIGHTS = Path(__file__).with_name("beatnet.npz")
+BAND_LO_HZ, BAND_HI_HZ, BANDS = 30.0, 16000.0, 80
+FLOOR_DB = 80.0            # band levels are taken down to this far under the peak
+PEAK_RELEASE_DB_S = 0.5    # the peak sinks this fast after a loud passage
+LAYOUTS = ((44100, 512, 2048), (48000, 512, 2048))   # (sample rate, hop, n_fft) it was trained for
+
+
+def band_bins(freqs: np.ndarray) -> np.ndarray:
+    """The FFT-bin edges of the 80 log bands, for np.add.reduceat: always 80 bands whatever the
+    bin spacing (a band narrower than a bin reads the bin it starts in)."""
+    edges = np.geomspace(BAND_LO_HZ, BAND_HI_HZ, BANDS + 1)
+    return np.clip(np.searchsorted(freqs, edges), 1, len(freqs) - 1)
+
+
+def supports(sample_rate: float, hop: int, n_fft: int) -> bool:
+    return (int(round(sample_rate)), int(hop), int(n_fft)) in LAYOUTS and WEIGHTS.exists()
+
+
+class BeatFeatures:
+    """One frame's band levels (dB, any floor) -> the network's input vector."""
+
+    def __init__(self, frame_rate: float, n_bands: int) -> None:
+        self.release = PEAK_RELEASE_DB_S / frame_rate
+        self.peak = -np.inf
+        self.last: list[np.ndarray] = []   # the two frames before, newest last
+        self.n = int(n_bands)
+
+    def step(self, bands_db: np.ndarray) -> np.ndarray:
+        top = float(np.max(bands_db))
+        self.peak = top if not np.isfinite(self.peak) else max(top, self.peak - self.release)
+        s = np.maximum(bands_db, self.peak - FLOOR_DB)    # dB, at most 80 under the peak
+        p1 = self.last[-1] if self.last else s
+        p2 = self.last[-2] if len(self.last) == 2 else p1
+        self.last = [p1, s] if self.last else [s]
+        return np.concatenate([(s - self.peak) / FLOOR_DB + 1.0, np.maximum(s - p1, 0.0) / 20.0,
+                               np.maximum(s - p2, 0.0) / 20.0])
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class BeatActivation:
+    """The recurrent network, one frame at a time (weights: a dict of arrays or beatnet.npz)."""
+
+    def __init__(self, weights: dict | None = None) -> None:
+        if weights is None:
+            with np.load(WEIGHTS, allow_pickle=False) as w:
+                weights = {k: w[k].astype(np.float64) for k in w.files}
+        self.w_in, self.b_in = weights["inp.weight"], weights["inp.bias"]
+        self.w_ih, self.b_ih = weights["gru.weight_ih_l0"], weights["gru.bias_ih_l0"]
+        self.w_hh, self.b_hh = weights["gru.weight_hh_l0"], weights["gru.bias_hh_l0"]
+        self.w_out, self.b_out = weights["out.weight"][0], float(weights["out.bias"][0])
+        self.hidden = len(self.b_in)
+        self.h = np.zeros(self.hidden)
+        self.inputs = self.w_in.shape[1]
+
+    def step(self, x: np.ndarray) -> float:
+        H = self.hidden
+        u = np.tanh(self.w_in @ x + self.b_in)
+        gi = self.w_ih @ u + self.b_ih
+        gh = self.w_hh @ self.h + self.b_hh
+        r = _sigmoid(gi[:H] + gh[:H])
+        z = _sigmoid(gi[H:2 * H] + gh[H:2 * H])
+        n = np.tanh(gi[2 * H:] + r * gh[2 * H:])
+        self.h = (1.0 - z) * n + z * self.h
+        return float(_sigmoid(self.w_out @ self.h + self.b_out))
+
+
+class BeatDBN:
+    """See the module docstring.  push(p) -> True on a beat; bpm, phase, position, locked."""
+
+    def __init__(self, frame_rate: float, min_bpm: float = 60.0, max_bpm: float = 200.0,
+                 transition_lambda: float = 100.0, observation_lambda: int = 16,
+                 lag_frames: float = 1.0, start_after_s: float = 1.0,
+                 prior_bpm: float = 120.0, prior_octaves: float | None = None) -> None:
+        fr = self.frame_rate = float(frame_rate)
+        P = self.periods = np.arange(int(np.floor(fr * 60.0 / max_bpm)), int(np.ceil(fr * 60.0 / min_bpm)) + 1)
+        self.first = np.concatenate([[0], np.cumsum(P)[:-1]])
+        self.last = self.first + P - 1
+        self.pos = np.concatenate([np.arange(p) for p in P])
+        self.per = np.concatenate([np.full(p, i) for i, p in enumerate(P)])   # index into periods
+        self.beat_region = self.pos < np.maximum(1.0, P[self.per] / observation_lambda)
+        self.obs_lambda = float(observation_lambda)
+        T = np.exp(-transition_lambda * np.abs(P[None, :] / P[:, None] - 1.0))
+        prior = np.ones(len(P))
+        if prior_octaves:   # a preference for tempi near prior_bpm, at every beat
+            prior = np.exp(-0.5 * (np.log2(60.0 * fr / P / prior_bpm) / prior_octaves) ** 2)
+        T = T * prior[None, :]
+        self.T_t = (T / T.sum(axis=1, keepdims=True)).T.copy()     # [to, from]
+        alpha = np.repeat(prior / P, P)
+        self.alpha = alpha / alpha.sum()
+        self.lag = float(lag_frames)       # beats come out this many frames after the state's
+        self.start_after = int(round(start_after_s * fr))
+        self.count = 0
+        self.bpm = 120.0
+        self.locked = False
+        self._frac = 0.0
+        self._beats = 0
+        self._since = 0
+        self._last_beat: int | None = None
+        self._intervals: collections.deque = collections.deque(maxlen=6)   # frames between beats
+
+    @property
+    def phase(self) -> float:
+        return float(self._frac)
+
+    @property
+    def position(self) -> float:
+        return float(self._beats + self._frac)
+
+    def push(self, p: float) -> bool:
+        p = min(max(float(p), 0.0), 1.0) if np.isfinite(p) else 0.0
+        a = self.alpha
+        new = np.empty_like(a)
+        new[1:] = a[:-1]
+        new[self.first] = self.T_t @ a[self.last]
+        new *= np.where(self.beat_region, p, (1.0 - p) / (self.obs_lambda - 1.0)) + 1e-12
+        total = new.sum()
+        self.alpha = new / total if total > 0 and np.isfinite(total) else np.full_like(a, 1.0 / len(a))
+        self.count += 1
+        s = int(np.argmax(self.alpha))
+        i = int(self.per[s])
+        period = float(self.periods[i])
+        if self._intervals and abs(np.log(period / np.mean(self._intervals))) > np.log(1.08):
+            self._intervals.clear()        # a new tempo: the old beats say nothing of it
+        frac = ((self.pos[s] - self.lag) / period) % 1.0
+        wrapped = frac < self._frac - 0.5
+        self._frac = frac
+        self._since += 1
+        if self.count >= self.start_after:
+            self.locked = True
+        beat = False
+        if wrapped:
+            self._beats += 1
+            if self._since >= 0.5 * period:
+                if self._last_beat is not None:
+                    self._intervals.append(self.count - self._last_beat)
+                self._last_beat = self.count
+                self._since = 0
+                beat = self.locked
+        # the tempo: the mean of the last beats' intervals (a tempo between two whole periods
+        # shows as beats 40, 41, 40... frames apart), the state's period until there are some
+        self.bpm = 60.0 * self.frame_rate / (np.mean(self._intervals) if len(self._intervals) >= 3 else period)
+        return beat
+
+
+class NetBeatTracker:
+    """The network and the state space together, fed one frame's band levels at a time."""
+
+    def __init__(self, frame_rate: float, n_bands: int, weights: dict | None = None) -> None:
+        self.net = BeatActivation(weights)
+        if self.net.inputs != 3 * n_bands:
+            raise ValueError(f"the beat network takes {self.net.inputs // 3} bands, got {n_bands}")
+        self.features = BeatFeatures(frame_rate, n_bands)
+        self.dbn = BeatDBN(frame_rate)
+        self.activation = 0.0
+
+    def push(self, bands_db: np.ndarray) -> bool:
+        self.activation = self.net.step(self.features.step(bands_db))
+        return self.dbn.push(self.activation)
+
+    bpm = property(lambda self: self.dbn.bpm)
+    phase = property(lambda self: self.dbn.phase)
+    position = property(lambda self: self.dbn.position)
+    locked = property(lambda self: self.dbn.locked)

@@ -1,0 +1,84 @@
+"""The beat network and its state space (features/beatnet.py): the numpy network against torch's
+GRU on the same weights, the state space on activations with a known beat, the shipped weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentperform.features import AudioAnalyzer, beatnet
+from latentperform.features.beat import BeatTracker
+
+
+def test_the_numpy_network_is_torchs_gru():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    inp, gru, out = torch.nn.Linear(12, 5), torch.nn.GRU(5, 5, batch_first=True), torch.nn.Linear(5, 1)
+    weights = {f"inp.{k}": v.detach().numpy() for k, v in inp.state_dict().items()}
+    weights |= {f"gru.{k}": v.detach().numpy() for k, v in gru.state_dict().items()}
+    weights |= {f"out.{k}": v.detach().numpy() for k, v in out.state_dict().items()}
+    x = torch.randn(1, 40, 12)
+    with torch.no_grad():
+        ref = torch.sigmoid(out(gru(torch.tanh(inp(x)))[0])).numpy()[0, :, 0]
+    net = beatnet.BeatActivation(weights)
+    ours = np.array([net.step(v) for v in x[0].numpy().astype(np.float64)])
+    assert np.max(np.abs(ours - ref)) < 1e-6
+
+
+@pytest.mark.parametrize("bpm", [70.0, 96.0, 128.0, 174.0])
+def test_the_state_space_follows_a_clear_beat(bpm):
+    fr = 44100 / 512
+    dbn = beatnet.BeatDBN(fr)
+    period = 60.0 * fr / bpm
+    frames = int(20 * fr)
+    beats_at = np.arange(0.3 * fr, frames - 1, period)
+    act = np.full(frames, 0.02)
+    act[np.round(beats_at).astype(int)] = 0.95
+    out = [dbn.push(a) for a in act]
+    tempo = dbn.bpm
+    assert abs(tempo - bpm) < 0.01 * bpm, tempo
+    emitted = np.flatnonzero(out)
+    late = emitted[emitted > 8 * fr]
+    # every beat after 8 s lands within two frames of an impulse (lag_frames = 1 after it)
+    d = np.array([np.min(np.abs(beats_at - e)) for e in late])
+    assert len(late) >= int(11 * bpm / 60) and np.all(d <= 2.0), d
+
+
+def test_the_shipped_weights_load_without_pickle_and_fit_the_features():
+    assert beatnet.WEIGHTS.exists()
+    with np.load(beatnet.WEIGHTS, allow_pickle=False) as w:
+        assert w["inp.weight"].shape[1] == 3 * beatnet.BANDS
+        assert all(np.all(np.isfinite(w[k])) for k in w.files)
+    net = beatnet.BeatActivation()
+    p = net.step(np.zeros(3 * beatnet.BANDS))
+    assert 0.0 <= p <= 1.0
+
+
+def test_which_tracker_the_analyzer_uses():
+    for sr in (44100, 48000, 16000):   # every show: the comb tracker
+        assert isinstance(AudioAnalyzer(sr).beat_tracker, BeatTracker), sr
+    for sr in (44100, 48000):
+        assert isinstance(AudioAnalyzer(sr, beats="net").beat_tracker, beatnet.NetBeatTracker), sr
+    for sr in (16000, 96000):   # layouts the network was not trained for: the comb tracker
+        assert isinstance(AudioAnalyzer(sr, beats="net").beat_tracker, BeatTracker), sr
+    with pytest.raises(ValueError):
+        AudioAnalyzer(44100, beats="madmom")
+
+
+def test_the_network_tracker_on_a_real_groove():
+    """A short real render (bench/music_set.py's house groove, fluidsynth): the network's beats
+    are right (the comb tracker's floor in test_real_music.py is F 0.9)."""
+    from bench import music_set
+    if not music_set.can_render():
+        pytest.skip("needs fluidsynth and fluid-soundfont-gm")
+    mir_eval = pytest.importorskip("mir_eval")
+    track = music_set.build("house120", 14.0)
+    x = music_set.render(track, 14.0)
+    a = AudioAnalyzer(music_set.SR, beats="net")
+    frames = a.process(x)
+    t = np.array([f.time for f in frames])
+    beats = t[np.array([f.beat for f in frames], bool)]
+    ref, est = mir_eval.beat.trim_beats(track.beats, 5.0), mir_eval.beat.trim_beats(beats, 5.0)
+    assert mir_eval.beat.f_measure(ref, est) >= 0.95
+    assert mir_eval.beat.continuity(ref, est)[1] >= 0.9
+    assert all("beat_activation" in f.raw for f in frames[-3:])
