@@ -25,7 +25,7 @@ from .params import ENGINE_SPECS, core_param_groups, part_owner
 from .part import EnginePart
 from .playback import LatentPlayback
 from .stats import Stats
-from .tick import Tick
+from .tick import Tick, upload_frame
 
 log = logging.getLogger("latentperform.engine")
 
@@ -101,7 +101,7 @@ class Engine:
         self.trajectory = reload.make_trajectory(self, patch)
         self.worker = InferenceWorker(generator, synchronous=offline)
 
-        self.gl = GLKeeper()
+        self.gl = GLKeeper(upload_frame)
         self.open_gl()
 
         self.music = MusicalTime(patch.clock)

@@ -26,8 +26,6 @@ import time
 
 import moderngl
 
-from .tick import upload_frame
-
 log = logging.getLogger("latentperform.engine")
 
 FAILURES_BEFORE_RENEW = 3   # drawing failures in a row that renew the context whatever they say
@@ -48,29 +46,32 @@ def looks_lost(error: BaseException, ctx) -> bool:
         return True
 
 
-def is_gl_error(error: BaseException, ctx) -> bool:
-    """An error of the GL (moderngl's, glfw's) or one that says the context is gone; anything
-    else raised while drawing is a bug, and the tick lets it through as before."""
-    return isinstance(error, moderngl.Error) or type(error).__name__ == "GLFWError" or looks_lost(error, ctx)
+def classify(error: BaseException, ctx) -> bool | None:
+    """What `error`, raised while drawing with `ctx`, is: True when it says the context is gone,
+    False for another error of the GL (moderngl's, glfw's), None for anything else (a bug: the
+    tick lets it through as before).  Asks glGetError at most once (asking clears its flag)."""
+    if looks_lost(error, ctx):
+        return True
+    return False if isinstance(error, moderngl.Error) or type(error).__name__ == "GLFWError" else None
 
 
 class GLKeeper:
-    """See the module docstring.  `renewals` counts contexts made anew; `lost` is True while the
-    show has no working context (from a loss until a frame is drawn and presented in a new one).
+    """See the module docstring; `upload` is tick.upload_frame.  `renewals` counts contexts made
+    anew; `lost` is True while the show has no working context (from a loss until a frame is
+    drawn and presented in a new one).
 
     Renewals keep to the back-off too: a context that is made anew and fails again at once is
     not rebuilt every frame (a window would flicker open and closed); the back-off starts over
     only after a good frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, upload) -> None:
+        self.upload = upload   # upload(engine, frame): a generator picture into the frame texture
         self.failures = 0
         self.renewals = 0
         self.lost = False
         self._retry_at = 0.0
         self._retry_s = RETRY_FIRST_S
         self._checked_at = 0.0
-
-    is_gl_error = staticmethod(is_gl_error)
 
     def ok(self, engine) -> bool:
         """The frame was drawn and presented without an error; True when it counts as shown.
@@ -84,7 +85,7 @@ class GLKeeper:
             except Exception as e:  # the context cannot even be asked
                 error = f"GL_CONTEXT_LOST ({e!r})"
             if "CONTEXT_LOST" in error:
-                self.failed(engine, RuntimeError(error))
+                self.failed(engine, RuntimeError(error), lost=True)
                 return False
         if self.lost:  # drawn into a context known to be gone (a silent loss): not shown
             self._try_renew(engine)
@@ -93,13 +94,14 @@ class GLKeeper:
         self._retry_s = RETRY_FIRST_S
         return True
 
-    def failed(self, engine, error: BaseException) -> None:
-        """Drawing or presenting this frame raised `error`, an error of the GL (is_gl_error)."""
+    def failed(self, engine, error: BaseException, lost: bool) -> None:
+        """Drawing or presenting this frame raised `error`, an error of the GL; `lost`: it says
+        the context is gone (classify)."""
         self.failures += 1
         if not self.lost:
             if self.failures == 1:
                 engine.report(f"drawing failed: {error!r}")
-            if not (looks_lost(error, engine.surface.ctx) or self.failures >= FAILURES_BEFORE_RENEW):
+            if not (lost or self.failures >= FAILURES_BEFORE_RENEW):
                 return
             self.lost = True
             engine.report(f"the GL context is lost ({error!r}): making a new one")
@@ -124,7 +126,7 @@ class GLKeeper:
         frame = engine.worker.last_good   # the newest good picture (a failing model's frames carry errors)
         if frame is not None:
             try:
-                upload_frame(engine, frame)
+                self.upload(engine, frame)
             except Exception as e:
                 engine.report(f"the picture could not go up again: {e!r}")
         for part in engine.parts:

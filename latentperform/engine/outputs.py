@@ -73,7 +73,8 @@ class PreviewPart(EnginePart):
             size = _preview_size(engine)
         self.window = WindowSurface(size, monitor=monitor, title="latentperform preview", vsync=False,
                                     share=main if self.shared else None, position=position)
-        self.hud = True if overlay else None
+        self.overlay = bool(overlay)
+        self.hud = None
         self.keep_pixels = keep_pixels
         self.last_pixels: np.ndarray | None = None  # what the preview showed (keep_pixels only)
         self.source = "none"  # which picture the preview shows: "output" (shared) or "pixels"
@@ -90,8 +91,8 @@ class PreviewPart(EnginePart):
         self.wants_pixels = not self.shared
         ctx = self.window.ctx
         self.blit = TextureBlit(ctx)
-        shown = self.hud is not None and getattr(self.hud, "visible", True)
-        self.hud = Hud(ctx) if self.hud is not None else None
+        shown = self.hud.visible if self.hud is not None else True   # (p keeps its choice)
+        self.hud = Hud(ctx) if self.overlay else None
         if self.hud is not None and not shown:
             self.hud.toggle()
         self._external: tuple | None = None  # (key, the output's texture as an object of our context)
@@ -111,7 +112,7 @@ class PreviewPart(EnginePart):
             self._open_objects()
         except Exception as e:
             engine.report(f"the preview could not be opened again ({e}): the output goes on without it")
-            self.hud = None
+            self.overlay, self.hud = False, None
             try:
                 self.window.close()
             except Exception as e2:

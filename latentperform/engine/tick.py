@@ -21,6 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..events import ParamState
+from .glcontext import classify
 from .stats import INTERNAL_SOURCES, STALL_S
 
 BLACKOUT_FADE_S = 0.5   # engine/blackout moves at most this fast, full range (a fade, not a cut)
@@ -59,9 +60,10 @@ class Tick:
             engine.surface.present()
         except Exception as e:  # a lost GL context is made anew (glcontext.py); no frame this tick
             # a render to a file must not skip a frame (it fails), and a bug is not the GL's
-            if engine.offline or not engine.gl.is_gl_error(e, engine.surface.ctx):
+            lost = None if engine.offline else classify(e, engine.surface.ctx)
+            if lost is None:
                 raise
-            engine.gl.failed(engine, e)
+            engine.gl.failed(engine, e, lost)
             return None
         if not engine.gl.ok(engine):  # a context known to be lost: nothing reached the screen
             return None

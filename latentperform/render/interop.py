@@ -350,12 +350,16 @@ class CudaGLUploader:
         resource, self._resource = self._resource, None
         self._pbo, self._nbytes = None, 0
         stream, self.stream = self.stream, 0
-        for what, step in (("unregister", lambda: resource is not None and self.rt.unregister(resource)),
-                           ("destroy the stream", lambda: stream and self.rt.destroy_stream(stream))):
+        if resource is not None:
             try:
-                step()
+                self.rt.unregister(resource)
             except Exception as e:
-                log.debug("interop after a lost context: cannot %s: %s", what, e)
+                log.debug("interop after a lost context: cannot unregister: %s", e)
+        if stream:
+            try:
+                self.rt.destroy_stream(stream)
+            except Exception as e:
+                log.debug("interop after a lost context: cannot destroy the stream: %s", e)
 
     def release(self) -> None:
         try:

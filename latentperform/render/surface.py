@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import os
 import sys
 import warnings
 from dataclasses import dataclass
 from typing import Iterator
-
-import logging
 
 import moderngl
 import numpy as np
@@ -130,7 +129,6 @@ class HeadlessSurface(Surface):
         self.target.release()
         self.size = (int(size[0]), int(size[1]))
         self._open_target()
-
 
     def present(self) -> None:
         # Nothing to show; make sure the frame is finished so timings mean something.
@@ -300,7 +298,8 @@ class WindowSurface(Surface):
 
         try:
             mon = _pick_monitor(glfw, monitor) if (fullscreen or monitor is not None) else None
-            self.window, self.context_api = self._create_window(mon if fullscreen else None, share)
+            made = self._create_window(mon if fullscreen else None, share)
+            self.window, self.context_api, self.robust = made
             if not fullscreen and (mon is not None or position is not None):
                 self._windowed_pos = self._place(mon, position)
         except BaseException:
@@ -341,7 +340,7 @@ class WindowSurface(Surface):
             except Exception as e:
                 log.debug("the old window's place: %s", e)
         mon = _pick_monitor(glfw, self._monitor_choice) if self.fullscreen else None
-        self.window, self.context_api = self._create_window(mon, share)
+        self.window, self.context_api, self.robust = self._create_window(mon, share)
         if old is not None:
             try:
                 glfw.destroy_window(old)
@@ -399,8 +398,7 @@ class WindowSurface(Surface):
             except Exception:  # pyglfw raises GLFWError when its error reporting is 'raise'
                 win = None
             if win:
-                self.robust = robustness
-                return win, api
+                return win, api, robustness
         what = " sharing the output window's context" if share is not None else ""
         raise UserError(f"cannot open a {w}x{h} OpenGL 3.3 window{what} on display "
                         f"{os.environ.get('DISPLAY', '')!r}: use --headless to render offscreen")
