@@ -63,10 +63,11 @@ def _load_features_at(rev: str):
     folder = Path(tempfile.mkdtemp(prefix="lp-features-"))
     pkg = folder / "lp_features_baseline"
     pkg.mkdir()
-    for name in ("analyzer.py", "beat.py", "normalize.py"):
-        src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:latentperform/features/{name}"],
-                             check=True, capture_output=True, text=True).stdout
-        (pkg / name).write_text(src)
+    for name in ("analyzer.py", "beat.py", "normalize.py", "beatnet.py", "beatnet.npz"):
+        got = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:latentperform/features/{name}"],
+                             capture_output=True)
+        if got.returncode == 0:          # (the beat network's files are newer than the baseline)
+            (pkg / name).write_bytes(got.stdout)
     (pkg / "__init__.py").write_text("")
     sys.path.insert(0, str(folder))
     return importlib.import_module("lp_features_baseline.analyzer")

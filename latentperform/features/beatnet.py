@@ -155,7 +155,7 @@ class BeatDBN:
         s = int(np.argmax(self.alpha))
         i = int(self.per[s])
         period = float(self.periods[i])
-        if self._intervals and abs(np.log(period / np.mean(self._intervals))) > np.log(1.08):
+        if self._intervals and abs(np.log(period * len(self._intervals) / sum(self._intervals))) > np.log(1.08):
             self._intervals.clear()        # a new tempo: the old beats say nothing of it
         frac = ((self.pos[s] - self.lag) / period) % 1.0
         wrapped = frac < self._frac - 0.5
@@ -174,7 +174,7 @@ class BeatDBN:
                 beat = self.locked
         # the tempo: the mean of the last beats' intervals (a tempo between two whole periods
         # shows as beats 40, 41, 40... frames apart), the state's period until there are some
-        self.bpm = 60.0 * self.frame_rate / (np.mean(self._intervals) if len(self._intervals) >= 3 else period)
+        self.bpm = 60.0 * self.frame_rate / (sum(self._intervals) / len(self._intervals) if len(self._intervals) >= 3 else period)
         return beat
 
 

@@ -7,20 +7,30 @@ amplified: the peak never sinks below an absolute floor, so a silent input reads
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
 def power_db(power: float | np.ndarray) -> float | np.ndarray:
     """10 log10(power), with silence (and anything not finite) at -200 dB."""
-    p = np.asarray(power, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        db = 10.0 * np.log10(np.maximum(p, 1e-20))   # NaN stays NaN, +inf stays inf
+    if isinstance(power, float):            # a Python or numpy float: the analyzer's scalars
+        if 1e-20 <= power < math.inf:
+            return np.float64(10.0 * math.log10(power))
+        return np.float64(SILENT_DB)            # below the floor, NaN or infinite
+    # NaN stays NaN through maximum and log10 (and +inf stays inf) without a warning
+    db = 10.0 * np.log10(np.maximum(np.asarray(power, dtype=np.float64), 1e-20))
     if db.ndim == 0:
         return db[()] if np.isfinite(db) else np.float64(SILENT_DB)
     return np.where(np.isfinite(db), db, SILENT_DB)
 
 
 SILENT_DB = -200.0
+
+
+def unit(x: float) -> float:
+    """x clipped to 0..1 (NaN stays NaN), as np.clip does, without its overhead on a scalar."""
+    return 0.0 if x < 0.0 else 1.0 if x > 1.0 else float(x)
 
 
 class DbRange:
@@ -40,7 +50,7 @@ class DbRange:
     def update(self, db: float, peak_floor: float | None = None) -> float:
         floor = self.floor if peak_floor is None else max(self.floor, peak_floor)
         self.peak = max(db, self.peak - self.release, floor)
-        return float(np.clip((db - (self.peak - self.span)) / self.span, 0.0, 1.0))
+        return unit((db - (self.peak - self.span)) / self.span)
 
 
 class PeakRange:
@@ -53,7 +63,7 @@ class PeakRange:
 
     def update(self, x: float) -> float:
         self.peak = max(x, self.peak * self.decay, self.floor)
-        return float(np.clip(x / self.peak, 0.0, 1.0))
+        return unit(x / self.peak)
 
 
 class MinMaxRange:
@@ -76,4 +86,4 @@ class MinMaxRange:
         self.hi = max(x, self.hi + (x - self.hi) * self.alpha)
         span = max(self.hi - self.lo, self.min_span)
         mid = 0.5 * (self.hi + self.lo)
-        return float(np.clip((x - (mid - span / 2)) / span, 0.0, 1.0))
+        return unit((x - (mid - span / 2)) / span)
