@@ -8,7 +8,8 @@ beats any later.
 Tempo: every quarter second, the autocorrelation of the last `window_s` of strength, weighted
 toward the most recent seconds (so that a tempo change shows within a few seconds), is scored as a
 comb (lags L, 2L, 3L, 4L of each candidate period, read between frames) under a log-normal
-preference around `prior_bpm`.  The tempo held changes with hysteresis:
+preference around `prior_bpm`.  The first lock needs two estimates in a row that agree (within
+4 %).  The tempo held changes with hysteresis:
   - a winner within 4 % of the tempo held refines it;
   - a winner at another metrical level of it (x2, /2, x3/2, x2/3, x3, /3) replaces it only after
     winning `metric_patience_s` in a row by a clear margin (its comb score over the held tempo's):
@@ -64,6 +65,7 @@ class BeatTracker:
         self._pending_count = 0
         self._pending_phase: float | None = None
         self._pending_phase_count = 0
+        self._first_estimate: float | None = None   # the estimate before the first lock
 
     @property
     def period(self) -> float:
@@ -146,6 +148,12 @@ class BeatTracker:
                 halved = True
                 i = int(np.argmin(np.abs(self.bpm_grid - best)))
         if not self.locked:
+            # the first lock: on two estimates in a row that agree (a second's music can put a
+            # stray tempo on top once, and the hysteresis below would then hold it for seconds)
+            first = self._first_estimate
+            self._first_estimate = best
+            if first is None or abs(np.log(best / first)) >= np.log(1.04):
+                return
             self.bpm, self.locked = best, True
             self._locked_at = self.count
             self._align(env, force=True)
