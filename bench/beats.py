@@ -1,16 +1,17 @@
 """Beat, tempo and onset accuracy on real music (bench/music_set.py), several trackers in one run.
 
     nice python bench/beats.py [--seconds 30] [--only house120,waltz108] [--baseline REV] [--set heldout]
-                               [--systems today,live,net,librosa,madmom] [--cache DIR] [--per-track]
+                               [--systems today,live,comb,net,librosa,madmom] [--cache DIR] [--per-track]
 
 Renders the set with fluidsynth (or reads it from --cache, written by an earlier run), then runs
 each system over every track and prints one table:
 
   today    the analyzer of git revision --baseline (default: main's first parent of this work,
            see BASELINE), extracted into a temporary package: the tracker before this work
-  live     latentperform.features.AudioAnalyzer of this checkout (causal, as the live input runs it)
-  net      the same analyzer with the beat network and its state space as the tracker
-           (AudioAnalyzer(beats="net"), features/beatnet.py; not yet the default)
+  live     latentperform.features.AudioAnalyzer of this checkout (causal, as the live input runs
+           it): its tracker is beatnet.BeatChoice, the beat network or the comb tracker
+  comb     the same analyzer with the comb tracker alone (beats="comb", features/beat.py)
+  net      the same analyzer with the beat network and its state space alone (beats="net")
   librosa  librosa.beat.beat_track and onset_detect (offline: they see the whole file)
   madmom   madmom's online tracker: RNNBeatProcessor(online=True) and DBNBeatTrackingProcessor
            (online=True), causal; madmom 0.16 needs shims on Python 3.11 / numpy 2 (below), and
@@ -18,7 +19,7 @@ each system over every track and prints one table:
 
 Figures (steady tracks unless said):
   F, CMLt       mir_eval beat F-measure (70 ms) and CMLt, first 5 s left out (mir_eval's default)
-  tempo ok      tracks whose tempo (the tracker's own reading for today/live; 60 / median beat
+  tempo ok      tracks whose tempo (the tracker's own reading for ours; 60 / median beat
                 interval for the others) after 5 s is within 4 % of the truth
   flips         tracks whose tempo reading sits at another metrical level (more than 32 % off:
                 x2, /2, x3/2 ...) for more than 1 s after the first 5 s
@@ -27,7 +28,7 @@ Figures (steady tracks unless said):
   change lock   the same, from the tempo change, on the change_* tracks
   offset        mean (estimated - true) time of the beats matched within 70 ms, ms (+ = late)
   onsets P/R    mir_eval onset precision and recall (50 ms) by instrument kind
-  CPU           ms of CPU per second of audio (process time: the whole analyzer for today/live)
+  CPU           ms of CPU per second of audio (process time: the whole analyzer for ours)
 
 The machine is shared: CPU figures move with other people's load; the ratios within one run are
 fair, absolute figures are not.
@@ -97,10 +98,12 @@ def _system_live():
     return lambda x, sr: _run_analyzer(analyzer, x, sr)
 
 
-def _system_net():
-    """This checkout's analyzer with the beat network (features/beatnet.py) as its tracker."""
-    from latentperform.features import analyzer
-    return lambda x, sr: _run_analyzer(analyzer, x, sr, beats="net")
+def _system_tracker(beats):
+    """This checkout's analyzer with one of its trackers alone (beats="comb" or "net")."""
+    def make():
+        from latentperform.features import analyzer
+        return lambda x, sr: _run_analyzer(analyzer, x, sr, beats=beats)
+    return make
 
 
 def _system_librosa():
@@ -303,7 +306,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--only", default="")
     ap.add_argument("--baseline", default=BASELINE)
-    ap.add_argument("--systems", default="today,live,librosa,madmom")
+    ap.add_argument("--systems", default="today,live,comb,librosa,madmom")
     ap.add_argument("--cache", default="", help="folder for the rendered set (reused when present)")
     ap.add_argument("--per-track", action="store_true")
     ap.add_argument("--set", default="main", choices=sorted(music_set.SETS),
@@ -327,7 +330,8 @@ def main() -> None:
             sf.write(str(wav), x, music_set.SR)
         tracks[n], audio[n] = t, x
 
-    makers = {"today": lambda: _system_today(args.baseline), "live": _system_live, "net": _system_net,
+    makers = {"today": lambda: _system_today(args.baseline), "live": _system_live,
+              "comb": _system_tracker("comb"), "net": _system_tracker("net"),
               "librosa": _system_librosa, "madmom": _system_madmom}
     systems, results, cpu = [], {}, {}
     for s in args.systems.split(","):

@@ -122,14 +122,16 @@ class AudioAnalyzer:
     hop          samples between frames (default: about 10.7 ms)
     n_fft        analysis window in samples (default: 4 hops)
     bands        name -> (low Hz, high Hz) band energies; the default is bass / mid / high
-    beats        "comb" (the tracker every show uses) or "net" (features/beatnet.py: measured in
-                 bench/beats.py, not yet the default)
+    beats        "choice" (the default: features/beatnet.BeatChoice, the beat network where it
+                 hears the beat and the comb tracker elsewhere, at the layouts the network was
+                 trained for, else the comb tracker), "comb" (beat.py alone) or "net" (the
+                 network alone); bench/beats.py measures all three
     """
 
     def __init__(self, sample_rate: float, hop: int | None = None, n_fft: int | None = None,
-                 bands: dict[str, tuple[float, float]] | None = None, beats: str = "comb") -> None:
-        if beats not in ("comb", "net"):
-            raise ValueError(f'beats must be "comb" or "net", got {beats!r}')
+                 bands: dict[str, tuple[float, float]] | None = None, beats: str = "choice") -> None:
+        if beats not in ("comb", "net", "choice"):
+            raise ValueError(f'beats must be "comb", "net" or "choice", got {beats!r}')
         if not sample_rate or sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         self.sample_rate = float(sample_rate)
@@ -176,15 +178,19 @@ class AudioAnalyzer:
         # the harmonic/percussive split is centred on the frame half its length ago: the beat
         # strength describes that frame, and the tracker knows it (it predicts the beats)
         self._hpss_len = 17
-        # the beat tracker: the comb tracker on the percussive flux (beat.py), or with
-        # beats="net" the beat network and its state space (beatnet.py, an experiment, not yet
-        # the default: bench/RESULTS.md), where its weights were trained for this layout (44.1 /
-        # 48 kHz, 512-sample hops)
-        self._net_beats = beats == "net" and beatnet.supports(self.sample_rate, self.hop, self.n_fft)
-        if self._net_beats:
+        # the beat tracker: the comb tracker on the percussive flux (beat.py), the beat network
+        # and its state space on 80 log bands (beatnet.py), or both with the choice between them
+        # (the default), where the network's weights were trained for this layout (44.1 / 48 kHz,
+        # 512-sample hops; elsewhere the comb tracker alone)
+        self._net_beats = beats in ("net", "choice") and beatnet.supports(self.sample_rate, self.hop, self.n_fft)
+        self._beat_choice = self._net_beats and beats == "choice"
+        comb = BeatTracker(fr, delay=self._hpss_len // 2, lead_s=BEAT_LEAD_S)
+        if self._beat_choice:
+            self.beat_tracker = beatnet.BeatChoice(fr, beatnet.BANDS, comb)
+        elif self._net_beats:
             self.beat_tracker = beatnet.NetBeatTracker(fr, beatnet.BANDS)
         else:
-            self.beat_tracker = BeatTracker(fr, delay=self._hpss_len // 2, lead_s=BEAT_LEAD_S)
+            self.beat_tracker = comb
 
         self._buffer = np.zeros(self.n_chroma, dtype=np.float64)   # the last n_chroma samples
         self._fill = 0                                  # samples waiting since the last frame
@@ -309,7 +315,10 @@ class AudioAnalyzer:
 
         percussive, harmonic, strength = self._hpss(power, silent)
 
-        if self._net_beats:
+        if self._beat_choice:
+            beat = self.beat_tracker.push(power_db(np.add.reduceat(power, self._net_bins)[:-1]),
+                                          strength, accent if not silent else 0.0)
+        elif self._net_beats:
             beat = self.beat_tracker.push(power_db(np.add.reduceat(power, self._net_bins)[:-1]))
         else:
             beat = self.beat_tracker.push(strength, accent if not silent else 0.0)

@@ -13,15 +13,16 @@ number of frames (60-200 bpm); a state is (period, frames since the beat).  Each
 state moves one frame on; at the end of its period it starts the next beat at the same or a
 near period (probability falling as exp(-lambda |ratio - 1|)).  The network's probability p
 weighs the first 1/16 of each period by p and the rest by (1 - p) / 15.  Forward filtering only
-(causal): the most likely state gives the phase; the tempo is the mean interval of the last six
+(causal): the most likely state gives the phase; the tempo is the mean interval of the last twelve
 beats (so that a tempo between two whole periods reads right), or the state's period after a
-change.  A beat is
-emitted on the frame the most likely state's beat falls on.
+change (the most likely period 8 % off the beats' for half a beat).  A beat is emitted on the
+frame the most likely state's beat falls on.
 
-Trained for 44.1 and 48 kHz with 512-sample hops (the analyzer's default there).  Not yet the
-show's tracker (AudioAnalyzer(beats="net") only): on the bench sets it is far ahead of the comb
-tracker (beat.py) on grooves and far behind it on classical pieces and on synthetic backbeats
-(bench/RESULTS.md).
+Trained for 44.1 and 48 kHz with 512-sample hops (the analyzer's default there).  On its own
+(AudioAnalyzer(beats="net")) it is far ahead of the comb tracker (beat.py) on grooves and behind
+it on classical pieces, where it hears no clear beat; the show's tracker is BeatChoice, which
+runs both and answers with the network where the network is confident and with the comb tracker
+elsewhere (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ class BeatDBN:
         self._beats = 0
         self._since = 0
         self._last_beat: int | None = None
-        self._intervals: collections.deque = collections.deque(maxlen=6)   # frames between beats
+        self._intervals: collections.deque = collections.deque(maxlen=12)   # frames between beats
+        self._off = 0                      # frames the most likely period has been off them
 
     @property
     def phase(self) -> float:
@@ -155,8 +157,14 @@ class BeatDBN:
         s = int(np.argmax(self.alpha))
         i = int(self.per[s])
         period = float(self.periods[i])
+        # a new tempo (the most likely period 8 % off the beats' for half a beat: a state that
+        # wins for a frame or two is not a change): the old beats say nothing of it
         if self._intervals and abs(np.log(period * len(self._intervals) / sum(self._intervals))) > np.log(1.08):
-            self._intervals.clear()        # a new tempo: the old beats say nothing of it
+            self._off += 1
+            if self._off >= 0.5 * period:
+                self._intervals.clear()
+        else:
+            self._off = 0
         frac = ((self.pos[s] - self.lag) / period) % 1.0
         wrapped = frac < self._frac - 0.5
         self._frac = frac
@@ -197,3 +205,91 @@ class NetBeatTracker:
     phase = property(lambda self: self.dbn.phase)
     position = property(lambda self: self.dbn.position)
     locked = property(lambda self: self.dbn.locked)
+
+
+class BeatChoice:
+    """The network's tracker where the network hears the beat, the comb tracker (beat.py) where it
+    does not: the show's beat tracker at the layouts the network was trained for.
+
+    Both run on every frame.  The network's confidence is the contrast of its probability on its
+    own beats over its probability half way between them (each the largest within two frames),
+    averaged over the last beats with weight `smoothing` (grooves: 0.5-1.0; classical pieces,
+    where it is weak and often at half tempo: -0.2-0.45).  The answer (tempo, beats, phase) is
+    the network's until the confidence falls under `leave`, then the comb tracker's until it
+    rises over `enter` (hysteresis: a few confident bars in a piano piece do not hand it back).
+    It starts with the network (confidence 0.6: the first beats of a groove come from it), and a
+    beat within half a beat of the last one is dropped, so that a switch never doubles a beat.
+    `position` counts the answer's phase wraps (a switch moves it by under half a beat).
+    """
+
+    def __init__(self, frame_rate: float, n_bands: int, comb, weights: dict | None = None,
+                 enter: float = 0.65, leave: float = 0.35, smoothing: float = 0.3) -> None:
+        self.net = NetBeatTracker(frame_rate, n_bands, weights)
+        self.comb = comb
+        self.enter, self.leave, self.smoothing = float(enter), float(leave), float(smoothing)
+        self.confidence = 0.6
+        self.use_net = True
+        self._acts = np.zeros(int(round(4.0 * frame_rate)))   # a ring of the last 4 s
+        self._count = 0
+        self._net_beat_at: int | None = None
+        self._since = 10 ** 9
+        self._beats = 0
+        self._frac = 0.0
+
+    @property
+    def activation(self) -> float:
+        return self.net.activation
+
+    @property
+    def chosen(self):
+        return self.net if self.use_net else self.comb
+
+    @property
+    def bpm(self) -> float:
+        """The answer's tempo; the comb tracker's where both agree within 4 % (its reading is
+        finer than the network's whole-frame beat intervals)."""
+        if self.use_net and self.comb.locked and abs(np.log(self.comb.bpm / self.net.bpm)) < np.log(1.04):
+            return self.comb.bpm
+        return self.chosen.bpm
+
+    phase = property(lambda self: self._frac)
+    position = property(lambda self: float(self._beats + self._frac))
+    locked = property(lambda self: self.chosen.locked)
+
+    def _act_near(self, frame: float) -> float:
+        n = len(self._acts)
+        k = int(round(frame))
+        if self._count - k >= n - 2 or k > self._count - 3:
+            return 0.0
+        return float(max(self._acts[(k + d) % n] for d in (-2, -1, 0, 1, 2)))
+
+    def push(self, bands_db: np.ndarray, strength: float, accent: float | None = None) -> bool:
+        net_beat = self.net.push(bands_db)
+        comb_beat = self.comb.push(strength, accent)
+        self._acts[self._count % len(self._acts)] = self.net.activation
+        if net_beat:
+            # the previous beat is the one whose surroundings are all known by now
+            prev = self._net_beat_at
+            if prev is not None:
+                on = self._act_near(prev)
+                mid = self._act_near(0.5 * (prev + self._count))
+                self.confidence += self.smoothing * ((on - mid) - self.confidence)
+            self._net_beat_at = self._count
+        if self.use_net and self.confidence < self.leave:
+            self.use_net = False
+        elif not self.use_net and self.confidence > self.enter:
+            self.use_net = True
+        self._count += 1
+        tracker = self.chosen
+        beat = net_beat if self.use_net else comb_beat
+        period = 60.0 * self.net.dbn.frame_rate / max(self.bpm, 1.0)
+        self._since += 1
+        if beat and self._since < 0.5 * period:
+            beat = False
+        if beat:
+            self._since = 0
+        frac = tracker.phase
+        if frac < self._frac - 0.5:
+            self._beats += 1
+        self._frac = frac
+        return beat

@@ -1,5 +1,6 @@
 """The beat network and its state space (features/beatnet.py): the numpy network against torch's
-GRU on the same weights, the state space on activations with a known beat, the shipped weights."""
+GRU on the same weights, the state space on activations with a known beat, the shipped weights,
+and the choice between the network and the comb tracker on real renders."""
 
 from __future__ import annotations
 
@@ -55,26 +56,77 @@ def test_the_shipped_weights_load_without_pickle_and_fit_the_features():
 
 
 def test_which_tracker_the_analyzer_uses():
-    for sr in (44100, 48000, 16000):   # every show: the comb tracker
-        assert isinstance(AudioAnalyzer(sr).beat_tracker, BeatTracker), sr
-    for sr in (44100, 48000):
+    for sr in (44100, 48000):   # every show at these rates: the choice between the two
+        assert isinstance(AudioAnalyzer(sr).beat_tracker, beatnet.BeatChoice), sr
+        assert isinstance(AudioAnalyzer(sr).beat_tracker.comb, BeatTracker), sr
         assert isinstance(AudioAnalyzer(sr, beats="net").beat_tracker, beatnet.NetBeatTracker), sr
+        assert isinstance(AudioAnalyzer(sr, beats="comb").beat_tracker, BeatTracker), sr
     for sr in (16000, 96000):   # layouts the network was not trained for: the comb tracker
-        assert isinstance(AudioAnalyzer(sr, beats="net").beat_tracker, BeatTracker), sr
+        for beats in ("choice", "net"):
+            assert isinstance(AudioAnalyzer(sr, beats=beats).beat_tracker, BeatTracker), (sr, beats)
     with pytest.raises(ValueError):
         AudioAnalyzer(44100, beats="madmom")
+
+
+def _render(name: str, seconds: float):
+    from bench import music_set
+    if not music_set.can_render():
+        pytest.skip("needs fluidsynth and fluid-soundfont-gm")
+    track = music_set.build(name, seconds)
+    return track, music_set.render(track, seconds), music_set.SR
+
+
+def _choice_run(x, sr):
+    """Frames, and for each frame whether the network answered."""
+    a = AudioAnalyzer(sr)
+    frames, net = [], []
+    for i in range(0, len(x), 512):
+        got = a.process(x[i:i + 512])
+        frames += got
+        net += [a.beat_tracker.use_net] * len(got)
+    return frames, np.array(net)
+
+
+def test_the_choice_answers_with_the_network_on_a_groove_and_the_comb_on_a_chorale():
+    mir_eval = pytest.importorskip("mir_eval")
+    for name, seconds, network in (("house120", 12.0, True), ("chorale84", 14.0, False)):
+        track, x, sr = _render(name, seconds)
+        frames, net = _choice_run(x, sr)
+        t = np.array([f.time for f in frames])
+        assert np.mean(net[t >= 5.0] == network) >= 0.95, (name, np.mean(net[t >= 5.0]))
+        beats = t[np.array([f.beat for f in frames], bool)]
+        ref, est = mir_eval.beat.trim_beats(track.beats, 5.0), mir_eval.beat.trim_beats(beats, 5.0)
+        # (the network alone: the chorale F 0.34 over 30 s; the comb tracker alone 1.00)
+        assert mir_eval.beat.f_measure(ref, est) >= 0.9, name
+        tempo = np.array([f.tempo for f in frames])[t >= 6.0]
+        assert np.all(np.abs(tempo - track.bpm[0]) <= 0.04 * track.bpm[0]), (name, tempo.min(), tempo.max())
+
+
+def test_a_switch_between_the_trackers_never_doubles_a_beat():
+    """A chorale, then a groove: the answer moves from the comb tracker to the network; beats
+    stay at least half a beat apart and the beat position stays unwrapped (a re-alignment, at a
+    switch or within a tracker, moves it back by less than half a beat, never by a whole one)."""
+    _, a, sr = _render("chorale84", 10.0)
+    _, b, _ = _render("house120", 12.0)
+    frames, net = _choice_run(np.concatenate([a, b]), sr)
+    t = np.array([f.time for f in frames])
+    assert not net[(t > 5.0) & (t < 10.0)].any() and net[t > 15.0].all()
+    beat_t = t[np.array([f.beat for f in frames], bool)]
+    gaps = np.diff(beat_t)
+    assert len(beat_t) > 20 and gaps.min() >= 0.5 * 60.0 / 125.0, gaps.min()
+    position = np.array([f.raw["beat_position"] for f in frames])
+    assert np.diff(position).min() > -0.5
+    assert position[-1] - position[0] > 0.9 * len(beat_t)
+    tempo = np.array([f.tempo for f in frames])
+    assert np.all(np.abs(tempo[t > 17.0] - 120.0) <= 0.04 * 120.0)
 
 
 def test_the_network_tracker_on_a_real_groove():
     """A short real render (bench/music_set.py's house groove, fluidsynth): the network's beats
     are right (the comb tracker's floor in test_real_music.py is F 0.9)."""
-    from bench import music_set
-    if not music_set.can_render():
-        pytest.skip("needs fluidsynth and fluid-soundfont-gm")
     mir_eval = pytest.importorskip("mir_eval")
-    track = music_set.build("house120", 14.0)
-    x = music_set.render(track, 14.0)
-    a = AudioAnalyzer(music_set.SR, beats="net")
+    track, x, sr = _render("house120", 14.0)
+    a = AudioAnalyzer(sr, beats="net")
     frames = a.process(x)
     t = np.array([f.time for f in frames])
     beats = t[np.array([f.beat for f in frames], bool)]
