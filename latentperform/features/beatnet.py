@@ -144,6 +144,11 @@ class BeatDBN:
     def position(self) -> float:
         return float(self._beats + self._frac)
 
+    @property
+    def settled(self) -> bool:
+        """Whether the tempo comes from beats heard (three intervals at the tempo held)."""
+        return len(self._intervals) >= 3
+
     def push(self, p: float) -> bool:
         p = min(max(float(p), 0.0), 1.0) if np.isfinite(p) else 0.0
         a = self.alpha
@@ -205,6 +210,7 @@ class NetBeatTracker:
     phase = property(lambda self: self.dbn.phase)
     position = property(lambda self: self.dbn.position)
     locked = property(lambda self: self.dbn.locked)
+    settled = property(lambda self: self.dbn.settled)
 
 
 class BeatChoice:
@@ -217,9 +223,12 @@ class BeatChoice:
     where it is weak and often at half tempo: -0.2-0.45).  The answer (tempo, beats, phase) is
     the network's until the confidence falls under `leave`, then the comb tracker's until it
     rises over `enter` (hysteresis: a few confident bars in a piano piece do not hand it back).
-    It starts with the network (confidence 0.6: the first beats of a groove come from it), and a
-    beat within half a beat of the last one is dropped, so that a switch never doubles a beat.
-    `position` counts the answer's phase wraps (a switch moves it by under half a beat).
+    It starts with the network (confidence 0.6: the first beats of a groove come from it).  A beat
+    within half a beat of the last one is dropped, so that a switch never doubles a beat, and on
+    the frame of a switch either tracker's beat counts, so that none is lost.  Until the network
+    has heard three beat intervals at one tempo (in silence before a show, say) the tempo and the
+    lock are the comb tracker's (the prior, 120, until it locks).  `position` adds up the answer's
+    phase steps, each taken the short way round (a switch moves it by at most half a beat).
     """
 
     def __init__(self, frame_rate: float, n_bands: int, comb, weights: dict | None = None,
@@ -233,7 +242,7 @@ class BeatChoice:
         self._count = 0
         self._net_beat_at: int | None = None
         self._since = 10 ** 9
-        self._beats = 0
+        self._position = 0.0
         self._frac = 0.0
 
     @property
@@ -248,13 +257,15 @@ class BeatChoice:
     def bpm(self) -> float:
         """The answer's tempo; the comb tracker's where both agree within 4 % (its reading is
         finer than the network's whole-frame beat intervals)."""
-        if self.use_net and self.comb.locked and abs(np.log(self.comb.bpm / self.net.bpm)) < np.log(1.04):
+        if not self.use_net or not self.net.settled:
             return self.comb.bpm
-        return self.chosen.bpm
+        if self.comb.locked and abs(np.log(self.comb.bpm / self.net.bpm)) < np.log(1.04):
+            return self.comb.bpm
+        return self.net.bpm
 
     phase = property(lambda self: self._frac)
-    position = property(lambda self: float(self._beats + self._frac))
-    locked = property(lambda self: self.chosen.locked)
+    position = property(lambda self: self._position)
+    locked = property(lambda self: self.net.locked and self.net.settled if self.use_net else self.comb.locked)
 
     def _act_near(self, frame: float) -> float:
         n = len(self._acts)
@@ -275,13 +286,17 @@ class BeatChoice:
                 mid = self._act_near(0.5 * (prev + self._count))
                 self.confidence += self.smoothing * ((on - mid) - self.confidence)
             self._net_beat_at = self._count
+        was = self.use_net
         if self.use_net and self.confidence < self.leave:
             self.use_net = False
         elif not self.use_net and self.confidence > self.enter:
             self.use_net = True
         self._count += 1
         tracker = self.chosen
-        beat = net_beat if self.use_net else comb_beat
+        if self.use_net != was:   # (the confidence moves on a network beat: keep it, or the comb's)
+            beat = net_beat or comb_beat
+        else:
+            beat = net_beat if self.use_net else comb_beat
         period = 60.0 * self.net.dbn.frame_rate / max(self.bpm, 1.0)
         self._since += 1
         if beat and self._since < 0.5 * period:
@@ -289,7 +304,6 @@ class BeatChoice:
         if beat:
             self._since = 0
         frac = tracker.phase
-        if frac < self._frac - 0.5:
-            self._beats += 1
+        self._position += (frac - self._frac + 0.5) % 1.0 - 0.5
         self._frac = frac
         return beat
