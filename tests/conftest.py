@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.procs import stop
+from tests.procs import start_jackd, stop_jackd
 
 
 def pytest_collection_modifyitems(config, items):
@@ -97,17 +97,11 @@ def jack_server():
         pytest.fail("jackd is not installed (apt-get install jackd2): .ci/run installs it")
     _reset_jack_registry_if_idle()
     name = f"lp{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000",
-                             "-p", "256", "-C", "2", "-P", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_jackd(name)
     env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1",
            "MIDO_BACKEND": "mido.backends.rtmidi/UNIX_JACK"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    ok = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True).returncode == 0
-    if not ok:
-        stop(proc)
-        pytest.fail("the JACK dummy server did not start")
     yield name
     try:  # PortAudio must let go of JACK before the server stops, or the interpreter aborts at exit
         import sys
@@ -115,14 +109,7 @@ def jack_server():
             sys.modules["sounddevice"]._terminate()
     except Exception:
         pass
-    stop(proc)
-    for f in os.listdir("/dev/shm"):
-        if name in f:
-            shutil.rmtree(os.path.join("/dev/shm", f), ignore_errors=True)
-            try:
-                os.remove(os.path.join("/dev/shm", f))
-            except OSError:
-                pass
+    stop_jackd(proc, name)
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)

@@ -3,7 +3,9 @@ the video carries the sound the show heard, where the show heard it, and the pic
 
 The show is the real command line (`python -m latentperform.cli run --headless ...`) capturing from
 a JACK dummy server; the click player is tests/inputs/test_audio.py run as a script, connected to
-the show's capture ports with `jack_connect` as soon as they appear.
+the show's capture ports with `jack_connect` as soon as they appear.  The server is this file's
+own, at 1024 frames a cycle: at the 256 of the shared one, a loaded 2-core machine makes the Python
+player miss cycles (gaps and jumps in the sound, and onsets the show rightly hears in them).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from latentperform.render import probe_video
-from tests.procs import stop
+from tests.procs import start_jackd, stop, stop_jackd
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYER = ROOT / "tests" / "inputs" / "test_audio.py"
@@ -63,6 +66,15 @@ source = "audio/level"
 target = "shader/grade/exposure"
 range = [-0.5, 1.0]
 """
+
+
+@pytest.fixture(scope="module")
+def jack_server():
+    """This file's JACK dummy server (a larger period than the shared one); yields its name."""
+    name = f"lprp{uuid.uuid4().hex[:8]}"
+    proc = start_jackd(name, period=1024)
+    yield name
+    stop_jackd(proc, name)
 
 
 def _env(server: str | None = None) -> dict:
@@ -119,6 +131,17 @@ def click_times(x: np.ndarray, rate: int = 48000) -> np.ndarray:
         if not out or s - out[-1] > 0.25 * rate:
             out.append(int(s))
     return np.array(out) / rate
+
+
+def dropout_ends(x: np.ndarray, after: float, rate: int = 48000) -> list[float]:
+    """Where the sound comes back after a gap of silence (the 5 ms envelope under 0.005, a third
+    of the tone) later than `after`: a JACK cycle the player missed."""
+    win = rate // 200
+    env = np.sqrt(np.convolve(x.astype(np.float64) ** 2, np.ones(win) / win, mode="same"))
+    start = int(after * rate) + win
+    quiet = env[start:] < 0.005
+    ends = np.flatnonzero(quiet[:-1] & ~quiet[1:]) + 1 + start
+    return [float(e) / rate for e in ends]
 
 
 @pytest.fixture(scope="module")
@@ -191,9 +214,11 @@ def test_the_live_show_records_its_sound_beside_the_log(live_show):
     note = notes[0]
     assert note["path"] == "show.flac" and note["sample_rate"] == 48000
     end = [row["end"] for row in rows if "end" in row]
-    assert len(end) == 1 and SHOW_S <= end[0] < SHOW_S + 6.0    # the clock starts before the model loads
-    # the capture started after the show did (a child process opens the sound card)
-    assert 0.0 < note["t0"] < SHOW_S, note["t0"]    # (5.6 s on a loaded 2-core machine)
+    assert len(end) == 1 and SHOW_S <= end[0] < SHOW_S + 10.0   # the clock starts before the model loads
+    # the capture started after the show did (a child process opens the sound card: 4-8 s on a
+    # loaded 2-core machine, in a show whose clock started before the model loaded), and seconds
+    # before it ended
+    assert 0.0 < note["t0"] < end[0] - 3.0, (note["t0"], end[0])
     info = sf.info(str(live_show["folder"] / "show.flac"))
     assert info.samplerate == 48000 and info.channels == 1
     # the file covers the show from its first sample to the end, within a few blocks
@@ -223,14 +248,18 @@ def test_replay_muxes_the_recorded_sound_where_the_show_heard_it(live_show, sile
     # click in the video (but one cut at the show's end) was heard by the show
     sound_on = np.flatnonzero(np.abs(x) > 0.01)[0] / 48000
     assert sound_on >= t0 - 0.01
-    all_heard, heard = heard, heard[(heard < sound_on - 0.05) | (heard > sound_on + 0.15)]
-    assert len(heard) >= 6
+    # the same where the tone comes back after a gap (should the player still miss a JACK cycle)
+    comebacks = [sound_on, *dropout_ends(x, sound_on)]
+    all_heard = heard
+    heard = heard[[all(not (s - 0.05 < t < s + 0.15) for s in comebacks) for t in heard]]
+    assert len(heard) >= 6, (all_heard, comebacks)
     off = np.array([np.min(np.abs(clicks - t)) for t in heard])
     signed = np.array([t - clicks[np.argmin(np.abs(clicks - t))] for t in heard])
     print(f"logged onset - click in the video: median {1000 * np.median(signed):+.1f} ms, "
           f"range {1000 * signed.min():+.1f}..{1000 * signed.max():+.1f} ms "
-          f"({len(heard)} onsets, {len(clicks)} clicks, sound from {t0:.3f} s)")
-    assert off.max() < 0.05, (np.round(off, 3), heard, clicks, sound_on)
+          f"({len(heard)} onsets, {len(clicks)} clicks, sound from {t0:.3f} s, "
+          f"{len(comebacks) - 1} gaps in it)")
+    assert off.max() < 0.05, (np.round(off, 3), heard, clicks, comebacks)
     unheard = [c for c in clicks if np.min(np.abs(all_heard - c)) >= 0.05 and c < end - 0.1]
     assert unheard == [], (unheard, heard)
     # the picture is the log's, not the sound's: the same frames as a replay without sound

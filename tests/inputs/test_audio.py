@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.procs import stop
+from tests.procs import start_jackd, stop, stop_jackd
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[2]
@@ -106,46 +105,6 @@ def _connect_all(server: str, player_ports: list[str], capture_ports: list[str])
     for src in player_ports:
         for dst in capture_ports:
             subprocess.run(["jack_connect", src, dst], check=True, env=env, capture_output=True)
-
-
-def _start_jackd(name: str):
-    proc = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000",
-                             "-p", "256", "-C", "2", "-P", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ok = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, env=_env(name)).returncode == 0
-    assert ok, "the JACK dummy server did not start"
-    return proc
-
-
-def _stop_jackd(proc, name: str, kill: bool = False) -> None:
-    """Stop a server started by `_start_jackd`.  kill=True: SIGKILL, a sudden vanish.
-
-    A jackd that dies without cleaning up keeps its slot in JACK's shared server registry (8
-    slots for all servers on the machine) until a server of the same name starts again; so one
-    that had to be killed is started and stopped cleanly once more under its name.
-    """
-    if kill:
-        proc.kill()
-        proc.wait(5)
-        return                      # the caller restarts it under the same name
-    proc.terminate()
-    try:
-        proc.wait(10)
-        clean = proc.returncode != -9        # not already killed by a test that stopped halfway
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-        clean = False
-    if not clean:
-        again = _start_jackd(name)
-        again.terminate()
-        again.wait(10)
-    for f in os.listdir("/dev/shm"):
-        if name in f:
-            path = os.path.join("/dev/shm", f)
-            shutil.rmtree(path, ignore_errors=True)
-            if os.path.exists(path):
-                os.remove(path)
 
 
 def _collect(audio, queue, seconds: float, on_tick=None) -> dict:
@@ -309,7 +268,7 @@ def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog, tmp_
     import soundfile as sf
     caplog.set_level(logging.INFO, logger="latentperform.inputs.audio")
     name = f"lpv{uuid.uuid4().hex[:8]}"
-    jackd = _start_jackd(name)
+    jackd = start_jackd(name)
     noted = []
     audio, queue, clock = _open_input(name, monkeypatch, device="system", retry_s=0.3, stall_s=0.3,
                                       record_to=tmp_path / "heard.flac", on_record=lambda *a: noted.append(a))
@@ -322,12 +281,12 @@ def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog, tmp_
         _connect_all(name, _ports(name)[0], ours)
         first = _collect(audio, queue, 1.5)
         lost_at = clock.now()
-        _stop_jackd(jackd, name, kill=True)        # the "sound card" goes away, mid-sound
+        stop_jackd(jackd, name, kill=True)        # the "sound card" goes away, mid-sound
         stop(player)
         assert _wait_for(lambda: audio.error is not None, 5)
         noticed_at = clock.now()
         gone = _collect(audio, queue, 1.0)
-        jackd = _start_jackd(name)                 # and comes back
+        jackd = start_jackd(name)                 # and comes back
         assert _wait_for(lambda: audio.connected, 10), audio.status
         player = _spawn("play", 120, server=name)
         _wait_line(player, "PLAYING")
@@ -337,7 +296,7 @@ def test_device_that_vanishes_is_reported_and_reopened(monkeypatch, caplog, tmp_
         if player is not None:
             stop(player)
         audio.close()
-        _stop_jackd(jackd, name)
+        stop_jackd(jackd, name)
     assert audio.opens == 2
     messages = [r.getMessage() for r in caplog.records]
     lost = "audio: 'system' stopped delivering sound; retrying every 0.3 s"
