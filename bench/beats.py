@@ -327,7 +327,7 @@ def main() -> None:
             x, _ = sf.read(str(wav), dtype="float32")
         else:
             x = music_set.render(t, args.seconds, cache)
-            sf.write(str(wav), x, music_set.SR)
+            sf.write(str(wav), x, music_set.SR, subtype="FLOAT")   # (16 bits would not be the render)
         tracks[n], audio[n] = t, x
 
     makers = {"today": lambda: _system_today(args.baseline), "live": _system_live,

@@ -371,22 +371,26 @@ def _corpus(name: str, work: str, number: int | None, bpm_sections, seconds: flo
     tm = TempoMap([(b, bpm) for b, bpm in bpm_sections])
     notes: list[Note] = []
     programs = {}
+    # an excerpt shorter than `seconds` is played again from the bar line after its end, as its
+    # repeat marks mostly ask (K. 545's exposition at 132 bpm lasts 22 s, the jig's tune 19 s)
+    bar_q = float(ts.barDuration.quarterLength)
+    length_q = np.ceil((float(score.highestTime) + pickup) / bar_q - 1e-6) * bar_q
     for i, part in enumerate(parts):
         ch = i if i < DRUMS else i + 1
         programs[ch] = programs_by_part[min(i, len(programs_by_part) - 1)]
         for el in part.flatten().notes:
-            q = float(el.getOffsetInHierarchy(part)) + pickup
-            beat = q / beat_q
-            t = tm(beat)
-            if t >= seconds:
-                continue
-            end = tm((q + float(el.quarterLength)) / beat_q)
             pitches = [p.midi for p in el.pitches]
             vel = 80
             if el.volume is not None and el.volume.velocity:
                 vel = int(el.volume.velocity)
-            for p in pitches:
-                notes.append(Note(t, max(0.03, end - t - 0.01), ch, p + transpose, vel))
+            q0 = float(el.getOffsetInHierarchy(part)) + pickup
+            for q in q0 + length_q * np.arange(64):
+                t = tm(q / beat_q)
+                if t >= seconds:
+                    break
+                end = tm((q + float(el.quarterLength)) / beat_q)
+                for p in pitches:
+                    notes.append(Note(t, max(0.03, end - t - 0.01), ch, p + transpose, vel))
     notes.sort(key=lambda n: n.time)
     start_beat = 0.0
     # the beats run from the first bar line (the first downbeat, or the pickup's first beat)
@@ -396,7 +400,9 @@ def _corpus(name: str, work: str, number: int | None, bpm_sections, seconds: flo
         beats.append(tm(b))
         b += 1
     beats = np.array(beats)
-    beats = beats[beats >= notes[0].time - 1e-6]
+    # ... up to the end of the music (no beats after the last note)
+    end = max(n.time + n.dur for n in notes)
+    beats = beats[(beats >= notes[0].time - 1e-6) & (beats <= end + 1e-6)]
     return Track(name, notes, programs, beats, ts.ratioString, kind, tm.change_times(),
                  [bpm for _, bpm in tm.sections])
 
