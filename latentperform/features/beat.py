@@ -30,7 +30,15 @@ from __future__ import annotations
 import numpy as np
 
 ACCENT_RATIO = 1.45   # on-beat / off-beat low-frequency onset strength above which a doubled pulse is halved
+HALVE_ABOVE_BPM = 138.0   # a doubled pulse is looked for in readings from this tempo up
+GRID_S = 6.0         # seconds of strength a grid's contrast is measured over
+RIVAL_SCORE = 0.6    # a tempo 3/4 or 4/3 of the comb's winner with this much of its score is a rival
 METRIC_RATIOS = (2.0, 0.5, 1.5, 2.0 / 3.0, 3.0, 1.0 / 3.0)
+
+
+def _related(ratio: float, ratios) -> bool:
+    """Whether ratio is within 4 % of one of ratios."""
+    return any(abs(np.log(ratio / r)) < np.log(1.04) for r in ratios)
 
 
 class BeatTracker:
@@ -138,8 +146,11 @@ class BeatTracker:
         if score[i] <= 0:
             return
         best = float(self.bpm_grid[i])
+        i, best = self._three_or_four(env, score, i, best)
         halved = False
-        if best / 2.0 >= self.bpm_grid[0] - 0.5:     # (a 60 bpm backbeat is found at 119.7)
+        # (a 60 bpm backbeat's eighths are found at 119.7; a reading under HALVE_ABOVE_BPM is
+        # not halved: piano music with longer notes on 1 and 3 read 132 as 66)
+        if best >= HALVE_ABOVE_BPM and best / 2.0 >= self.bpm_grid[0] - 0.5:
             n_acc = min(self.count, self.size)
             accents = np.convolve(np.roll(self.accents, -self._write)[-n_acc:], [0.25, 0.5, 0.25],
                                   mode="same")
@@ -160,6 +171,12 @@ class BeatTracker:
             return
         held = float(self._comb(ac, np.array([60.0 * self.frame_rate / self.bpm]))[0]
                      * np.interp(self.bpm, self.bpm_grid, self.prior))
+        pending = self._pending_bpm
+        if pending is not None and not _related(pending / self.bpm, (1.0,) + METRIC_RATIOS) and \
+                not _related(best / self.bpm, (1.0,)) and _related(best / pending, (2.0, 0.5)):
+            # twice or half a new tempo waiting to be taken is that tempo heard at another
+            # level (a sonata's eighths after it slowed): it counts for it, not against it
+            best, halved = pending, True
         ratio = best / self.bpm
         force = False
         if abs(np.log(ratio)) < np.log(1.04):
@@ -181,6 +198,38 @@ class BeatTracker:
                 self._pending_bpm, self._pending_count = None, 0
                 force = True
         self._align(env, force=force)
+
+    def _grid_contrast(self, env: np.ndarray, period: float) -> float:
+        """How much more strength the best grid of `period` collects per beat over the last
+        few seconds than the average frame has (1.0: none; a grid on the beats of accented music
+        collects more than one on its subdivisions or across them)."""
+        n = len(env)
+        beats = int(min(n - 1, GRID_S * self.frame_rate) // period)
+        mean = float(env[n - int(beats * period) - 1:].mean()) if beats else 0.0
+        if beats < 2 or mean <= 1e-12:
+            return 1.0
+        offsets = np.arange(0.0, period, 0.5)
+        positions = (n - 1) - offsets[:, None] - period * np.arange(beats)[None, :]
+        sums = np.interp(positions, np.arange(n), env).mean(axis=1)
+        return float(sums.max() / mean)
+
+    def _three_or_four(self, env: np.ndarray, score: np.ndarray, i: int, best: float):
+        """The comb's winner or a near rival 3/4 or 4/3 of it, whichever grid collects the most
+        strength: in a stream of even sixteenths (an Alberti bass, a rag) three of them (4/3 of
+        the tempo) line up as well as four do, and only the accents on the beats tell."""
+        here = self._grid_contrast(env, 60.0 * self.frame_rate / best)
+        choice = (i, best, here)
+        for r in (0.75, 4.0 / 3.0):
+            near = np.flatnonzero(np.abs(np.log(self.bpm_grid / (best * r))) < np.log(1.03))
+            if not len(near):
+                continue
+            j = int(near[np.argmax(score[near])])
+            if score[j] < RIVAL_SCORE * score[i]:
+                continue
+            c = self._grid_contrast(env, 60.0 * self.frame_rate / float(self.bpm_grid[j]))
+            if c > choice[2]:
+                choice = (j, float(self.bpm_grid[j]), c)
+        return choice[0], choice[1]
 
     def _accent_ratio(self, env: np.ndarray, period: float) -> float:
         """Onset strength on the beats of a grid of 2 * period (its best phase) over the strength
