@@ -8,15 +8,19 @@ beats any later.
 Tempo: every quarter second, the autocorrelation of the last `window_s` of strength, weighted
 toward the most recent seconds (so that a tempo change shows within a few seconds), is scored as a
 comb (lags L, 2L, 3L, 4L of each candidate period, read between frames) under a log-normal
-preference around `prior_bpm`.  The first lock needs two estimates in a row that agree (within
-4 %).  The tempo held changes with hysteresis:
+preference around `prior_bpm`.  A rival 3/4 or 4/3 of the winner (with 0.6 of its score) is
+taken when its grid of beats collects more strength than the winner's (even sixteenths line up
+in threes as well as in fours; only the accents on the beats tell), and a winner is halved when
+its accents say it is a doubled pulse (only from 138 bpm up: longer notes on 1 and 3 of a
+132 bpm piece are not a doubled 66).  The first lock needs two estimates in a row that agree
+(within 4 %).  The tempo held changes with hysteresis:
   - a winner within 4 % of the tempo held refines it;
   - a winner at another metrical level of it (x2, /2, x3/2, x2/3, x3, /3) replaces it only after
     winning `metric_patience_s` in a row by a clear margin (its comb score over the held tempo's):
     the accent pattern of a bar often favours a level for a few seconds, and a reading that
     flips between levels is worse than either level;
   - any other winner (a new tempo) replaces it after winning three times in a row (0.75 s), and
-    the phase is then re-aligned at once.
+    the phase is then re-aligned at once; a winner twice or half the new tempo counts for it.
 Phase: the grid of the held period that collects the most strength over the last few seconds
 (recent beats weighing more); a free-running oscillator follows it with a gentle correction, and a
 jump of more than a fifth of a beat (the grid moving to the off-beat, say) must be measured on
@@ -213,11 +217,18 @@ class BeatTracker:
         sums = np.interp(positions, np.arange(n), env).mean(axis=1)
         return float(sums.max() / mean)
 
+    def _best_contrast(self, env: np.ndarray, bpm: float) -> float:
+        """The grid contrast of the best period within 1 % of bpm: the comb's readings are a
+        quarter bpm apart, and a grid a few hundredths of a frame a beat off drifts off sharp
+        attacks within a few seconds."""
+        return max(self._grid_contrast(env, 60.0 * self.frame_rate / (bpm * f))
+                   for f in (0.99, 0.995, 1.0, 1.005, 1.01))
+
     def _three_or_four(self, env: np.ndarray, score: np.ndarray, i: int, best: float):
         """The comb's winner or a near rival 3/4 or 4/3 of it, whichever grid collects the most
         strength: in a stream of even sixteenths (an Alberti bass, a rag) three of them (4/3 of
         the tempo) line up as well as four do, and only the accents on the beats tell."""
-        here = self._grid_contrast(env, 60.0 * self.frame_rate / best)
+        here = self._best_contrast(env, best)
         choice = (i, best, here)
         for r in (0.75, 4.0 / 3.0):
             near = np.flatnonzero(np.abs(np.log(self.bpm_grid / (best * r))) < np.log(1.03))
@@ -226,7 +237,7 @@ class BeatTracker:
             j = int(near[np.argmax(score[near])])
             if score[j] < RIVAL_SCORE * score[i]:
                 continue
-            c = self._grid_contrast(env, 60.0 * self.frame_rate / float(self.bpm_grid[j]))
+            c = self._best_contrast(env, float(self.bpm_grid[j]))
             if c > choice[2]:
                 choice = (j, float(self.bpm_grid[j]), c)
         return choice[0], choice[1]

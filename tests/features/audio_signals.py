@@ -116,3 +116,27 @@ def backbeat(bpm: float, duration: float, seed: int = 4, sr: int = SR) -> tuple[
         k += 1
     x = place(times, kinds, duration, np.array(gains), seed, sr).astype(np.float32)
     return x, np.arange(0.2, duration - 0.3, beat)
+
+
+def sixteenths(bpm: float, duration: float, accent: float = 0.9, rest: float = 0.25,
+               seed: int = 6, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+    """Even sixteenth-note clicks, louder on each beat (an Alberti bass, a rag's right hand: three
+    sixteenths line up as well as four, and only the accents mark the beat); (samples, beats)."""
+    step = 60.0 / bpm / 4
+    times = np.arange(0.3, duration - 0.3, step)
+    gains = np.where(np.arange(len(times)) % 4 == 0, accent, rest)
+    x = place(times, ["click"] * len(times), duration, gains, seed, sr).astype(np.float32)
+    return x, times[::4]
+
+
+def heavy_one_and_three(bpm: float, duration: float, seed: int = 7,
+                        sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+    """A hat on every beat and a kick on beats 1 and 3 only: a pulse, not a doubled one, whose
+    low band is louder every other beat; (samples, beat times)."""
+    beats = np.arange(0.3, duration - 0.3, 60.0 / bpm)
+    times, kinds, gains = [], [], []
+    for k, t in enumerate(beats):
+        if k % 2 == 0:
+            times.append(t), kinds.append("kick"), gains.append(0.9)
+        times.append(t), kinds.append("hat"), gains.append(0.4)
+    return place(times, kinds, duration, np.array(gains), seed, sr).astype(np.float32), beats

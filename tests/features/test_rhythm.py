@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from latentperform.features import AudioAnalyzer, analyze_frames
-from tests.features.audio_signals import SR, backbeat, click_track, drum_pattern, f_measure
+from tests.features.audio_signals import (SR, backbeat, click_track, drum_pattern, f_measure,
+                                          heavy_one_and_three, sixteenths)
 
 
 def _circular_distance(phase: np.ndarray) -> np.ndarray:
@@ -77,6 +78,28 @@ def test_backbeat_tempo_and_beats(bpm):
     # (the beat clock runs on after the last hit: only beats while the music plays count)
     beats = [f.time for f in frames if f.beat and 8.0 <= f.time < truth[-1] + 0.1]
     assert len(beats) >= 6 and all(np.min(np.abs(truth - b)) < 0.04 for b in beats)
+
+
+@pytest.mark.parametrize("bpm", [96, 110, 132])
+def test_even_sixteenths_count_four_to_the_beat_not_three(bpm):
+    # every sixteenth sounds, the beats louder: the comb scores three sixteenths (4/3 of the
+    # tempo) about as high as four, and the grid's accents decide (the comb alone read 96 as 128
+    # and 110 as 146.5 before they did).  The tempo is what this checks: in an even stream the
+    # phase may sit a sixteenth early for a few seconds
+    x, _ = sixteenths(bpm, 14.0)
+    frames = analyze_frames(x, SR, beats="comb")
+    late = np.array([f.tempo for f in frames if f.time >= 8.0])
+    assert np.all(np.abs(late - bpm) <= 0.02 * bpm), (late.min(), late.max())
+
+
+@pytest.mark.parametrize("bpm", [124, 132])
+def test_heavier_one_and_three_is_not_a_doubled_pulse(bpm):
+    # a kick on 1 and 3 under a hat on every beat: the accent check (which halves a doubled pulse,
+    # a slow backbeat's eighths) halved these to 62 and 66 when it looked at readings under 138
+    x, _ = heavy_one_and_three(bpm, 14.0)
+    frames = analyze_frames(x, SR, beats="comb")
+    late = np.array([f.tempo for f in frames if f.time >= 8.0])
+    assert np.all(np.abs(late - bpm) <= 0.02 * bpm), (late.min(), late.max())
 
 
 def test_tempo_follows_a_change():
