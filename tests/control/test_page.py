@@ -97,15 +97,17 @@ def _preview_rgb(browser):
 def test_the_preview_streams_and_shows_the_show_picture(browser, show):
     open_page(browser, show.room.url)
     send_osc(show.osc.port, "/lp/shader/color/hue", 0.0)
-    wait_for(lambda: (_preview_rgb(browser) or [0])[0] > 200, what="a red preview")
-    first = _preview_rgb(browser)
+    # (a reading is None while the <img> loads its next picture: keep the one that satisfied)
+    first = wait_for(lambda: (lambda p: p if p and p[0] > 200 else None)(_preview_rgb(browser)),
+                     what="a red preview")
     assert first[1] < 40 and first[2] < 40
     send_osc(show.osc.port, "/lp/shader/color/hue", 2 / 3)
     wait_for(lambda: (lambda p: p and p[2] > 200 and p[0] < 40)(_preview_rgb(browser)), what="a blue preview")
     # about 10 pictures a second (the room's rate), far fewer than the show's 30 fps
-    n0, t0 = _preview_rgb(browser)[3], time.monotonic()
+    n0, t0 = wait_for(lambda: _preview_rgb(browser), what="a loaded preview")[3], time.monotonic()
     time.sleep(2.0)
-    rate = (_preview_rgb(browser)[3] - n0) / (time.monotonic() - t0)
+    n1 = wait_for(lambda: _preview_rgb(browser), what="a loaded preview")[3]
+    rate = (n1 - n0) / (time.monotonic() - t0)
     assert 4.0 <= rate <= 12.0, rate
 
 
