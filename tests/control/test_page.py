@@ -13,6 +13,7 @@ import urllib.request
 import numpy as np
 import pytest
 from PIL import Image
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -24,7 +25,10 @@ from tests.control.publisher import SPECS, Publisher
 def wait_for(predicate, timeout=8.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        v = predicate()
+        try:
+            v = predicate()
+        except StaleElementReferenceException:
+            v = None   # the page rebuilt the element between finding and reading it: look again
         if v:
             return v
         time.sleep(0.05)
@@ -209,9 +213,10 @@ def test_takeover_learn_and_keyframes_on_the_page(browser, show):
 
     kfs = browser.find_elements(By.CSS_SELECTOR, ".kf")
     assert len(kfs) == 3 and "current" in kfs[1].get_attribute("class")
-    kfs[2].find_element(By.CSS_SELECTOR, ".thumb").click()
+    browser.find_element(By.CSS_SELECTOR, '.kf[data-index="2"] .thumb').click()
     wait_for(lambda: ("latent/keyframe", 2.0) in show.fired, what="glide to keyframe 2")
-    kfs[0].find_element(By.CSS_SELECTOR, 'button[title="delete"]').click()
+    # (found again: the strip may be rebuilt when the show's state comes back)
+    browser.find_element(By.CSS_SELECTOR, '.kf[data-index="0"] button[title="delete"]').click()
     browser.find_element(By.ID, "kf-add").click()
     wait_for(lambda: [c.kind for c in show.commands][-2:] == ["keyframe/delete", "keyframe/add"],
              what="the keyframe commands")
