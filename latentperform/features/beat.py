@@ -155,10 +155,7 @@ class BeatTracker:
         # (a 60 bpm backbeat's eighths are found at 119.7; a reading under HALVE_ABOVE_BPM is
         # not halved: piano music with longer notes on 1 and 3 read 132 as 66)
         if best >= HALVE_ABOVE_BPM and best / 2.0 >= self.bpm_grid[0] - 0.5:
-            n_acc = min(self.count, self.size)
-            accents = np.convolve(np.roll(self.accents, -self._write)[-n_acc:], [0.25, 0.5, 0.25],
-                                  mode="same")
-            if self._accent_ratio(accents, 60.0 * self.frame_rate / best) > ACCENT_RATIO:
+            if self.doubled(best):
                 best /= 2.0
                 halved = True
                 i = int(np.argmin(np.abs(self.bpm_grid - best)))
@@ -241,6 +238,15 @@ class BeatTracker:
             if c > choice[2]:
                 choice = (j, float(self.bpm_grid[j]), c)
         return choice[0], choice[1]
+
+    def doubled(self, bpm: float) -> bool:
+        """Whether the low-band accents of the last seconds say that bpm is a doubled pulse
+        (every other beat of it clearly stronger: a slow backbeat's eighths)."""
+        n = min(self.count, self.size)
+        if n < 4:
+            return False
+        accents = np.convolve(np.roll(self.accents, -self._write)[-n:], [0.25, 0.5, 0.25], mode="same")
+        return self._accent_ratio(accents, 60.0 * self.frame_rate / bpm) > ACCENT_RATIO
 
     def _accent_ratio(self, env: np.ndarray, period: float) -> float:
         """Onset strength on the beats of a grid of 2 * period (its best phase) over the strength

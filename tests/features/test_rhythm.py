@@ -63,16 +63,23 @@ def test_tempo_agrees_with_librosa(click_frames, bpm):
     assert abs(ours - theirs) < 0.03 * bpm
 
 
-@pytest.mark.parametrize("bpm", [70, 75, 80, 85, 100, 128, 174])
-def test_backbeat_tempo_and_beats(bpm):
+_HALF_AT_128 = pytest.mark.xfail(strict=True, reason=(
+    "a known limit: the beat network hears this bare kick/snare/eighth-hat pattern at 128 as 64, "
+    "with confidence, and the show's tracker answers "
+    "with it; bench/RESULTS.md"))
+
+
+@pytest.mark.parametrize("bpm, tracker", [(b, t) for t in ("comb", "choice") for b in (70, 75, 80, 85, 100, 174)]
+                         + [(128, "comb"), pytest.param(128, "choice", marks=_HALF_AT_128)])
+def test_backbeat_tempo_and_beats(bpm, tracker):
     # kick/snare/hat: accents differ between beats and the hats double the pulse; the tracker must
     # still count quarter notes, slow backbeats too (their eighth-note hats are not the beat: the
-    # accent check of beat.py halves the doubled pulse).  The comb tracker alone: the show's
-    # tracker answers with the beat network on a groove it hears clearly, and the network reads
-    # these bare synthetic patterns at 100-128 bpm at half or double tempo (a known limit, in
-    # bench/RESULTS.md; the rendered grooves of bench/music_set.py are its measure)
+    # comb's accent check halves the doubled pulse).  The show's tracker ("choice") answers with
+    # the comb where the network reads twice the comb's tempo with every other beat of it
+    # stronger and the low-band accents agreeing (before that, it read 70-100 at double tempo);
+    # the comb alone is what other layouts get
     x, truth = backbeat(bpm, 12.0 if bpm >= 100 else 16.0)
-    frames = analyze_frames(x, SR, beats="comb")
+    frames = analyze_frames(x, SR, beats=tracker)
     late = np.array([f.tempo for f in frames if f.time >= 8.0])
     assert np.all(np.abs(late - bpm) <= 1.0), (late.min(), late.max())
     # (the beat clock runs on after the last hit: only beats while the music plays count)
