@@ -40,6 +40,7 @@ import argparse
 import builtins
 import collections
 import collections.abc
+import hashlib
 import importlib.util
 import subprocess
 import sys
@@ -322,7 +323,9 @@ def main() -> None:
     tracks, audio = {}, {}
     for n in names:
         t = music_set.build(n, args.seconds)
-        wav = cache / f"{n}.{int(args.seconds)}s.wav"
+        # (keyed on the notes too: a changed track is rendered again, never read from an old file)
+        notes = repr([(x.time, x.dur, x.channel, x.pitch, x.velocity) for x in t.notes]).encode()
+        wav = cache / f"{n}.{int(args.seconds)}s.{hashlib.sha1(notes).hexdigest()[:10]}.wav"
         if wav.exists():
             x, _ = sf.read(str(wav), dtype="float32")
         else:

@@ -372,9 +372,10 @@ def _corpus(name: str, work: str, number: int | None, bpm_sections, seconds: flo
     notes: list[Note] = []
     programs = {}
     # an excerpt shorter than `seconds` is played again from the bar line after its end, as its
-    # repeat marks mostly ask (K. 545's exposition at 132 bpm lasts 22 s, the jig's tune 19 s)
+    # repeat marks mostly ask (K. 545's exposition at 132 bpm lasts 22 s, the jig's tune 19 s);
+    # a pickup comes again in the last bar, where the first bar's pickup sat
     bar_q = float(ts.barDuration.quarterLength)
-    length_q = np.ceil((float(score.highestTime) + pickup) / bar_q - 1e-6) * bar_q
+    length_q = np.ceil(float(score.highestTime) / bar_q - 1e-6) * bar_q
     for i, part in enumerate(parts):
         ch = i if i < DRUMS else i + 1
         programs[ch] = programs_by_part[min(i, len(programs_by_part) - 1)]

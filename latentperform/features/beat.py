@@ -263,6 +263,8 @@ class BeatTracker:
         sums = np.interp(positions, np.arange(len(peaks)), peaks).sum(axis=1)
         on = int(np.argmax(sums))
         off = (on + int(round(period / step))) % len(offsets)
+        if sums[on] <= 1e-9:
+            return 1.0   # no low-band onsets on either grid: nothing to tell
         return float(sums[on] / sums[off]) if sums[off] > 1e-12 else float("inf")
 
     def _align(self, env: np.ndarray, force: bool = False) -> None:

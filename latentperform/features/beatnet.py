@@ -213,10 +213,6 @@ class NetBeatTracker:
     settled = property(lambda self: self.dbn.settled)
 
 
-ALTERNATION = 1.25   # every other network beat this much stronger (on average): a doubled pulse
-ALTERNATION_LEAVE = 1.1   # ... and it stays one until they are this close
-
-
 class BeatChoice:
     """The network's tracker where the network hears the beat, the comb tracker (beat.py) where it
     does not: the show's beat tracker at the layouts the network was trained for.
@@ -227,12 +223,7 @@ class BeatChoice:
     where it is weak and often at half tempo: -0.2-0.45).  The answer (tempo, beats, phase) is
     the network's until the confidence falls under `leave`, then the comb tracker's until it
     rises over `enter` (hysteresis: a few confident bars in a piano piece do not hand it back).
-    It starts with the network (confidence 0.6: the first beats of a groove come from it).  Where
-    the network reads twice the comb's tempo, every other beat of it 1.25 times stronger than the
-    rest and the low-band accents agreeing (beat.py's doubled-pulse check), its pulse is a
-    doubled one (a slow backbeat's eighths) and the comb answers until they are alike again
-    (within 1.1); a drum and bass track, whose kick and snare alternate on the beats, has its
-    beats alike to the network.  A beat
+    It starts with the network (confidence 0.6: the first beats of a groove come from it).  A beat
     within half a beat of the last one is dropped, so that a switch never doubles a beat, and on
     the frame of a switch either tracker's beat counts, so that none is lost.  Until the network
     has heard three beat intervals at one tempo (in silence before a show, say) the tempo and the
@@ -246,9 +237,6 @@ class BeatChoice:
         self.comb = comb
         self.enter, self.leave, self.smoothing = float(enter), float(leave), float(smoothing)
         self.confidence = 0.6
-        self.confident = True      # the hysteresis on the confidence
-        self._doubled = False      # the network's tempo a doubled pulse of the comb's
-        self._peaks: collections.deque = collections.deque(maxlen=8)   # its last beats' peaks
         self.use_net = True
         self._acts = np.zeros(int(round(4.0 * frame_rate)))   # a ring of the last 4 s
         self._count = 0
@@ -279,15 +267,6 @@ class BeatChoice:
     position = property(lambda self: self._position)
     locked = property(lambda self: self.net.locked and self.net.settled if self.use_net else self.comb.locked)
 
-    @property
-    def alternation(self) -> float:
-        """How much stronger every other beat of the network's is, over its last 8 (1.0: alike)."""
-        if len(self._peaks) < 8:
-            return 1.0
-        v = np.array(self._peaks)
-        a, b = v[0::2].mean(), v[1::2].mean()
-        return float(max(a, b) / max(min(a, b), 1e-3))
-
     def _act_near(self, frame: float) -> float:
         n = len(self._acts)
         k = int(round(frame))
@@ -306,22 +285,12 @@ class BeatChoice:
                 on = self._act_near(prev)
                 mid = self._act_near(0.5 * (prev + self._count))
                 self.confidence += self.smoothing * ((on - mid) - self.confidence)
-                self._peaks.append(on)
             self._net_beat_at = self._count
-            # the network at twice the comb's tempo, its beats alternately strong and weak, and
-            # the low-band accents saying the same: its pulse is doubled (a slow backbeat's
-            # eighths, where the snare is on the comb's beats) and the comb's reading is the beat.
-            # (A drum and bass track at 174 has its kick and snare alternate too, but the
-            # network hears both as beats alike.)
-            alternates = self.alternation > (ALTERNATION_LEAVE if self._doubled else ALTERNATION)
-            self._doubled = bool(self.comb.locked and abs(np.log(self.net.bpm / self.comb.bpm / 2.0)) < np.log(1.04)
-                                 and alternates and self.comb.doubled(self.net.bpm))
         was = self.use_net
-        if self.confident and self.confidence < self.leave:
-            self.confident = False
-        elif not self.confident and self.confidence > self.enter:
-            self.confident = True
-        self.use_net = self.confident and not self._doubled
+        if self.use_net and self.confidence < self.leave:
+            self.use_net = False
+        elif not self.use_net and self.confidence > self.enter:
+            self.use_net = True
         self._count += 1
         tracker = self.chosen
         if self.use_net != was:   # (the confidence moves on a network beat: keep it, or the comb's)
