@@ -155,7 +155,7 @@ class BeatTracker:
         # (a 60 bpm backbeat's eighths are found at 119.7; a reading under HALVE_ABOVE_BPM is
         # not halved: piano music with longer notes on 1 and 3 read 132 as 66)
         if best >= HALVE_ABOVE_BPM and best / 2.0 >= self.bpm_grid[0] - 0.5:
-            if self.doubled(best):
+            if self._doubled(best):
                 best /= 2.0
                 halved = True
                 i = int(np.argmin(np.abs(self.bpm_grid - best)))
@@ -164,7 +164,7 @@ class BeatTracker:
             # stray tempo on top once, and the hysteresis below would then hold it for seconds)
             first = self._first_estimate
             self._first_estimate = best
-            if first is None or abs(np.log(best / first)) >= np.log(1.04):
+            if first is None or not _related(best / first, (1.0,)):
                 return
             self.bpm, self.locked = best, True
             self._locked_at = self.count
@@ -177,15 +177,15 @@ class BeatTracker:
                 not _related(best / self.bpm, (1.0,)) and _related(best / pending, (2.0, 0.5)):
             # twice or half a new tempo waiting to be taken is that tempo heard at another
             # level (a sonata's eighths after it slowed): it counts for it, not against it
-            best, halved = pending, True
+            best = pending
         ratio = best / self.bpm
         force = False
-        if abs(np.log(ratio)) < np.log(1.04):
+        if _related(ratio, (1.0,)):
             self.bpm = 0.7 * self.bpm + 0.3 * best
             self._pending_bpm, self._pending_count = None, 0
         else:
-            metric = any(abs(np.log(ratio / r)) < np.log(1.04) for r in METRIC_RATIOS)
-            if self._pending_bpm is not None and abs(np.log(best / self._pending_bpm)) < np.log(1.04):
+            metric = _related(ratio, METRIC_RATIOS)
+            if self._pending_bpm is not None and _related(best / self._pending_bpm, (1.0,)):
                 self._pending_count += 1
             else:
                 self._pending_bpm, self._pending_count = best, 1
@@ -239,7 +239,7 @@ class BeatTracker:
                 choice = (j, float(self.bpm_grid[j]), c)
         return choice[0], choice[1]
 
-    def doubled(self, bpm: float) -> bool:
+    def _doubled(self, bpm: float) -> bool:
         """Whether the low-band accents of the last seconds say that bpm is a doubled pulse
         (every other beat of it clearly stronger: a slow backbeat's eighths)."""
         n = min(self.count, self.size)
