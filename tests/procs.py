@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import uuid
 
 
 def stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
@@ -31,6 +33,18 @@ def start_jackd(name: str, period: int = 256) -> subprocess.Popen:
         stop(proc)
         raise AssertionError(f"the JACK dummy server {name!r} did not start")
     return proc
+
+
+@contextlib.contextmanager
+def jackd_server(prefix: str, period: int = 256):
+    """A JACK dummy server of its own under a fresh name (prefix + 8 hex digits), `period` frames
+    a cycle; yields the name and stops the server cleanly afterwards."""
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
+    proc = start_jackd(name, period)
+    try:
+        yield name
+    finally:
+        stop_jackd(proc, name)
 
 
 def stop_jackd(proc: subprocess.Popen, name: str, kill: bool = False) -> None:

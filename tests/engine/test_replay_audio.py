@@ -17,14 +17,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from latentperform.render import probe_video
-from tests.procs import start_jackd, stop, stop_jackd
+from tests.procs import jackd_server, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYER = ROOT / "tests" / "inputs" / "test_audio.py"
@@ -71,10 +70,8 @@ range = [-0.5, 1.0]
 @pytest.fixture(scope="module")
 def jack_server():
     """This file's JACK dummy server (a larger period than the shared one); yields its name."""
-    name = f"lprp{uuid.uuid4().hex[:8]}"
-    proc = start_jackd(name, period=1024)
-    yield name
-    stop_jackd(proc, name)
+    with jackd_server("lprp", period=1024) as name:
+        yield name
 
 
 def _env(server: str | None = None) -> dict:

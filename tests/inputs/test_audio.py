@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.procs import start_jackd, stop, stop_jackd
+from tests.procs import jackd_server, start_jackd, stop, stop_jackd
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[2]
@@ -157,11 +157,9 @@ def _open_input(server: str, monkeypatch, **kw):
 def roomy_jack():
     """A JACK dummy server of its own at 1024 frames a cycle, for the click test: on the shared
     256-frame server a loaded 2-core machine made the Python click player miss cycles, and the
-    show rightly heard each gap's end as an onset (CI and a suite run failed on 4 strays)."""
-    name = f"lpac{uuid.uuid4().hex[:8]}"
-    proc = start_jackd(name, period=1024)
-    yield name
-    stop_jackd(proc, name)
+    show rightly heard each gap's end as an onset (a suite run failed on 4 strays)."""
+    with jackd_server("lpac", period=1024) as name:
+        yield name
 
 
 def test_live_click_track_drives_onsets_tempo_and_beats(roomy_jack, monkeypatch):
