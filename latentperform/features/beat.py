@@ -20,12 +20,18 @@ its accents say it is a doubled pulse (only from 138 bpm up: longer notes on 1 a
     the accent pattern of a bar often favours a level for a few seconds, and a reading that
     flips between levels is worse than either level;
   - any other winner (a new tempo) replaces it after winning three times in a row (0.75 s), and
-    the phase is then re-aligned at once; a winner twice or half the new tempo counts for it.
+    the phase is then re-aligned at once; a winner twice or half the new tempo counts for it;
+  - a regrouping replaces it at once: once a tempo has been held for 6 s, a tempo 3/4 or 4/3 of
+    it whose grid collects 1.3 times the held grid's strength over the last 3 s, on three
+    updates in a row (a piece of even sixteenths slowing from 126 to 96: three of its new
+    sixteenths make 128, next to the old tempo, and the comb's window holds the old bars for
+    seconds; only the accents of the last beats tell).  For 6 s after it, the comb's way back
+    to the old tempo is taken only where the last 3 s of accents agree.
 Phase: the grid of the held period that collects the most strength over the last few seconds
 (recent beats weighing more); a free-running oscillator follows it with a gentle correction, and a
 jump of more than a fifth of a beat (the grid moving to the off-beat, say) must be measured on
-updates over 1.5 s in a row first, its grid 1.2 times stronger than the held one's.  A beat is emitted on the frame nearest the oscillator's wrap,
-`lead_s` early: the strength peaks a little after an attack starts, and the beats aim at the
+updates over 1.5 s in a row first, its grid 1.2 times stronger than the held one's.  A beat is
+emitted on the frame nearest the oscillator's wrap, `lead_s` early: the strength peaks a little after an attack starts, and the beats aim at the
 attacks.  All in frames of the analyzer, so timing is exact offline and live alike.
 """
 
@@ -37,6 +43,9 @@ ACCENT_RATIO = 1.45   # on-beat / off-beat low-frequency onset strength above wh
 HALVE_ABOVE_BPM = 138.0   # a doubled pulse is looked for in readings from this tempo up
 GRID_S = 6.0         # seconds of strength a grid's contrast is measured over
 RIVAL_SCORE = 0.6    # a tempo 3/4 or 4/3 of the comb's winner with this much of its score is a rival
+REGROUP_S = 3.0      # seconds a regrouping (the held tempo's 3/4 or 4/3, see _regrouped) is read over
+REGROUP_MARGIN = 1.3   # how much more strength its grid must collect than the held one's ...
+REGROUP_UPDATES = 3    # ... on this many updates in a row
 METRIC_RATIOS = (2.0, 0.5, 1.5, 2.0 / 3.0, 3.0, 1.0 / 3.0)
 
 
@@ -74,6 +83,10 @@ class BeatTracker:
         self._last_beat_index = 0
         self._since_beat = 0.0               # frames since the last emitted beat
         self._pending_bpm: float | None = None
+        self._changed_at = 0                 # frame count when the tempo held was last replaced
+        self._regroup: float | None = None   # a regrouping under watch (_regrouped), its bpm
+        self._regroup_count = 0
+        self._regrouped_at: int | None = None   # frame count of the last regrouping taken
         self._pending_count = 0
         self._pending_phase: float | None = None
         self._pending_phase_count = 0
@@ -167,7 +180,7 @@ class BeatTracker:
             if first is None or not _related(best / first, (1.0,)):
                 return
             self.bpm, self.locked = best, True
-            self._locked_at = self.count
+            self._locked_at = self._changed_at = self.count
             self._align(env, force=True)
             return
         held = float(self._comb(ac, np.array([60.0 * self.frame_rate / self.bpm]))[0]
@@ -180,7 +193,13 @@ class BeatTracker:
             best = pending
         ratio = best / self.bpm
         force = False
-        if _related(ratio, (1.0,)):
+        regrouped = self._regrouped(env)
+        if regrouped is not None:
+            self.bpm = regrouped
+            self._pending_bpm, self._pending_count = None, 0
+            self._changed_at = self._regrouped_at = self.count
+            force = True
+        elif _related(ratio, (1.0,)):
             self.bpm = 0.7 * self.bpm + 0.3 * best
             self._pending_bpm, self._pending_count = None, 0
         else:
@@ -192,20 +211,57 @@ class BeatTracker:
             need = self._metric_patience if metric else 3
             # (a tempo halved by the accent check needs no comb margin: its accents decided)
             clear = (not metric) or halved or score[i] > 1.3 * held
+            if clear and _related(ratio, (0.75, 4.0 / 3.0)) and self._regrouped_at is not None \
+                    and self.count - self._regrouped_at < GRID_S * self.frame_rate:
+                # the way back from a regrouping, while the comb's window still holds the music
+                # before it: taken only where the last beats' accents agree
+                clear = (self._best_contrast(env, best, REGROUP_S, spread=0.03)
+                         > self._best_contrast(env, self.bpm, REGROUP_S, spread=0.03))
             if not clear:
                 self._pending_count = 0
             if self._pending_count >= need:
                 self.bpm = best
                 self._pending_bpm, self._pending_count = None, 0
+                self._changed_at = self.count
                 force = True
         self._align(env, force=force)
 
-    def _grid_contrast(self, env: np.ndarray, period: float) -> float:
+    def _regrouped(self, env: np.ndarray) -> float | None:
+        """A tempo 3/4 or 4/3 of the one held (within 3 %) whose grid has collected REGROUP_MARGIN
+        times the held grid's strength over the last REGROUP_S on REGROUP_UPDATES updates in a
+        row, once the tempo has been held for GRID_S: the music has moved to it.
+
+        The comb cannot see such a change for seconds: when a piece of even sixteenths slows
+        from 126 to 96, three of the new sixteenths are 128, next to the old tempo, and the
+        comb's window still holds the old bars.  The accents of the last few beats tell at once."""
+        if self.count - self._changed_at < GRID_S * self.frame_rate:
+            self._regroup, self._regroup_count = None, 0
+            return None
+        held = self._best_contrast(env, self.bpm, REGROUP_S, spread=0.03)
+        found = None
+        for r in (0.75, 4.0 / 3.0):
+            bpm, c = self._best_period(env, self.bpm * r, REGROUP_S, spread=0.03)
+            if c >= REGROUP_MARGIN * held and (found is None or c > found[1]):
+                found = (bpm, c)
+        if found is None:
+            self._regroup, self._regroup_count = None, 0
+            return None
+        if self._regroup is not None and _related(found[0] / self._regroup, (1.0,)):
+            self._regroup_count += 1
+        else:
+            self._regroup_count = 1
+        self._regroup = found[0]
+        if self._regroup_count < REGROUP_UPDATES:
+            return None
+        self._regroup, self._regroup_count = None, 0
+        return found[0]
+
+    def _grid_contrast(self, env: np.ndarray, period: float, seconds: float = GRID_S) -> float:
         """How much more strength the best grid of `period` collects per beat over the last
         few seconds than the average frame has (1.0: none; a grid on the beats of accented music
         collects more than one on its subdivisions or across them)."""
         n = len(env)
-        beats = int(min(n - 1, GRID_S * self.frame_rate) // period)
+        beats = int(min(n - 1, seconds * self.frame_rate) // period)
         mean = float(env[n - int(beats * period) - 1:].mean()) if beats else 0.0
         if beats < 2 or mean <= 1e-12:
             return 1.0
@@ -214,12 +270,20 @@ class BeatTracker:
         sums = np.interp(positions, np.arange(n), env).mean(axis=1)
         return float(sums.max() / mean)
 
-    def _best_contrast(self, env: np.ndarray, bpm: float) -> float:
-        """The grid contrast of the best period within 1 % of bpm: the comb's readings are a
-        quarter bpm apart, and a grid a few hundredths of a frame a beat off drifts off sharp
-        attacks within a few seconds."""
-        return max(self._grid_contrast(env, 60.0 * self.frame_rate / (bpm * f))
-                   for f in (0.99, 0.995, 1.0, 1.005, 1.01))
+    def _best_period(self, env: np.ndarray, bpm: float, seconds: float = GRID_S,
+                     spread: float = 0.01) -> tuple[float, float]:
+        """The tempo within `spread` of bpm (steps of half a percent) whose grid has the highest
+        contrast, and that contrast: the comb's readings are a quarter bpm apart, and a grid a
+        few hundredths of a frame a beat off drifts off sharp attacks within a few seconds."""
+        k = int(round(spread / 0.005))
+        got = [(self._grid_contrast(env, 60.0 * self.frame_rate / (bpm * (1.0 + 0.005 * f)), seconds),
+                bpm * (1.0 + 0.005 * f)) for f in range(-k, k + 1)]
+        c, b = max(got)
+        return b, c
+
+    def _best_contrast(self, env: np.ndarray, bpm: float, seconds: float = GRID_S,
+                       spread: float = 0.01) -> float:
+        return self._best_period(env, bpm, seconds, spread)[1]
 
     def _three_or_four(self, env: np.ndarray, score: np.ndarray, i: int, best: float):
         """The comb's winner or a near rival 3/4 or 4/3 of it, whichever grid collects the most

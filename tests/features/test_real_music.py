@@ -101,15 +101,16 @@ def test_tempo_change_is_followed_within_seven_seconds():
 def test_a_sonata_that_slows_from_126_to_96_is_followed():
     # Mozart K. 545 on piano, 126 bpm then 96 at 14.8 s: running sixteenths, whose threes line up
     # as well as their fours (before the comb weighed the grids' accents it read 128 for 10 s
-    # after the change, and never re-locked)
+    # after the change, and never re-locked; before it regrouped on the last beats' accents it
+    # read 96 from 3.8 s after the change)
     track, t, beats, tempo = _run("change_mozart", 26.0)
     change = track.changes[0]
     assert abs(change - 14.79) < 0.01
     before = tempo[(t >= 6.0) & (t < change)]
     assert np.mean(np.abs(before - 126.0) <= 0.04 * 126.0) >= 0.8
-    assert np.all(np.abs(tempo[t >= change + 4.5] - 96.0) <= 0.04 * 96.0)
-    ref = track.beats[track.beats >= change + 5.0]
-    est = beats[beats >= change + 5.0]
+    assert np.all(np.abs(tempo[t >= change + 3.0] - 96.0) <= 0.04 * 96.0)
+    ref = track.beats[track.beats >= change + 3.0]
+    est = beats[beats >= change + 3.0]
     assert mir_eval.beat.f_measure(ref, est) >= 0.9
     assert mir_eval.beat.continuity(ref, est)[1] >= 0.85
 

@@ -104,6 +104,31 @@ def test_heavier_one_and_three_under_138_is_not_halved(bpm):
     assert np.all(np.abs(late - bpm) <= 0.02 * bpm), (late.min(), late.max())
 
 
+def test_sixteenths_slowing_from_126_to_96_regroup_within_three_seconds():
+    # three sixteenths of 96 make 128, next to 126: the comb's window holds the old bars for
+    # seconds and the tempo held would "refine" toward 128.  The last beats' accents regroup it
+    # (this read 96 only 3.8 s after the change before they did)
+    a, _ = sixteenths(126, 12.0, rest=0.12)
+    b, truth = sixteenths(96, 12.0, rest=0.12, seed=8)
+    change = 12.0 + 0.3
+    frames = analyze_frames(np.concatenate([a, b]), SR, beats="comb")
+    t = np.array([f.time for f in frames])
+    tempo = np.array([f.tempo for f in frames])
+    assert np.all(np.abs(tempo[(t >= 6.0) & (t < change)] - 126.0) <= 0.02 * 126.0)
+    assert np.all(np.abs(tempo[t >= change + 3.0] - 96.0) <= 0.04 * 96.0)
+    beats = t[np.array([f.beat for f in frames], bool)]
+    late = beats[(beats >= change + 3.0) & (beats < 24.0 - 0.3)]
+    assert len(late) >= 12 and all(np.min(np.abs(truth + 12.0 - b)) < 0.04 for b in late)
+
+
+def test_steady_accented_sixteenths_are_not_regrouped():
+    # the same stream held at 126 for 24 s: its accents never favour 3/4 or 4/3 of the beat
+    x, _ = sixteenths(126, 24.0, rest=0.12)
+    frames = analyze_frames(x, SR, beats="comb")
+    late = np.array([f.tempo for f in frames if f.time >= 6.0])
+    assert np.all(np.abs(late - 126.0) <= 0.02 * 126.0), (late.min(), late.max())
+
+
 def test_tempo_follows_a_change():
     a, _ = click_track(100, 10.0, start=0.3)
     b, _ = click_track(130, 12.0, start=0.0, seed=3)
