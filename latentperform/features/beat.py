@@ -25,8 +25,11 @@ its accents say it is a doubled pulse (only from 138 bpm up: longer notes on 1 a
     it whose grid collects 1.3 times the held grid's strength over the last 3 s, on three
     updates in a row (a piece of even sixteenths slowing from 126 to 96: three of its new
     sixteenths make 128, next to the old tempo, and the comb's window holds the old bars for
-    seconds; only the accents of the last beats tell).  For 6 s after it, the comb's way back
-    to the old tempo is taken only where the last 3 s of accents agree.
+    seconds; only the accents of the last beats tell).  It is undone at once when, within 6 s,
+    the tempo before it collects 1.2 times the new one's strength over the last 1.5 s on two
+    updates in a row (a bar of dotted eighths over a 4/4 groove regroups it; the groove's beats
+    coming back undo it).  For 6 s after a regrouping or its undoing, the comb's way to 3/4 or
+    4/3 of the tempo is taken only where the last 3 s of accents agree.
 Phase: the grid of the held period that collects the most strength over the last few seconds
 (recent beats weighing more); a free-running oscillator follows it with a gentle correction, and a
 jump of more than a fifth of a beat (the grid moving to the off-beat, say) must be measured on
@@ -46,6 +49,9 @@ RIVAL_SCORE = 0.6    # a tempo 3/4 or 4/3 of the comb's winner with this much of
 REGROUP_S = 3.0      # seconds a regrouping (the held tempo's 3/4 or 4/3, see _regrouped) is read over
 REGROUP_MARGIN = 1.3   # how much more strength its grid must collect than the held one's ...
 REGROUP_UPDATES = 3    # ... on this many updates in a row
+UNDO_S = 1.5           # a regrouping is undone when, over this many seconds, the tempo before it ...
+UNDO_MARGIN = 1.2      # ... collects this much more than the new one ...
+UNDO_UPDATES = 2       # ... on this many updates in a row (a fill, not a change: _undo_regroup)
 METRIC_RATIOS = (2.0, 0.5, 1.5, 2.0 / 3.0, 3.0, 1.0 / 3.0)
 
 
@@ -86,7 +92,9 @@ class BeatTracker:
         self._changed_at = 0                 # frame count when the tempo held was last replaced
         self._regroup: float | None = None   # a regrouping under watch (_regrouped), its bpm
         self._regroup_count = 0
-        self._regrouped_at: int | None = None   # frame count of the last regrouping taken
+        self._regrouped_at: int | None = None   # frame count of the last regrouping taken ...
+        self._regrouped_from: float | None = None   # ... and the tempo held before it
+        self._undo_count = 0
         self._pending_count = 0
         self._pending_phase: float | None = None
         self._pending_phase_count = 0
@@ -193,11 +201,16 @@ class BeatTracker:
             best = pending
         ratio = best / self.bpm
         force = False
-        regrouped = self._regrouped(env)
+        undone = self._undo_regroup(env)
+        regrouped = undone if undone is not None else self._regrouped(env)
         if regrouped is not None:
+            # (the tempo before a regrouping, to undo it with; after either, the comb's way to
+            # 3/4 or 4/3 of the tempo is guarded for GRID_S below)
+            self._regrouped_from = self.bpm if undone is None else None
+            self._regrouped_at = self.count
             self.bpm = regrouped
             self._pending_bpm, self._pending_count = None, 0
-            self._changed_at = self._regrouped_at = self.count
+            self._changed_at = self.count
             force = True
         elif _related(ratio, (1.0,)):
             self.bpm = 0.7 * self.bpm + 0.3 * best
@@ -225,6 +238,24 @@ class BeatTracker:
                 self._changed_at = self.count
                 force = True
         self._align(env, force=force)
+
+    def _undo_regroup(self, env: np.ndarray) -> float | None:
+        """The tempo held before a regrouping, when within GRID_S of it its grid collects
+        UNDO_MARGIN times the new grid's strength over the last UNDO_S on UNDO_UPDATES updates
+        in a row: the regrouping was a fill (a bar of dotted eighths over a 4/4 groove is read
+        as 4/3 of its tempo until the bar has left the REGROUP_S window), and the groove is back."""
+        if self._regrouped_from is None or self.count - self._regrouped_at >= GRID_S * self.frame_rate:
+            self._regrouped_from, self._undo_count = None, 0
+            return None
+        # (two beats of the slower tempo at least: a grid over fewer tells nothing)
+        seconds = max(UNDO_S, 2.2 * 60.0 / min(self.bpm, self._regrouped_from))
+        bpm, before = self._best_period(env, self._regrouped_from, seconds, spread=0.03)
+        now = self._best_contrast(env, self.bpm, seconds, spread=0.03)
+        self._undo_count = self._undo_count + 1 if before > UNDO_MARGIN * now else 0
+        if self._undo_count < UNDO_UPDATES:
+            return None
+        self._undo_count = 0
+        return bpm
 
     def _regrouped(self, env: np.ndarray) -> float | None:
         """A tempo 3/4 or 4/3 of the one held (within 3 %) whose grid has collected REGROUP_MARGIN

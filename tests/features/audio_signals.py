@@ -118,6 +118,33 @@ def backbeat(bpm: float, duration: float, seed: int = 4, sr: int = SR) -> tuple[
     return x, np.arange(0.2, duration - 0.3, beat)
 
 
+def backbeat_with_fill(bpm: float, duration: float, fill_at: float, fill_s: float, seed: int = 9,
+                       sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+    """backbeat(), but from fill_at for fill_s the kick and snare play together on every dotted
+    eighth (three against four: a grid at 4/3 of the tempo) while the hats go on; (samples, beat
+    times)."""
+    beat = 60.0 / bpm
+    times, kinds, gains = [], [], []
+    t, k = 0.2, 0
+    while t < duration - 0.3:
+        in_fill = fill_at <= t < fill_at + fill_s
+        if k % 4 == 0 and not in_fill:
+            times.append(t), kinds.append("kick"), gains.append(0.9)
+        if k % 4 == 2 and not in_fill:
+            times.append(t), kinds.append("snare"), gains.append(0.7)
+        times.append(t), kinds.append("hat"), gains.append(0.3)
+        t += beat / 2
+        k += 1
+    for t in np.arange(fill_at, fill_at + fill_s - 1e-6, 0.75 * beat):
+        times += [t, t]
+        kinds += ["kick", "snare"]
+        gains += [0.9, 0.6]
+    order = np.argsort(times, kind="stable")
+    x = place(np.array(times)[order], [kinds[i] for i in order], duration, np.array(gains)[order],
+              seed, sr).astype(np.float32)
+    return x, np.arange(0.2, duration - 0.3, beat)
+
+
 def sixteenths(bpm: float, duration: float, accent: float = 0.9, rest: float = 0.25,
                seed: int = 6, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
     """Even sixteenth-note clicks, louder on each beat (an Alberti bass, a rag's right hand: three

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from latentperform.features import AudioAnalyzer, analyze_frames
-from tests.features.audio_signals import (SR, backbeat, click_track, drum_pattern, f_measure,
-                                          heavy_one_and_three, sixteenths)
+from tests.features.audio_signals import (SR, backbeat, backbeat_with_fill, click_track,
+                                          drum_pattern, f_measure, heavy_one_and_three, sixteenths)
 
 
 def _circular_distance(phase: np.ndarray) -> np.ndarray:
@@ -127,6 +127,25 @@ def test_steady_accented_sixteenths_are_not_regrouped():
     frames = analyze_frames(x, SR, beats="comb")
     late = np.array([f.tempo for f in frames if f.time >= 6.0])
     assert np.all(np.abs(late - 126.0) <= 0.02 * 126.0), (late.min(), late.max())
+
+
+@pytest.mark.parametrize("fill_s, back_after", [(2.0, None), (3.0, 1.2)])
+def test_a_dotted_eighth_fill_is_not_a_tempo_change(fill_s, back_after):
+    # a 120 groove whose kick and snare play three against four (dotted eighths: 4/3 of the
+    # tempo) for a bar, or a bar and a half: the regrouping above may follow a long fill while
+    # it lasts, but is undone once the groove's beats are back.  The one-bar fill never moves
+    # the tempo; after the longer one the tempo is 120 again 1.2 s after the fill (the code
+    # before the undo, and the code before the regrouping, read 160 until 1.9 s after it).
+    # The comb tracker alone: the show's tracker answers with it on this bare pattern (after
+    # its network's first half second)
+    fill_at = 12.2
+    x, _ = backbeat_with_fill(120, 24.0, fill_at, fill_s)
+    frames = analyze_frames(x, SR, beats="comb")
+    t = np.array([f.time for f in frames])
+    tempo = np.array([f.tempo for f in frames])
+    assert np.all(np.abs(tempo[(t >= 6.0) & (t < fill_at)] - 120.0) <= 0.02 * 120.0)
+    after = t >= (fill_at + fill_s + back_after if back_after is not None else 6.0)
+    assert np.all(np.abs(tempo[after] - 120.0) <= 0.04 * 120.0), (tempo[after].min(), tempo[after].max())
 
 
 def test_tempo_follows_a_change():
