@@ -119,10 +119,10 @@ def backbeat(bpm: float, duration: float, seed: int = 4, sr: int = SR) -> tuple[
 
 
 def backbeat_with_fill(bpm: float, duration: float, fill_at: float, fill_s: float, seed: int = 9,
-                       sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+                       hats: bool = True, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
     """backbeat(), but from fill_at for fill_s the kick and snare play together on every dotted
-    eighth (three against four: a grid at 4/3 of the tempo) while the hats go on; (samples, beat
-    times)."""
+    eighth (three against four: a grid at 4/3 of the tempo), the hats going on unless `hats` is
+    false; (samples, beat times)."""
     beat = 60.0 / bpm
     times, kinds, gains = [], [], []
     t, k = 0.2, 0
@@ -132,7 +132,8 @@ def backbeat_with_fill(bpm: float, duration: float, fill_at: float, fill_s: floa
             times.append(t), kinds.append("kick"), gains.append(0.9)
         if k % 4 == 2 and not in_fill:
             times.append(t), kinds.append("snare"), gains.append(0.7)
-        times.append(t), kinds.append("hat"), gains.append(0.3)
+        if hats or not in_fill:
+            times.append(t), kinds.append("hat"), gains.append(0.3)
         t += beat / 2
         k += 1
     for t in np.arange(fill_at, fill_at + fill_s - 1e-6, 0.75 * beat):
