@@ -1,14 +1,16 @@
-"""Drum fills against the beat tracker's regrouping (features/beat.py): how long a fill of dotted
-eighths moves the tempo read off a 120 bpm groove.
+"""Fills, rests and stops against the beat tracker's regrouping (features/beat.py): how long each
+moves the tempo read off a groove, this tree beside another revision, in one run.
 
-    python bench/fills.py [--bpm 120] [--beats comb]
+    python bench/fills.py [--against faec8df] [--beats comb]
 
-Three against four (kick and snare together on every dotted eighth) is a grid at 4/3 of the
-tempo, the ratio the tracker regroups to when a piece of even sixteenths slows from 126 to 96.  A
-fill should move the tempo for as short a time as can be: not at all for a bar, and back soon
-after a longer one.  Prints, per fill length, with the hats going on under the fill and with the
-groove muted: the seconds after 8 s read more than 4 % off the groove's tempo, and when.  Run it
-on two trees (or two checkouts of features/beat.py) to compare them.
+The regrouping takes a tempo 3/4 or 4/3 of the one held when the last 3 s of accents say the
+music moved there (a piece of even sixteenths slowing from 126 to 96).  A drum figure of three
+against four says the same while it lasts: dotted eighths (a grid at 4/3 of the tempo), triplet
+eighths grouped in fours (3/4).  A bar or two of rest, or of a single hit, leaves a few hits
+that line up with any grid.  Each should move the tempo for as short a time as can be.  Prints,
+per case, the seconds after 6 s read more than 4 % off the groove's tempo, and how long after
+the fill or rest ends the last of them falls.  `--against` is the revision before the
+regrouping by default.
 """
 
 from __future__ import annotations
@@ -21,39 +23,64 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from latentperform.features import analyze_frames  # noqa: E402
-from tests.features.audio_signals import SR, backbeat_with_fill  # noqa: E402
+from bench.beats import _load_features_at, _run_analyzer  # noqa: E402
+from latentperform.features import analyzer as this_analyzer  # noqa: E402
+from tests.features.audio_signals import SR, backbeat, backbeat_with_fill  # noqa: E402
 
 FILL_AT = 12.2
 DURATION = 26.0
 
 
-def seconds_off(bpm: float, fill_s: float, hats: bool, beats: str) -> tuple[float, float, float]:
-    """(seconds read off the tempo after 8 s, first and last such time; 0, nan, nan if none)."""
-    x, _ = backbeat_with_fill(bpm, DURATION, FILL_AT, fill_s, hats=hats)
-    frames = analyze_frames(x, SR, beats=beats)
-    t = np.array([f.time for f in frames])
-    tempo = np.array([f.tempo for f in frames])
-    off = (np.abs(tempo - bpm) > 0.04 * bpm) & (t >= 8.0)
+def _rest(bpm: float, bars: int, single_hit: bool = False):
+    """backbeat() with `bars` bars from bar 6 silent (or, single_hit, all but their first 0.2 s)."""
+    x, _ = backbeat(bpm, DURATION)
+    bar = 240.0 / bpm
+    lo = 0.2 + 6 * bar
+    x[int((lo + (0.2 if single_hit else 0.0)) * SR):int((lo + bars * bar) * SR)] = 0.0
+    return x, lo + bars * bar
+
+
+def cases():
+    """(label, tempo, samples, when the fill or rest ends)."""
+    for fill_s in (2.0, 3.0, 4.5):
+        for hats in (True, False):
+            x, _ = backbeat_with_fill(120, DURATION, FILL_AT, fill_s, hats=hats)
+            yield (f"120, dotted eighths {fill_s:g} s, {'hats on' if hats else 'alone'}", 120.0, x,
+                   FILL_AT + fill_s)
+    for bpm in (90, 120):
+        bar = 240.0 / bpm
+        x, _ = backbeat_with_fill(bpm, DURATION, FILL_AT, bar, every=4.0 / 3.0)
+        yield f"{bpm}, triplets in fours, 1 bar, hats on", float(bpm), x, FILL_AT + bar
+    for bpm, bars in ((92, 2), (108, 1)):
+        x, end = _rest(bpm, bars)
+        yield f"{bpm}, {bars} bar{'s' if bars > 1 else ''} of rest", float(bpm), x, end
+    x, end = _rest(100, 2, single_hit=True)
+    yield "100, a stop: 2 bars of one hit", 100.0, x, end
+
+
+def seconds_off(module, x, bpm: float, end: float, beats: str) -> str:
+    got = _run_analyzer(module, x, SR, beats=beats)
+    t, tempo = got["tempo_t"], got["tempo"]
+    off = (np.abs(tempo - bpm) > 0.04 * bpm) & (t >= 6.0)
     if not off.any():
-        return 0.0, float("nan"), float("nan")
-    return float(off.sum() * (t[1] - t[0])), float(t[off].min()), float(t[off].max())
+        return "0"
+    return f"{off.sum() * (t[1] - t[0]):.1f} s, to {t[off].max() - end:+.1f} s"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bpm", type=float, default=120.0)
-    ap.add_argument("--beats", default="comb", choices=("comb", "net", "choice"))
+    ap.add_argument("--against", default="faec8df", help="git revision to compare with")
+    ap.add_argument("--beats", default="comb", choices=("comb", "choice"))
     args = ap.parse_args()
-    print(f"{args.bpm:g} bpm groove, fill of dotted eighths from {FILL_AT} s, tracker {args.beats!r}")
-    print("| fill | under it | s off tempo after 8 s | from - to | ends after the fill |")
-    print("|---|---|---|---|---|")
-    for fill_s in (2.0, 3.0, 4.5):
-        for hats in (True, False):
-            s, lo, hi = seconds_off(args.bpm, fill_s, hats, args.beats)
-            span = f"{lo:.1f} - {hi:.1f}" if s else "-"
-            after = f"{hi - (FILL_AT + fill_s):+.1f} s" if s else "-"
-            print(f"| {fill_s:.1f} s | {'hats' if hats else 'nothing'} | {s:.1f} | {span} | {after} |")
+    other = _load_features_at(args.against)
+    print(f"tracker {args.beats!r}; seconds more than 4 % off the tempo after 6 s, and when the last"
+          " of them falls after the fill or rest ends")
+    print(f"| case | this tree | {args.against} |")
+    print("|---|---|---|")
+    for label, bpm, x, end in cases():
+        mine = seconds_off(this_analyzer, x, bpm, end, args.beats)
+        theirs = seconds_off(other, x, bpm, end, args.beats)
+        print(f"| {label} | {mine} | {theirs} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ its accents say it is a doubled pulse (only from 138 bpm up: longer notes on 1 a
     it whose grid collects 1.3 times the held grid's strength over the last 3 s, on three
     updates in a row (a piece of even sixteenths slowing from 126 to 96: three of its new
     sixteenths make 128, next to the old tempo, and the comb's window holds the old bars for
-    seconds; only the accents of the last beats tell).  It is undone at once when, within 6 s,
+    seconds; only the accents of the last beats tell), and each third of those 3 s holds a
+    quarter of the busiest third's strength at least (a rest leaves a few hits that line up with
+    any grid).  It is undone at once when, within 6 s,
     the tempo before it collects 1.2 times the new one's strength over the last 1.5 s on two
     updates in a row (a bar of dotted eighths over a 4/4 groove regroups it; the groove's beats
     coming back undo it).  For 6 s after a regrouping or its undoing, the comb's way to 3/4 or
@@ -49,6 +51,7 @@ RIVAL_SCORE = 0.6    # a tempo 3/4 or 4/3 of the comb's winner with this much of
 REGROUP_S = 3.0      # seconds a regrouping (the held tempo's 3/4 or 4/3, see _regrouped) is read over
 REGROUP_MARGIN = 1.3   # how much more strength its grid must collect than the held one's ...
 REGROUP_UPDATES = 3    # ... on this many updates in a row
+REGROUP_QUIET = 0.25   # and no third of those seconds this much quieter than the busiest (_playing)
 UNDO_S = 1.5           # a regrouping is undone when, over this many seconds, the tempo before it ...
 UNDO_MARGIN = 1.2      # ... collects this much more than the new one ...
 UNDO_UPDATES = 2       # ... on this many updates in a row (a fill, not a change: _undo_regroup)
@@ -257,6 +260,14 @@ class BeatTracker:
         self._undo_count = 0
         return bpm
 
+    def _playing(self, env: np.ndarray) -> bool:
+        """Whether each third of the last REGROUP_S holds at least REGROUP_QUIET of the strength
+        of the busiest third: a window with a rest or a stop in it says nothing about how the
+        music groups (the few hits left in it line up with some grid by chance)."""
+        k = int(REGROUP_S * self.frame_rate) // 3
+        thirds = [float(env[len(env) - (3 - j) * k:len(env) - (2 - j) * k].mean()) for j in range(3)]
+        return min(thirds) >= REGROUP_QUIET * max(thirds) and max(thirds) > 0.0
+
     def _regrouped(self, env: np.ndarray) -> float | None:
         """A tempo 3/4 or 4/3 of the one held (within 3 %) whose grid has collected REGROUP_MARGIN
         times the held grid's strength over the last REGROUP_S on REGROUP_UPDATES updates in a
@@ -265,7 +276,7 @@ class BeatTracker:
         The comb cannot see such a change for seconds: when a piece of even sixteenths slows
         from 126 to 96, three of the new sixteenths are 128, next to the old tempo, and the
         comb's window still holds the old bars.  The accents of the last few beats tell at once."""
-        if self.count - self._changed_at < GRID_S * self.frame_rate:
+        if self.count - self._changed_at < GRID_S * self.frame_rate or not self._playing(env):
             self._regroup, self._regroup_count = None, 0
             return None
         held = self._best_contrast(env, self.bpm, REGROUP_S, spread=0.03)

@@ -119,10 +119,12 @@ def backbeat(bpm: float, duration: float, seed: int = 4, sr: int = SR) -> tuple[
 
 
 def backbeat_with_fill(bpm: float, duration: float, fill_at: float, fill_s: float, seed: int = 9,
-                       hats: bool = True, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
-    """backbeat(), but from fill_at for fill_s the kick and snare play together on every dotted
-    eighth (three against four: a grid at 4/3 of the tempo), the hats going on unless `hats` is
-    false; (samples, beat times)."""
+                       hats: bool = True, every: float = 0.75,
+                       sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+    """backbeat(), but from fill_at for fill_s the kick and snare play together every `every`
+    beats (0.75: dotted eighths, three against four, a grid at 4/3 of the tempo; 4/3: triplet
+    eighths grouped in fours, a grid at 3/4 of it), the hats going on unless `hats` is false;
+    (samples, beat times)."""
     beat = 60.0 / bpm
     times, kinds, gains = [], [], []
     t, k = 0.2, 0
@@ -136,7 +138,7 @@ def backbeat_with_fill(bpm: float, duration: float, fill_at: float, fill_s: floa
             times.append(t), kinds.append("hat"), gains.append(0.3)
         t += beat / 2
         k += 1
-    for t in np.arange(fill_at, fill_at + fill_s - 1e-6, 0.75 * beat):
+    for t in np.arange(fill_at, fill_at + fill_s - 1e-6, every * beat):
         times += [t, t]
         kinds += ["kick", "snare"]
         gains += [0.9, 0.6]
