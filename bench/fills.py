@@ -25,19 +25,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from bench.beats import _load_features_at, _run_analyzer  # noqa: E402
 from latentperform.features import analyzer as this_analyzer  # noqa: E402
-from tests.features.audio_signals import SR, backbeat, backbeat_with_fill  # noqa: E402
+from tests.features.audio_signals import SR, backbeat_with_fill, backbeat_with_rest  # noqa: E402
 
 FILL_AT = 12.2
 DURATION = 26.0
-
-
-def _rest(bpm: float, bars: int, single_hit: bool = False):
-    """backbeat() with `bars` bars from bar 6 silent (or, single_hit, all but their first 0.2 s)."""
-    x, _ = backbeat(bpm, DURATION)
-    bar = 240.0 / bpm
-    lo = 0.2 + 6 * bar
-    x[int((lo + (0.2 if single_hit else 0.0)) * SR):int((lo + bars * bar) * SR)] = 0.0
-    return x, lo + bars * bar
 
 
 def cases():
@@ -52,9 +43,9 @@ def cases():
         x, _ = backbeat_with_fill(bpm, DURATION, FILL_AT, bar, every=4.0 / 3.0)
         yield f"{bpm}, triplets in fours, 1 bar, hats on", float(bpm), x, FILL_AT + bar
     for bpm, bars in ((92, 2), (108, 1)):
-        x, end = _rest(bpm, bars)
+        x, end = backbeat_with_rest(bpm, DURATION, bars)
         yield f"{bpm}, {bars} bar{'s' if bars > 1 else ''} of rest", float(bpm), x, end
-    x, end = _rest(100, 2, single_hit=True)
+    x, end = backbeat_with_rest(100, DURATION, 2, keep_s=0.2)
     yield "100, a stop: 2 bars of one hit", 100.0, x, end
 
 

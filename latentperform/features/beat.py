@@ -27,17 +27,18 @@ its accents say it is a doubled pulse (only from 138 bpm up: longer notes on 1 a
     sixteenths make 128, next to the old tempo, and the comb's window holds the old bars for
     seconds; only the accents of the last beats tell), and each third of those 3 s holds a
     quarter of the busiest third's strength at least (a rest leaves a few hits that line up with
-    any grid).  It is undone at once when, within 6 s,
-    the tempo before it collects 1.2 times the new one's strength over the last 1.5 s on two
-    updates in a row (a bar of dotted eighths over a 4/4 groove regroups it; the groove's beats
-    coming back undo it).  For 6 s after a regrouping or its undoing, the comb's way to 3/4 or
-    4/3 of the tempo is taken only where the last 3 s of accents agree.
+    any grid).  It is undone at once when, within 6 s, the tempo before it collects 1.2 times
+    the new one's strength over the last 1.5 s on two updates in a row (a bar of dotted eighths
+    over a 4/4 groove regroups it; the groove's beats coming back undo it).  For 6 s after a
+    regrouping or its undoing, the comb's way to 3/4 or 4/3 of the tempo is taken only where
+    the last 3 s of accents agree.
 Phase: the grid of the held period that collects the most strength over the last few seconds
 (recent beats weighing more); a free-running oscillator follows it with a gentle correction, and a
 jump of more than a fifth of a beat (the grid moving to the off-beat, say) must be measured on
 updates over 1.5 s in a row first, its grid 1.2 times stronger than the held one's.  A beat is
-emitted on the frame nearest the oscillator's wrap, `lead_s` early: the strength peaks a little after an attack starts, and the beats aim at the
-attacks.  All in frames of the analyzer, so timing is exact offline and live alike.
+emitted on the frame nearest the oscillator's wrap, `lead_s` early: the strength peaks a little
+after an attack starts, and the beats aim at the attacks.  All in frames of the analyzer, so
+timing is exact offline and live alike.
 """
 
 from __future__ import annotations
@@ -227,8 +228,7 @@ class BeatTracker:
             need = self._metric_patience if metric else 3
             # (a tempo halved by the accent check needs no comb margin: its accents decided)
             clear = (not metric) or halved or score[i] > 1.3 * held
-            if clear and _related(ratio, (0.75, 4.0 / 3.0)) and self._regrouped_at is not None \
-                    and self.count - self._regrouped_at < GRID_S * self.frame_rate:
+            if clear and _related(ratio, (0.75, 4.0 / 3.0)) and self._just_regrouped():
                 # the way back from a regrouping, while the comb's window still holds the music
                 # before it: taken only where the last beats' accents agree
                 clear = (self._best_contrast(env, best, REGROUP_S, spread=0.03)
@@ -242,12 +242,16 @@ class BeatTracker:
                 force = True
         self._align(env, force=force)
 
+    def _just_regrouped(self) -> bool:
+        """Whether a regrouping, or its undoing, was taken within the last GRID_S."""
+        return self._regrouped_at is not None and self.count - self._regrouped_at < GRID_S * self.frame_rate
+
     def _undo_regroup(self, env: np.ndarray) -> float | None:
         """The tempo held before a regrouping, when within GRID_S of it its grid collects
         UNDO_MARGIN times the new grid's strength over the last UNDO_S on UNDO_UPDATES updates
         in a row: the regrouping was a fill (a bar of dotted eighths over a 4/4 groove is read
         as 4/3 of its tempo until the bar has left the REGROUP_S window), and the groove is back."""
-        if self._regrouped_from is None or self.count - self._regrouped_at >= GRID_S * self.frame_rate:
+        if self._regrouped_from is None or not self._just_regrouped():
             self._regrouped_from, self._undo_count = None, 0
             return None
         # (two beats of the slower tempo at least: a grid over fewer tells nothing)

@@ -101,21 +101,41 @@ def note_freq(midi: float) -> float:
     return 440.0 * 2 ** ((midi - 69) / 12)
 
 
-def backbeat(bpm: float, duration: float, seed: int = 4, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
-    """Kick on 1 and 3, snare on 2 and 4, hats on every eighth; (samples, beat times)."""
+def _backbeat_hits(bpm: float, duration: float, quiet=lambda t: False, hats_when_quiet: bool = True):
+    """(times, kinds, gains) of backbeat(); where quiet(t), no kick or snare (and no hat unless
+    hats_when_quiet)."""
     beat = 60.0 / bpm
     times, kinds, gains = [], [], []
     t, k = 0.2, 0
     while t < duration - 0.3:
-        if k % 4 == 0:
+        q = quiet(t)
+        if k % 4 == 0 and not q:
             times.append(t), kinds.append("kick"), gains.append(0.9)
-        if k % 4 == 2:
+        if k % 4 == 2 and not q:
             times.append(t), kinds.append("snare"), gains.append(0.7)
-        times.append(t), kinds.append("hat"), gains.append(0.3)
+        if hats_when_quiet or not q:
+            times.append(t), kinds.append("hat"), gains.append(0.3)
         t += beat / 2
         k += 1
+    return times, kinds, gains
+
+
+def backbeat(bpm: float, duration: float, seed: int = 4, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+    """Kick on 1 and 3, snare on 2 and 4, hats on every eighth; (samples, beat times)."""
+    times, kinds, gains = _backbeat_hits(bpm, duration)
     x = place(times, kinds, duration, np.array(gains), seed, sr).astype(np.float32)
-    return x, np.arange(0.2, duration - 0.3, beat)
+    return x, np.arange(0.2, duration - 0.3, 60.0 / bpm)
+
+
+def backbeat_with_rest(bpm: float, duration: float, bars: int, from_bar: int = 6,
+                       keep_s: float = 0.0) -> tuple[np.ndarray, float]:
+    """backbeat() with `bars` bars from bar `from_bar` silent but for their first keep_s (0: a
+    rest; 0.2: a stop, one hit on the first beat); (samples, when the groove comes back)."""
+    x, _ = backbeat(bpm, duration)
+    bar = 240.0 / bpm
+    lo = 0.2 + from_bar * bar
+    x[int((lo + keep_s) * SR):int((lo + bars * bar) * SR)] = 0.0
+    return x, lo + bars * bar
 
 
 def backbeat_with_fill(bpm: float, duration: float, fill_at: float, fill_s: float, seed: int = 9,
@@ -125,27 +145,15 @@ def backbeat_with_fill(bpm: float, duration: float, fill_at: float, fill_s: floa
     beats (0.75: dotted eighths, three against four, a grid at 4/3 of the tempo; 4/3: triplet
     eighths grouped in fours, a grid at 3/4 of it), the hats going on unless `hats` is false;
     (samples, beat times)."""
-    beat = 60.0 / bpm
-    times, kinds, gains = [], [], []
-    t, k = 0.2, 0
-    while t < duration - 0.3:
-        in_fill = fill_at <= t < fill_at + fill_s
-        if k % 4 == 0 and not in_fill:
-            times.append(t), kinds.append("kick"), gains.append(0.9)
-        if k % 4 == 2 and not in_fill:
-            times.append(t), kinds.append("snare"), gains.append(0.7)
-        if hats or not in_fill:
-            times.append(t), kinds.append("hat"), gains.append(0.3)
-        t += beat / 2
-        k += 1
-    for t in np.arange(fill_at, fill_at + fill_s - 1e-6, every * beat):
+    times, kinds, gains = _backbeat_hits(bpm, duration, lambda t: fill_at <= t < fill_at + fill_s, hats)
+    for t in np.arange(fill_at, fill_at + fill_s - 1e-6, every * 60.0 / bpm):
         times += [t, t]
         kinds += ["kick", "snare"]
         gains += [0.9, 0.6]
     order = np.argsort(times, kind="stable")
     x = place(np.array(times)[order], [kinds[i] for i in order], duration, np.array(gains)[order],
               seed, sr).astype(np.float32)
-    return x, np.arange(0.2, duration - 0.3, beat)
+    return x, np.arange(0.2, duration - 0.3, 60.0 / bpm)
 
 
 def sixteenths(bpm: float, duration: float, accent: float = 0.9, rest: float = 0.25,
